@@ -1,0 +1,61 @@
+# Cinerec: `make demo` runs the system on the embedded services, `make test` runs the tests.
+# Both install everything they need into .venv first (Python packages from PyPI; Java 17+
+# must be on the machine for Spark and is checked, not installed).
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+CINEREC := $(BIN)/cinerec
+DATA ?=
+DEMO_EVENTS ?= 20000
+export PYSPARK_PYTHON := $(abspath $(BIN)/python)
+
+.PHONY: install check-java demo test lint clean services-down
+
+install: $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
+	@$(MAKE) --no-print-directory check-java
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	@touch $@
+
+check-java:
+	@java="$${JAVA_HOME:+$$JAVA_HOME/bin/}java"; \
+	if ! command -v "$$java" >/dev/null 2>&1; then \
+	  echo "Java 17 or newer is required by Spark 4 and was not found."; \
+	  echo "Install it (Debian/Ubuntu: apt-get install openjdk-17-jre-headless) or set JAVA_HOME."; \
+	  exit 1; fi; \
+	major=$$("$$java" -version 2>&1 | sed -n 's/.* version "\([0-9]*\).*/\1/p' | head -n1); \
+	if [ "$${major:-0}" -lt 17 ]; then \
+	  echo "Java $$major found; Spark 4 needs Java 17 or newer (apt-get install openjdk-17-jre-headless)."; \
+	  exit 1; fi
+
+demo: install
+	$(CINEREC) services up
+ifeq ($(strip $(DATA)),)
+	$(CINEREC) data generate
+	$(CINEREC) data load var/world --name world
+	$(CINEREC) simulate --count $(DEMO_EVENTS) --rate 0 --malformed 0.01
+else
+	$(CINEREC) data check $(DATA)
+	$(CINEREC) data load $(DATA)
+	$(CINEREC) replay $(DATA) --limit $(DEMO_EVENTS)
+endif
+	$(CINEREC) events count
+	@echo "Services are still running: 'make services-down' stops them."
+
+services-down: install
+	$(CINEREC) services down
+
+test: install
+	$(BIN)/python -m pytest
+
+lint: install
+	$(BIN)/ruff check .
+
+clean:
+	-$(CINEREC) services down
+	rm -rf var

@@ -1,0 +1,1 @@
+"""Batch side: MovieLens loaders, integrity checks, dataset storage (later: Spark training)."""

@@ -1,0 +1,166 @@
+"""MovieLens loaders for every published layout, detected from the files present.
+
+| layout   | releases                                  | files                                  |
+|----------|-------------------------------------------|----------------------------------------|
+| ml-csv   | ml-latest-small, ml-latest, ml-20m/25m/32m | ratings.csv, movies.csv, tags.csv (UTF-8, header) |
+| ml-100k  | ml-100k                                   | u.data (tab), u.item (pipe, latin-1)   |
+| ml-1m    | ml-1m                                     | ratings.dat, movies.dat (``::``, latin-1) |
+| ml-10m   | ml-10M100K                                | ratings.dat, movies.dat, tags.dat (``::``) |
+
+Rows are parsed, not cleaned: an unparseable number becomes a missing value so that
+``batch.integrity`` can count it. Timestamps become epoch milliseconds.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+from pathlib import Path
+
+import pandas as pd
+
+from core.dataset import MOVIE_COLUMNS, RATING_COLUMNS, TAG_COLUMNS, Dataset
+
+LAYOUT_MARKERS = {  # checked in order; the first whose files all exist wins
+    "ml-csv": ("ratings.csv", "movies.csv"),
+    "ml-100k": ("u.data", "u.item"),
+    "ml-10m": ("ratings.dat", "movies.dat", "tags.dat"),
+    "ml-1m": ("ratings.dat", "movies.dat"),
+}
+ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children", "Comedy", "Crime",
+                 "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
+                 "Romance", "Sci-Fi", "Thriller", "War", "Western")
+NO_GENRES = {"(no genres listed)", "unknown", ""}
+_TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$")
+
+
+class DataError(ValueError):
+    """The path holds no MovieLens layout we can read."""
+
+
+def detect_layout(path: Path) -> tuple[str, Path]:
+    """(layout name, directory holding its files). Looks in ``path`` and one level below."""
+    path = Path(path)
+    if not path.exists():
+        raise DataError(f"no such path: {path}")
+    candidates = [path] + sorted(p for p in path.iterdir() if p.is_dir()) if path.is_dir() else []
+    for directory in candidates:
+        for layout, markers in LAYOUT_MARKERS.items():
+            if all((directory / name).is_file() for name in markers):
+                return layout, directory
+    known = "; ".join(f"{k}: {', '.join(v)}" for k, v in LAYOUT_MARKERS.items())
+    raise DataError(f"{path} holds no MovieLens layout (looked for {known})")
+
+
+def load(path: Path) -> Dataset:
+    layout, directory = detect_layout(path)
+    loader = {"ml-csv": _load_csv, "ml-100k": _load_100k, "ml-1m": _load_dat,
+              "ml-10m": _load_dat}[layout]
+    dataset = loader(directory)
+    dataset.layout = layout
+    return dataset
+
+
+def split_title(raw: str) -> tuple[str, int | None]:
+    """'Toy Story (1995)' -> ('Toy Story', 1995); a title without a year keeps year None."""
+    raw = (raw or "").strip()
+    match = _TITLE_YEAR.match(raw)
+    if not match:
+        return raw, None
+    return match["title"], int(match["year"])
+
+
+def split_genres(raw: object) -> list[str]:
+    if not isinstance(raw, str):
+        return []
+    return [g for g in raw.split("|") if g not in NO_GENRES]
+
+
+# -- layouts ---------------------------------------------------------------------------------
+
+def _load_csv(directory: Path) -> Dataset:
+    files = [directory / "ratings.csv", directory / "movies.csv"]
+    ratings = _read_table(directory / "ratings.csv", ",", header=True)
+    movies = _read_table(directory / "movies.csv", ",", header=True)
+    tags = pd.DataFrame(columns=list(TAG_COLUMNS))
+    if (directory / "tags.csv").is_file():
+        files.append(directory / "tags.csv")
+        tags = _tags_frame(_read_table(directory / "tags.csv", ",", header=True))
+    return Dataset("ml-csv", _movies_frame(movies["movieId"], movies["title"], movies["genres"]),
+                   _ratings_frame(ratings), tags, files)
+
+
+def _load_100k(directory: Path) -> Dataset:
+    ratings = _read_table(directory / "u.data", "\t", header=False)
+    items = _read_table(directory / "u.item", "|", header=False)
+    flags = items.iloc[:, 5:5 + len(ML100K_GENRES)]
+    genres = flags.apply(lambda row: "|".join(g for g, f in zip(ML100K_GENRES, row) if f == "1"),
+                         axis=1) if len(items) else pd.Series([], dtype=object)
+    return Dataset("ml-100k", _movies_frame(items[0], items[1], genres), _ratings_frame(ratings),
+                   files=[directory / "u.data", directory / "u.item"])
+
+
+def _load_dat(directory: Path) -> Dataset:
+    files = [directory / "ratings.dat", directory / "movies.dat"]
+    ratings = _read_double_colon(directory / "ratings.dat", 4)
+    movies = _read_double_colon(directory / "movies.dat", 3)
+    tags = pd.DataFrame(columns=list(TAG_COLUMNS))
+    if (directory / "tags.dat").is_file():
+        files.append(directory / "tags.dat")
+        tags = _tags_frame(_read_double_colon(directory / "tags.dat", 4))
+    return Dataset("ml-1m", _movies_frame(movies[0], movies[1], movies[2]),
+                   _ratings_frame(ratings), tags, files)
+
+
+# -- parsing helpers -------------------------------------------------------------------------
+
+def _decode(path: Path) -> str:
+    data = path.read_bytes()
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        return data.decode("latin-1")  # ml-100k and ml-1m ship latin-1 titles
+
+
+def _read_table(path: Path, sep: str, *, header: bool) -> pd.DataFrame:
+    return pd.read_csv(io.StringIO(_decode(path)), sep=sep, header=0 if header else None,
+                       dtype=str, keep_default_na=False, na_values=[""], quotechar='"',
+                       engine="c" if len(sep) == 1 else "python")
+
+
+def _read_double_colon(path: Path, columns: int) -> pd.DataFrame:
+    """``a::b::c`` rows; the last column may itself contain ``::``-free text with colons."""
+    rows = [line.split("::", columns - 1) for line in _decode(path).splitlines() if line.strip()]
+    rows = [row + [None] * (columns - len(row)) for row in rows]
+    return pd.DataFrame(rows, columns=range(columns), dtype=object)
+
+
+def _ints(column: pd.Series) -> pd.Series:
+    return pd.to_numeric(column, errors="coerce").astype("Int64")
+
+
+def _millis(column: pd.Series) -> pd.Series:
+    return (_ints(column) * 1000).astype("Int64")
+
+
+def _ratings_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    frame = pd.DataFrame({"user_id": _ints(raw.iloc[:, 0]), "movie_id": _ints(raw.iloc[:, 1]),
+                          "rating": pd.to_numeric(raw.iloc[:, 2], errors="coerce"),
+                          "ts": _millis(raw.iloc[:, 3])})
+    return frame[list(RATING_COLUMNS)]
+
+
+def _tags_frame(raw: pd.DataFrame) -> pd.DataFrame:
+    return pd.DataFrame({"user_id": _ints(raw.iloc[:, 0]), "movie_id": _ints(raw.iloc[:, 1]),
+                         "tag": raw.iloc[:, 2].astype(object), "ts": _millis(raw.iloc[:, 3])})
+
+
+def _movies_frame(ids: pd.Series, titles: pd.Series, genres: pd.Series) -> pd.DataFrame:
+    split = [split_title(t if isinstance(t, str) else "") for t in titles]
+    frame = pd.DataFrame({
+        "movie_id": _ints(ids).to_numpy(),
+        "title": [t for t, _ in split],
+        "year": pd.array([y for _, y in split], dtype="Int64"),
+        "genres": [split_genres(g) for g in genres],
+    })
+    return frame[list(MOVIE_COLUMNS)]

@@ -1,0 +1,1 @@
+"""The `cinerec` command line: the one entry point people need. May import every component."""

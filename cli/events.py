@@ -1,0 +1,55 @@
+"""Reading a topic back: the check that published events really arrived."""
+
+from __future__ import annotations
+
+import uuid
+from collections import Counter
+
+from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka.admin import AdminClient
+
+from core.events import InvalidEvent, parse_event
+from core.settings import KafkaSettings
+
+
+def read_topic(kafka: KafkaSettings, topic: str, timeout_s: float = 10.0) -> list:
+    """Every message now on ``topic``, from the first offset to the high watermark."""
+    partitions = AdminClient(kafka.client_config()).list_topics(topic, timeout=timeout_s)
+    ids = sorted(partitions.topics[topic].partitions)
+    consumer = Consumer({**kafka.client_config(), "group.id": f"cinerec-read-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    try:
+        ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)[1]
+                for p in ids}
+        consumer.assign([TopicPartition(topic, p, 0) for p in ids if ends[p] > 0])
+        remaining = {p for p in ids if ends[p] > 0}
+        messages = []
+        while remaining:
+            batch = consumer.consume(10_000, timeout=timeout_s)
+            if not batch:
+                raise TimeoutError(f"{topic}: no message within {timeout_s}s with "
+                                   f"partitions {sorted(remaining)} unfinished")
+            for message in batch:
+                if message.error():
+                    raise RuntimeError(f"{topic}: {message.error().str()}")
+                messages.append(message)
+                if message.offset() >= ends[message.partition()] - 1:
+                    remaining.discard(message.partition())
+        return messages
+    finally:
+        consumer.close()
+
+
+def count_events(kafka: KafkaSettings, topic: str) -> dict:
+    """Counts per partition, and how many events pass the event contract (by reason if not)."""
+    partitions: Counter = Counter()
+    invalid: Counter = Counter()
+    for message in read_topic(kafka, topic):
+        partitions[message.partition()] += 1
+        try:
+            parse_event(message.value())
+        except InvalidEvent as err:
+            invalid[err.reason] += 1
+    total = sum(partitions.values())
+    return {"topic": topic, "total": total, "valid": total - sum(invalid.values()),
+            "invalid": dict(invalid), "partitions": {str(p): n for p, n in sorted(partitions.items())}}

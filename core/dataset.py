@@ -1,0 +1,52 @@
+"""One in-memory shape for every ratings dataset (MovieLens layouts, the synthetic world).
+
+Frames and their columns:
+- ``movies``:  movie_id (int), title (str, year removed), year (nullable int), genres (list of str)
+- ``ratings``: user_id (int), movie_id (int), rating (float), ts (int, epoch ms)
+- ``tags``:    user_id (int), movie_id (int), tag (str), ts (int, epoch ms)
+
+Rows are kept as read: cleaning is the batch job's work, and integrity checks need the defects.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pandas as pd
+
+MOVIE_COLUMNS = ("movie_id", "title", "year", "genres")
+RATING_COLUMNS = ("user_id", "movie_id", "rating", "ts")
+TAG_COLUMNS = ("user_id", "movie_id", "tag", "ts")
+
+
+@dataclass
+class Dataset:
+    layout: str
+    movies: pd.DataFrame
+    ratings: pd.DataFrame
+    tags: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TAG_COLUMNS)))
+    files: list[Path] = field(default_factory=list)
+
+    def summary(self) -> dict:
+        ratings = self.ratings
+        return {"layout": self.layout, "movies": len(self.movies), "ratings": len(ratings),
+                "users": int(ratings["user_id"].nunique()), "tags": len(self.tags),
+                "fingerprint": fingerprint(self.files)}
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def fingerprint(files: list[Path]) -> str:
+    """Hash of the input files' names and contents: identifies the data a model was trained on."""
+    digest = hashlib.sha256()
+    for path in sorted(files, key=lambda p: p.name):
+        digest.update(f"{path.name}:{sha256_file(path)}\n".encode())
+    return digest.hexdigest()[:16]

@@ -1,0 +1,99 @@
+"""The rating-event contract (ARCHITECTURE.md): parse, validate, serialise.
+
+Kafka topic ``ratings``, key = user id (UTF-8), value = JSON object with
+``event_id`` (UUID), ``user_id``, ``movie_id``, ``rating`` (0.5-5.0 in steps of 0.5),
+``ts`` (event time, epoch ms), ``source``. Anything else is rejected with a reason.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import uuid
+from dataclasses import asdict, dataclass
+
+FIELDS = ("event_id", "user_id", "movie_id", "rating", "ts", "source")
+MIN_RATING, MAX_RATING = 0.5, 5.0
+MAX_EVENT_BYTES = 4096
+MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: anything later is a unit mistake (seconds vs ms)
+_SOURCE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
+
+
+class InvalidEvent(ValueError):
+    """An event that breaks the contract. ``reason`` is a short machine-readable code."""
+
+    def __init__(self, reason: str, detail: str):
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+@dataclass(frozen=True)
+class RatingEvent:
+    event_id: str
+    user_id: int
+    movie_id: int
+    rating: float
+    ts: int
+    source: str
+
+    @property
+    def key(self) -> bytes:
+        """Kafka message key: the user id, so one user's events stay in order on one partition."""
+        return str(self.user_id).encode()
+
+    def to_json(self) -> bytes:
+        return json.dumps(asdict(self), separators=(",", ":")).encode()
+
+
+def is_valid_rating(value: float) -> bool:
+    return MIN_RATING <= value <= MAX_RATING and (value * 2).is_integer()
+
+
+def parse_event(raw: bytes) -> RatingEvent:
+    """Bytes from Kafka -> a valid ``RatingEvent``, or ``InvalidEvent`` naming what is wrong."""
+    if len(raw) > MAX_EVENT_BYTES:
+        raise InvalidEvent("oversized", f"{len(raw)} bytes > {MAX_EVENT_BYTES}")
+    try:
+        obj = json.loads(raw)
+    except (UnicodeDecodeError, ValueError) as err:
+        raise InvalidEvent("bad_json", str(err)) from None
+    if not isinstance(obj, dict):
+        raise InvalidEvent("bad_json", f"expected a JSON object, got {type(obj).__name__}")
+    return validate_event(obj)
+
+
+def validate_event(obj: dict) -> RatingEvent:
+    """A decoded JSON object -> ``RatingEvent``; checks presence, types and ranges."""
+    missing = [f for f in FIELDS if f not in obj]
+    if missing:
+        raise InvalidEvent("missing_field", ", ".join(missing))
+    unknown = sorted(set(obj) - set(FIELDS))
+    if unknown:
+        raise InvalidEvent("unknown_field", ", ".join(unknown))
+    for name in ("user_id", "movie_id", "ts"):
+        if not _is_int(obj[name]):
+            raise InvalidEvent("wrong_type", f"{name} must be an integer, got {obj[name]!r}")
+    rating = obj["rating"]
+    if not (_is_int(rating) or isinstance(rating, float)):
+        raise InvalidEvent("wrong_type", f"rating must be a number, got {rating!r}")
+    if not isinstance(obj["event_id"], str) or not isinstance(obj["source"], str):
+        raise InvalidEvent("wrong_type", "event_id and source must be strings")
+    try:
+        event_id = str(uuid.UUID(obj["event_id"]))
+    except ValueError:
+        raise InvalidEvent("bad_event_id", f"not a UUID: {obj['event_id'][:64]!r}") from None
+    if obj["user_id"] < 1 or obj["movie_id"] < 1:
+        raise InvalidEvent("out_of_range", "user_id and movie_id must be >= 1")
+    if not is_valid_rating(float(rating)):
+        raise InvalidEvent("out_of_range", f"rating {rating!r} is not one of 0.5, 1.0, ..., 5.0")
+    if not 0 <= obj["ts"] <= MAX_TS_MS:
+        raise InvalidEvent("out_of_range", f"ts {obj['ts']} is not epoch milliseconds")
+    if not _SOURCE.match(obj["source"]):
+        raise InvalidEvent("bad_source", f"source {obj['source'][:40]!r} is not a short lower-case name")
+    return RatingEvent(event_id, obj["user_id"], obj["movie_id"], float(rating), obj["ts"],
+                       obj["source"])
+
+
+def _is_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

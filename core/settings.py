@@ -1,0 +1,202 @@
+"""Typed settings: defaults in ``config/cinerec.toml``, overridden by ``CINEREC_<SECTION>__<KEY>``.
+
+Loaded once at the entry point (``load_settings``) and passed down. A bad value fails with
+one line naming the key, the environment variable behind it and what is allowed.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Mapping
+
+ENV_PREFIX = "CINEREC_"
+DEFAULT_TOML = Path(__file__).resolve().parent.parent / "config" / "cinerec.toml"
+SECRET_MASK = "********"
+
+
+class SettingsError(ValueError):
+    """A setting is missing, unknown or has a value that is not allowed."""
+
+
+def setting(help: str, *, choices: tuple = (), min: float | None = None,
+            max: float | None = None, secret: bool = False) -> Any:
+    """Declare a settings field: its docstring and the values it allows."""
+    return field(metadata={"help": help, "choices": choices, "min": min, "max": max,
+                           "secret": secret})
+
+
+@dataclass(frozen=True)
+class ServicesSettings:
+    mode: str = setting("'embedded' starts noida-db locally; 'external' only checks the endpoints.",
+                        choices=("embedded", "external"))
+    data_dir: Path = setting("Directory for service data, datasets, the synthetic world and models.")
+    start_timeout_s: float = setting("Seconds `services up` waits for both services to be healthy.",
+                                     min=1)
+
+
+@dataclass(frozen=True)
+class KafkaSettings:
+    bootstrap_servers: str = setting("Kafka brokers, comma-separated host:port.")
+    ratings_topic: str = setting("Topic of rating events (key = user id).")
+    dlq_topic: str = setting("Dead-letter topic for events that fail validation.")
+    health_topic: str = setting("Topic used for the produce/consume health round trip.")
+    partitions: int = setting("Partitions of the ratings topic when it is created.", min=1, max=1024)
+    replication_factor: int = setting("Replication factor of created topics.", min=1, max=16)
+    acks: str = setting("Producer acknowledgement level.", choices=("0", "1", "all"))
+    linger_ms: int = setting("Producer batching delay in milliseconds.", min=0, max=10_000)
+    security_protocol: str = setting("Kafka security protocol.",
+                                     choices=("PLAINTEXT", "SSL", "SASL_PLAINTEXT", "SASL_SSL"))
+    sasl_mechanism: str = setting("SASL mechanism (empty: none).",
+                                  choices=("", "PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"))
+    sasl_username: str = setting("SASL user name.")
+    sasl_password: str = setting("SASL password.", secret=True)
+
+    def client_config(self) -> dict[str, str]:
+        """librdkafka configuration shared by every producer, consumer and admin client."""
+        config = {"bootstrap.servers": self.bootstrap_servers,
+                  "security.protocol": self.security_protocol}
+        if self.sasl_mechanism:
+            config.update({"sasl.mechanism": self.sasl_mechanism,
+                           "sasl.username": self.sasl_username,
+                           "sasl.password": self.sasl_password})
+        return config
+
+
+@dataclass(frozen=True)
+class ElasticsearchSettings:
+    url: str = setting("Elasticsearch 8 endpoint, http(s)://host:port.")
+    username: str = setting("Basic-auth user name (empty: no auth).")
+    password: str = setting("Basic-auth password.", secret=True)
+    request_timeout_s: float = setting("Per-request timeout in seconds.", min=0.1)
+
+
+@dataclass(frozen=True)
+class SimulatorSettings:
+    seed: int = setting("Seed of the synthetic world and of simulated events.")
+    users: int = setting("Users in the synthetic world.", min=1)
+    movies: int = setting("Films in the synthetic catalog.", min=10)
+    mean_ratings_per_user: int = setting("Mean ratings per synthetic user (long-tailed).", min=1)
+    min_ratings_per_user: int = setting("Fewest ratings a synthetic user has.", min=1)
+    latent_dim: int = setting("Dimension of the hidden tastes.", min=1, max=256)
+    rate: float = setting("Events per second `cinerec simulate` publishes (0: as fast as possible).",
+                          min=0)
+
+
+@dataclass(frozen=True)
+class Settings:
+    services: ServicesSettings
+    kafka: KafkaSettings
+    elasticsearch: ElasticsearchSettings
+    simulator: SimulatorSettings
+
+    def replace(self, **dotted: Any) -> "Settings":
+        """A copy with ``section__key=value`` overrides, validated like any other source."""
+        raw = self.as_dict(mask_secrets=False)
+        for name, value in dotted.items():
+            section, key = name.split("__", 1)
+            raw.setdefault(section, {})[key] = value
+        return _build(raw, source="override")
+
+    def as_dict(self, *, mask_secrets: bool = True) -> dict[str, dict[str, Any]]:
+        out: dict[str, dict[str, Any]] = {}
+        for section in dataclasses.fields(self):
+            values = getattr(self, section.name)
+            out[section.name] = {
+                f.name: (SECRET_MASK if mask_secrets and f.metadata["secret"] and getattr(values, f.name)
+                         else getattr(values, f.name))
+                for f in dataclasses.fields(values)}
+        return out
+
+
+def env_var(section: str, key: str) -> str:
+    return f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
+
+
+def load_settings(toml_path: Path | None = None, env: Mapping[str, str] | None = None) -> Settings:
+    """Defaults from TOML, then ``CINEREC_<SECTION>__<KEY>`` environment overrides."""
+    path = Path(toml_path or os.environ.get("CINEREC_CONFIG") or DEFAULT_TOML)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"settings file not found: {path}") from None
+    except tomllib.TOMLDecodeError as err:
+        raise SettingsError(f"settings file {path} is not valid TOML: {err}") from None
+    env = os.environ if env is None else env
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name or name == "CINEREC_CONFIG":
+            continue
+        section, key = name[len(ENV_PREFIX):].lower().split("__", 1)
+        if section not in _sections() or key not in _sections()[section]:
+            raise SettingsError(f"unknown setting {name}: no key {section}.{key}")
+        raw.setdefault(section, {})[key] = value
+    return _build(raw, source=str(path))
+
+
+SECTIONS: dict[str, type] = {"services": ServicesSettings, "kafka": KafkaSettings,
+                             "elasticsearch": ElasticsearchSettings, "simulator": SimulatorSettings}
+
+
+def _sections() -> dict[str, dict[str, dataclasses.Field]]:
+    return {name: {f.name: f for f in dataclasses.fields(cls)} for name, cls in SECTIONS.items()}
+
+
+def _build(raw: dict[str, Any], *, source: str) -> Settings:
+    sections = _sections()
+    for section, values in raw.items():
+        if section not in sections:
+            raise SettingsError(f"unknown settings section [{section}] in {source}")
+        for key in values:
+            if key not in sections[section]:
+                raise SettingsError(f"unknown setting {section}.{key} in {source}")
+    built = {}
+    for section, fields in sections.items():
+        values = raw.get(section, {})
+        parsed = {}
+        for key, f in fields.items():
+            if key not in values:
+                raise SettingsError(f"missing setting {section}.{key} "
+                                    f"(set it in {source} or {env_var(section, key)})")
+            parsed[key] = _coerce(section, key, f, values[key])
+        built[section] = SECTIONS[section](**parsed)
+    return Settings(**built)
+
+
+def _coerce(section: str, key: str, f: dataclasses.Field, value: Any) -> Any:
+    kind = f.type  # a string: this module uses postponed annotations
+    meta = f.metadata
+    shown = SECRET_MASK if meta["secret"] else repr(value)
+    where = f"{section}.{key}={shown} (env {env_var(section, key)})"
+    try:
+        if kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            out: Any = int(value)
+        elif kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            out = float(value)
+        elif kind == "Path":
+            out = Path(str(value))
+        else:
+            out = str(value)
+    except (TypeError, ValueError):
+        expected = {"int": "a whole number", "float": "a number"}.get(kind, "a string")
+        raise SettingsError(f"invalid setting {where}: expected {expected}") from None
+    if meta["choices"] and out not in meta["choices"]:
+        allowed = ", ".join(repr(c) for c in meta["choices"])
+        raise SettingsError(f"invalid setting {where}: allowed values are {allowed}")
+    if meta["min"] is not None and out < meta["min"]:
+        raise SettingsError(f"invalid setting {where}: must be >= {meta['min']:g}")
+    if meta["max"] is not None and out > meta["max"]:
+        raise SettingsError(f"invalid setting {where}: must be <= {meta['max']:g}")
+    return out
+
+
+def describe() -> list[tuple[str, str, str]]:
+    """(dotted key, environment variable, help) for every setting, for ``--help`` texts and docs."""
+    return [(f"{s}.{k}", env_var(s, k), f.metadata["help"])
+            for s, fields in _sections().items() for k, f in fields.items()]

@@ -1,0 +1,1 @@
+"""Elasticsearch side: client from settings and health (later: mappings, versioned indices, queries)."""

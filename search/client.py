@@ -1,0 +1,30 @@
+"""The Elasticsearch 8 client, built from settings, and its health check."""
+
+from __future__ import annotations
+
+from elasticsearch import Elasticsearch
+from elasticsearch import exceptions as es_errors
+
+from core.settings import ElasticsearchSettings
+
+
+def connect(settings: ElasticsearchSettings) -> Elasticsearch:
+    auth = (settings.username, settings.password) if settings.username else None
+    return Elasticsearch(settings.url, basic_auth=auth, request_timeout=settings.request_timeout_s,
+                         retry_on_timeout=True, max_retries=2)
+
+
+def cluster_health(settings: ElasticsearchSettings) -> dict:
+    """{"healthy", "status", "version"} from a real cluster-health call; never raises."""
+    try:
+        client = connect(settings)
+        health = client.cluster.health(request_timeout=settings.request_timeout_s)
+        version = client.info()["version"]["number"]
+    except (es_errors.ConnectionError, es_errors.TransportError, es_errors.ApiError) as err:
+        return {"healthy": False, "error": _one_line(err)}
+    return {"healthy": health["status"] in ("green", "yellow"), "status": health["status"],
+            "version": version}
+
+
+def _one_line(err: Exception) -> str:
+    return str(err).splitlines()[0][:200] if str(err) else type(err).__name__

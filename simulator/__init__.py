@@ -1,0 +1,1 @@
+"""Synthetic world, rate-controlled event producer, MovieLens replay. Imports only ``core``."""

@@ -1,0 +1,163 @@
+"""Rate-controlled publishing of rating events to Kafka, with a JSON-ready summary.
+
+``publish`` takes any iterable of ``Message``: each says when it is due (seconds after the
+start), so one loop serves the simulator (due = i / rate) and MovieLens replay (due = event
+time / speed). Acknowledgements are counted from the broker's delivery reports.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+import uuid
+from collections import Counter
+from dataclasses import dataclass
+from typing import Callable, Iterable, Iterator
+
+import numpy as np
+from confluent_kafka import KafkaException, Producer
+
+from core.settings import KafkaSettings
+
+from .malformed import KINDS, malform
+from .world import Tastes
+
+VALID = "valid"
+CHUNK = 1000            # events generated at a time
+MAX_MATRIX_CELLS = 20_000_000  # user x movie choice table kept in memory
+
+
+@dataclass(frozen=True)
+class Message:
+    key: bytes
+    value: bytes
+    kind: str            # "valid", or the malformed kind
+    due_s: float = 0.0   # when to send, seconds after the start
+
+
+def producer_config(kafka: KafkaSettings) -> dict:
+    return {**kafka.client_config(), "acks": kafka.acks, "linger.ms": kafka.linger_ms,
+            "batch.num.messages": 10_000, "queue.buffering.max.messages": 1_000_000,
+            "enable.idempotence": kafka.acks == "all"}
+
+
+def publish(kafka: KafkaSettings, messages: Iterable[Message], *, topic: str,
+            duration_s: float | None = None, progress: Callable[[int], None] | None = None,
+            clock: Callable[[], float] = time.monotonic,
+            sleep: Callable[[float], None] = time.sleep) -> dict:
+    """Sends ``messages`` (until exhausted or ``duration_s``), waits for every acknowledgement."""
+    producer = Producer(producer_config(kafka))
+    acked: Counter = Counter()
+    failed: Counter = Counter()
+    partitions: Counter = Counter()
+    errors: Counter = Counter()
+
+    def delivered(kind: str):
+        def report(err, msg) -> None:
+            if err is None:
+                acked[kind] += 1
+                partitions[msg.partition()] += 1
+            else:
+                failed[kind] += 1
+                errors[err.str()] += 1
+        return report
+
+    reports = {kind: delivered(kind) for kind in (VALID, *KINDS)}
+    start = clock()
+    attempted = 0
+    for message in messages:
+        elapsed = clock() - start
+        if duration_s is not None and elapsed >= duration_s:
+            break
+        if message.due_s > elapsed + 0.001:
+            sleep(message.due_s - elapsed)
+        _produce(producer, topic, message, reports[message.kind])
+        attempted += 1
+        if attempted % CHUNK == 0:
+            producer.poll(0)
+            if progress:
+                progress(CHUNK)
+    sending = clock() - start
+    unsent = producer.flush(60)
+    seconds = clock() - start
+    if progress:
+        progress(attempted % CHUNK)
+    sent = sum(acked.values())
+    return {
+        "topic": topic,
+        "attempted": attempted,
+        "sent": sent,
+        "failed": sum(failed.values()) + unsent,
+        "valid": acked[VALID],
+        "malformed": {"total": sent - acked[VALID], **{k: acked[k] for k in KINDS if acked[k]}},
+        "errors": dict(errors),
+        "duration_s": round(seconds, 3),
+        "achieved_rate": round(sent / seconds, 1) if seconds else 0.0,
+        "send_rate": round(attempted / sending, 1) if sending else 0.0,
+        "partitions": {str(p): n for p, n in sorted(partitions.items())},
+    }
+
+
+def _produce(producer: Producer, topic: str, message: Message, report) -> None:
+    while True:
+        try:
+            producer.produce(topic, key=message.key, value=message.value, on_delivery=report)
+            return
+        except BufferError:  # local queue full: let librdkafka drain, then retry
+            producer.poll(0.05)
+        except KafkaException as err:
+            raise RuntimeError(f"cannot publish to {topic}: {err}") from err
+
+
+def simulated_messages(tastes: Tastes, *, seed: int, rate: float, users: int | None = None,
+                       malformed: float = 0.0, count: int | None = None,
+                       clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
+                       source: str = "simulator") -> Iterator[Message]:
+    """Endless (or ``count``) events drawn from the hidden tastes of the first ``users`` users.
+
+    Exactly ``floor(n * malformed)`` of the first n events are malformed, for every n.
+    """
+    rng = np.random.default_rng(seed)
+    picker = random.Random(seed)
+    active = min(users or len(tastes.user_id), len(tastes.user_id),
+                 max(1, MAX_MATRIX_CELLS // len(tastes.movie_id)))
+    choose = _movie_chooser(tastes, active)
+    sent = 0
+    while count is None or sent < count:
+        n = CHUNK if count is None else min(CHUNK, count - sent)
+        u_idx = rng.integers(0, active, n)
+        m_idx = choose(u_idx, rng.random(n))
+        ratings = tastes.rate(u_idx, m_idx, rng)
+        ids = rng.bytes(16 * n)
+        now = clock_ms()
+        for j in range(n):
+            i = sent + j
+            user = int(tastes.user_id[u_idx[j]])
+            event = {"event_id": str(uuid.UUID(bytes=ids[16 * j:16 * j + 16], version=4)),
+                     "user_id": user, "movie_id": int(tastes.movie_id[m_idx[j]]),
+                     "rating": float(ratings[j]), "ts": now, "source": source}
+            bad = int((i + 1) * malformed) > int(i * malformed)
+            kind = picker.choice(KINDS) if bad else VALID
+            value = malform(event, kind, picker) if bad else json.dumps(event, separators=(",", ":")).encode()
+            yield Message(str(user).encode(), value, kind, i / rate if rate else 0.0)
+        sent += n
+
+
+def _movie_chooser(tastes: Tastes, active: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Inverse-CDF sampling of P(movie | user) for many users at once.
+
+    Row u of the CDF is shifted by u, so one sorted array holds every row:
+    searchsorted(flat, u + r) - u * M is movie index i with CDF_u[i-1] <= r < CDF_u[i].
+    """
+    logits = tastes.choice_logits(np.arange(active))
+    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
+    cdf = np.cumsum(probs, axis=1)
+    cdf /= cdf[:, -1:]
+    movies = cdf.shape[1]
+    flat = (cdf + np.arange(active)[:, None]).ravel()
+
+    def choose(u_idx: np.ndarray, r: np.ndarray) -> np.ndarray:
+        pos = np.searchsorted(flat, u_idx + r, side="right") - u_idx * movies
+        return np.minimum(pos, movies - 1)
+    return choose
