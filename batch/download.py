@@ -42,8 +42,11 @@ def download(name: str, destination: Path, *, url: str | None = None,
                             f"access, fetch it elsewhere and pass its directory to "
                             f"`cinerec data load PATH`") from None
     destination = Path(destination)
-    with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
-        zipped.extractall(destination)
+    try:
+        with zipfile.ZipFile(io.BytesIO(archive)) as zipped:
+            zipped.extractall(destination)
+    except zipfile.BadZipFile:
+        raise DownloadError(f"{url} did not return a zip archive") from None
     folder = destination / spec["folder"]
     mismatched = [file for file, digest in spec["sha256"].items()
                   if not (folder / file).is_file() or sha256_file(folder / file) != digest]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 from collections import Counter
 
@@ -23,10 +24,12 @@ def read_topic(kafka: KafkaSettings, topic: str, timeout_s: float = 10.0) -> lis
                 for p in ids}
         consumer.assign([TopicPartition(topic, p, 0) for p in ids if ends[p] > 0])
         remaining = {p for p in ids if ends[p] > 0}
-        messages = []
+        messages, deadline = [], time.monotonic() + timeout_s
         while remaining:
-            batch = consumer.consume(10_000, timeout=timeout_s)
-            if not batch:
+            batch = consumer.consume(10_000, timeout=0.2)
+            if batch:
+                deadline = time.monotonic() + timeout_s
+            elif time.monotonic() > deadline:
                 raise TimeoutError(f"{topic}: no message within {timeout_s}s with "
                                    f"partitions {sorted(remaining)} unfinished")
             for message in batch:

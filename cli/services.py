@@ -66,9 +66,10 @@ def status(settings: Settings) -> dict:
 
 # -- Kafka ------------------------------------------------------------------------------------
 
-def kafka_health(kafka: KafkaSettings, timeout_s: float = 5.0) -> dict:
+def kafka_health(kafka: KafkaSettings, timeout_s: float = 3.0) -> dict:
     """A real round trip: produce a token to the health topic and consume it back."""
     try:
+        require_kafka(kafka, timeout_s)
         _create(kafka, {kafka.health_topic: 1})
         token = uuid.uuid4().hex.encode()
         producer = Producer({**kafka.client_config(), "message.timeout.ms": int(timeout_s * 1000)})
@@ -92,7 +93,7 @@ def kafka_health(kafka: KafkaSettings, timeout_s: float = 5.0) -> dict:
         return {"healthy": False, "error": str(err)[:200]}
 
 
-def require_kafka(kafka: KafkaSettings, timeout_s: float = 5.0) -> None:
+def require_kafka(kafka: KafkaSettings, timeout_s: float = 3.0) -> None:
     """Fails with one line when no broker answers a metadata request."""
     try:
         AdminClient({**kafka.client_config(), "socket.timeout.ms": int(timeout_s * 1000)}

@@ -55,10 +55,12 @@ class KafkaSettings:
     sasl_username: str = setting("SASL user name.")
     sasl_password: str = setting("SASL password.", secret=True)
 
-    def client_config(self) -> dict[str, str]:
+    def client_config(self) -> dict[str, str | int]:
         """librdkafka configuration shared by every producer, consumer and admin client."""
+        # librdkafka would also log every failed connection attempt to stderr; failures reach
+        # us as exceptions and delivery reports instead, so its own log is kept to critical.
         config = {"bootstrap.servers": self.bootstrap_servers,
-                  "security.protocol": self.security_protocol}
+                  "security.protocol": self.security_protocol, "log_level": 2}
         if self.sasl_mechanism:
             config.update({"sasl.mechanism": self.sasl_mechanism,
                            "sasl.username": self.sasl_username,

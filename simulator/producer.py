@@ -68,7 +68,7 @@ def publish(kafka: KafkaSettings, messages: Iterable[Message], *, topic: str,
     attempted = 0
     for message in messages:
         elapsed = clock() - start
-        if duration_s is not None and elapsed >= duration_s:
+        if duration_s is not None and max(elapsed, message.due_s) >= duration_s:
             break
         if message.due_s > elapsed + 0.001:
             sleep(message.due_s - elapsed)

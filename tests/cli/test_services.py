@@ -1,0 +1,49 @@
+import pytest
+
+from cli import services as svc
+from cli.services import ServiceError
+from conftest import free_port
+
+pytestmark = pytest.mark.services
+
+
+def test_up_reports_both_services_healthy_with_topics(services, base_settings):
+    assert services["kafka"]["healthy"] and services["elasticsearch"]["healthy"]
+    assert services["topics"] == {"ratings": 3, "ratings.dlq": 3}
+
+
+def test_up_again_is_idempotent(services, base_settings):
+    again = svc.up(base_settings)
+    assert again["topics"] == services["topics"]
+    assert svc.status(base_settings)["kafka"]["healthy"]
+
+
+def test_topics_are_created_with_the_configured_partitions(services, base_settings):
+    kafka = base_settings.replace(kafka__ratings_topic="six-parts", kafka__dlq_topic="six-parts.dlq",
+                                  kafka__partitions=6).kafka
+    assert svc.ensure_topics(kafka) == {"six-parts": 6, "six-parts.dlq": 6}
+    assert svc.ensure_topics(kafka) == {"six-parts": 6, "six-parts.dlq": 6}
+    svc.delete_topics(kafka, ["six-parts", "six-parts.dlq"])
+
+
+def test_external_mode_starts_nothing_and_reports_what_is_down(tmp_path, base_settings):
+    external = base_settings.replace(
+        services__mode="external", services__data_dir=str(tmp_path), services__start_timeout_s=1,
+        kafka__bootstrap_servers=f"127.0.0.1:{free_port()}",
+        elasticsearch__url=f"http://127.0.0.1:{free_port()}")
+    report = svc.status(external)
+    assert not report["kafka"]["healthy"] and not report["elasticsearch"]["healthy"]
+    with pytest.raises(ServiceError, match="not healthy after 1s"):
+        svc.up(external)
+    assert not (tmp_path / "noida").exists()
+
+
+def test_external_mode_accepts_healthy_endpoints(services, base_settings):
+    external = base_settings.replace(services__mode="external")
+    assert svc.up(external)["kafka"]["healthy"]
+    assert svc.down(external)["stopped"] is False
+
+
+def test_embedded_mode_refuses_endpoints_it_cannot_serve(base_settings):
+    with pytest.raises(ServiceError, match="one Kafka host:port"):
+        svc.up(base_settings.replace(kafka__bootstrap_servers="a:1,b:2"))

@@ -1,0 +1,72 @@
+"""Session fixtures: real local services on free ports in a temp directory, never the
+developer's running instance; one topic pair per test; one local Spark session."""
+
+from __future__ import annotations
+
+import os
+import socket
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+from cli import services as svc
+from core.settings import Settings, load_settings
+
+os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def base_settings(tmp_path_factory) -> Settings:
+    """Defaults from config/cinerec.toml, environment ignored, pointed at a temp data dir."""
+    data_dir = tmp_path_factory.mktemp("var")
+    return load_settings(env={}).replace(
+        services__data_dir=str(data_dir),
+        kafka__bootstrap_servers=f"127.0.0.1:{free_port()}",
+        elasticsearch__url=f"http://127.0.0.1:{free_port()}",
+        simulator__users=200, simulator__movies=300)
+
+
+@pytest.fixture(scope="session")
+def services(base_settings):
+    """The embedded Kafka broker and Elasticsearch API, up for the whole session."""
+    report = svc.up(base_settings)
+    yield report
+    svc.down(base_settings)
+
+
+@pytest.fixture
+def settings(services, base_settings) -> Settings:
+    """Settings whose ratings and dead-letter topics are this test's own, deleted afterwards."""
+    name = f"ratings-{uuid.uuid4().hex[:8]}"
+    own = base_settings.replace(kafka__ratings_topic=name, kafka__dlq_topic=f"{name}.dlq")
+    svc.ensure_topics(own.kafka)
+    yield own
+    svc.delete_topics(own.kafka, [name, f"{name}.dlq"])
+
+
+@pytest.fixture(scope="session")
+def spark():
+    from pyspark.sql import SparkSession
+
+    session = (SparkSession.builder.master("local[2]").appName("cinerec-tests")
+               .config("spark.sql.shuffle.partitions", "2")
+               .config("spark.ui.enabled", "false")
+               .config("spark.driver.memory", "1g")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    yield session
+    session.stop()
+
+
+@pytest.fixture
+def project_root() -> Path:
+    return Path(__file__).resolve().parent.parent
