@@ -6,15 +6,14 @@ rows); warnings are normal in published releases (films without a year or genres
 
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pandas as pd
 
+from .movielens import detect_layout, load
 from core.dataset import Dataset, sha256_file
 from core.events import is_valid_rating
-
-from .movielens import detect_layout, load
 
 EXAMPLES = 5
 
@@ -87,5 +86,5 @@ def _time_span(ts: pd.Series) -> dict:
     if ts.empty:
         return {"first": None, "last": None, "days": 0}
     first, last = int(ts.min()), int(ts.max())
-    iso = lambda ms: datetime.fromtimestamp(ms / 1000, tz=timezone.utc).isoformat()  # noqa: E731
+    iso = lambda ms: datetime.fromtimestamp(ms / 1000, tz=UTC).isoformat()  # noqa: E731
     return {"first": iso(first), "last": iso(last), "days": round((last - first) / 86_400_000, 1)}

@@ -6,16 +6,15 @@ import argparse
 import sys
 from pathlib import Path
 
+from . import services as svc
+from ._output import print_json, progress_bar
+from .events import count_events
 from batch import integrity, movielens, store
 from batch.download import DownloadError, download
 from core.settings import Settings
 from simulator.producer import publish, simulated_messages
 from simulator.replay import replay_messages
 from simulator.world import TASTES_FILE, Tastes, World, generate
-
-from . import services as svc
-from ._output import print_json, progress_bar
-from .events import count_events
 
 FAILURES = (movielens.DataError, DownloadError, FileNotFoundError, ValueError, RuntimeError)
 

@@ -13,10 +13,9 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from core.settings import Settings, SettingsError, env_var, load_settings
-
 from . import commands
 from .services import ServiceError
+from core.settings import Settings, SettingsError, env_var, load_settings
 
 EXIT_FAILED, EXIT_USAGE, EXIT_SERVICE, EXIT_INTERRUPTED = 1, 2, 3, 130
 

@@ -9,9 +9,10 @@ from __future__ import annotations
 import dataclasses
 import os
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 ENV_PREFIX = "CINEREC_"
 DEFAULT_TOML = Path(__file__).resolve().parent.parent / "config" / "cinerec.toml"
@@ -95,7 +96,7 @@ class Settings:
     elasticsearch: ElasticsearchSettings
     simulator: SimulatorSettings
 
-    def replace(self, **dotted: Any) -> "Settings":
+    def replace(self, **dotted: Any) -> Settings:
         """A copy with ``section__key=value`` overrides, validated like any other source."""
         raw = self.as_dict(mask_secrets=False)
         for name, value in dotted.items():

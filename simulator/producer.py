@@ -12,16 +12,15 @@ import random
 import time
 import uuid
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 from confluent_kafka import KafkaException, Producer
 
-from core.settings import KafkaSettings
-
 from .malformed import KINDS, malform
 from .world import Tastes
+from core.settings import KafkaSettings
 
 VALID = "valid"
 CHUNK = 1000            # events generated at a time

@@ -73,7 +73,7 @@ class Tastes:
         np.savez(path, **{f.name: getattr(self, f.name) for f in fields(self)})
 
     @classmethod
-    def load(cls, path: Path) -> "Tastes":
+    def load(cls, path: Path) -> Tastes:
         with np.load(path) as arrays:
             return cls(**{f.name: arrays[f.name] for f in fields(cls)})
 

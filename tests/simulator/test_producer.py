@@ -1,13 +1,11 @@
 import json
-import time
 from collections import Counter
 
 import numpy as np
 import pytest
-from confluent_kafka import Consumer, TopicPartition
-from confluent_kafka.admin import AdminClient
 
 from core.events import InvalidEvent, parse_event
+from kafka_helpers import consume_all
 from simulator.malformed import KINDS, malform
 from simulator.producer import Message, publish, simulated_messages
 from simulator.world import generate
@@ -19,22 +17,6 @@ pytestmark = pytest.mark.services
 def tastes():
     return generate(seed=3, users=100, movies=200, mean_ratings_per_user=30,
                     min_ratings_per_user=20, latent_dim=4).tastes
-
-
-def consume_all(kafka, topic):
-    """An independent consumer: reads every partition to its end."""
-    metadata = AdminClient(kafka.client_config()).list_topics(topic, timeout=10)
-    consumer = Consumer({**kafka.client_config(), "group.id": "test-readback",
-                         "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    partitions = sorted(metadata.topics[topic].partitions)
-    ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-    consumer.assign([TopicPartition(topic, p, 0) for p in partitions])
-    messages, deadline = [], time.monotonic() + 30
-    while len(messages) < sum(ends.values()):
-        assert time.monotonic() < deadline, "consumer stalled before the end offsets"
-        messages.extend(consumer.consume(5000, timeout=0.2))
-    consumer.close()
-    return messages
 
 
 def test_exactly_n_valid_events_arrive(settings, tastes):

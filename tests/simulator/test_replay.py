@@ -2,11 +2,10 @@ import pytest
 
 from batch.movielens import load
 from core.events import parse_event
+from kafka_helpers import consume_all
 from movielens_fixtures import RATINGS, write
 from simulator.producer import publish
 from simulator.replay import replay_messages
-
-from .test_producer import consume_all
 
 
 def test_replay_orders_by_event_time_and_paces_by_speed(tmp_path):
