@@ -13,7 +13,9 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from . import commands
+from batch.registry import PromotionRefused
+
+from . import batch_commands, commands
 from .services import ServiceError
 from core.settings import Settings, SettingsError, env_var, load_settings
 
@@ -97,6 +99,8 @@ def build_parser() -> argparse.ArgumentParser:
     produce = bench_sub.add_parser("produce", help="events/s acknowledged by the broker at full speed")
     produce.add_argument("--duration", type=float, default=30.0)
     produce.set_defaults(run=commands.bench_produce)
+
+    batch_commands.add_parsers(sub)
     return parser
 
 
@@ -109,6 +113,8 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(EXIT_USAGE, err)
     except (ServiceError, KafkaException) as err:
         return _fail(EXIT_SERVICE, err)
+    except (PromotionRefused, LookupError) as err:
+        return _fail(EXIT_FAILED, err)
     except commands.FAILURES as err:
         return _fail(EXIT_FAILED, err)
     except KeyboardInterrupt:

@@ -90,11 +90,22 @@ class SimulatorSettings:
 
 
 @dataclass(frozen=True)
+class MlflowSettings:
+    tracking_uri: str = setting("MLflow tracking URI; empty: SQLite under the data directory.")
+    experiment: str = setting("MLflow experiment that training and tuning runs go to.")
+    registered_model: str = setting("Registered model name; aliases champion and challenger.")
+    promotion_metric: str = setting("Held-out metric a challenger must beat the champion on.",
+                                    choices=("ndcg", "precision", "recall", "map"))
+    promotion_margin: float = setting("How much higher the challenger's metric must be.", min=0)
+
+
+@dataclass(frozen=True)
 class Settings:
     services: ServicesSettings
     kafka: KafkaSettings
     elasticsearch: ElasticsearchSettings
     simulator: SimulatorSettings
+    mlflow: MlflowSettings
 
     def replace(self, **dotted: Any) -> Settings:
         """A copy with ``section__key=value`` overrides, validated like any other source."""
@@ -140,7 +151,8 @@ def load_settings(toml_path: Path | None = None, env: Mapping[str, str] | None =
 
 
 SECTIONS: dict[str, type] = {"services": ServicesSettings, "kafka": KafkaSettings,
-                             "elasticsearch": ElasticsearchSettings, "simulator": SimulatorSettings}
+                             "elasticsearch": ElasticsearchSettings, "simulator": SimulatorSettings,
+                             "mlflow": MlflowSettings}
 
 
 def _sections() -> dict[str, dict[str, dataclasses.Field]]:

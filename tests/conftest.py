@@ -59,7 +59,7 @@ def spark():
 
     session = (SparkSession.builder.master("local[2]").appName("cinerec-tests")
                .config("spark.sql.shuffle.partitions", "2")
-               .config("spark.ui.enabled", "false")
+               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
                .config("spark.driver.memory", "1g")
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")

@@ -1,0 +1,51 @@
+"""Ratings as a sparse user x item matrix with id maps: what every recommender trains on."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+import scipy.sparse as sp
+
+
+@dataclass
+class Interactions:
+    user_ids: np.ndarray          # row i of ``matrix`` is user user_ids[i]
+    item_ids: np.ndarray          # column j is movie item_ids[j]
+    matrix: sp.csr_matrix         # ratings (0 = not rated), users x items
+    items: pd.DataFrame           # item metadata aligned with item_ids: title, year, genres, tags
+
+    @classmethod
+    def build(cls, ratings: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray,
+              items: pd.DataFrame | None = None) -> "Interactions":
+        """``ratings`` restricted to the given id universes (rows of other ids are ignored)."""
+        user_ids, item_ids = np.asarray(user_ids), np.asarray(item_ids)
+        rows = pd.Index(user_ids).get_indexer(ratings["user_id"])
+        cols = pd.Index(item_ids).get_indexer(ratings["movie_id"])
+        keep = (rows >= 0) & (cols >= 0)
+        matrix = sp.csr_matrix((ratings["rating"].to_numpy(np.float32)[keep], (rows[keep], cols[keep])),
+                               shape=(len(user_ids), len(item_ids)))
+        meta = items if items is not None else pd.DataFrame(index=item_ids)
+        return cls(user_ids, item_ids, matrix, meta)
+
+    @property
+    def binary(self) -> sp.csr_matrix:
+        out = self.matrix.copy()
+        out.data[:] = 1.0
+        return out
+
+    def user_index(self, user_ids) -> np.ndarray:
+        return pd.Index(self.user_ids).get_indexer(np.asarray(user_ids))
+
+    def item_index(self, item_ids) -> np.ndarray:
+        return pd.Index(self.item_ids).get_indexer(np.asarray(item_ids))
+
+
+def item_metadata(movies: pd.DataFrame, tags: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame:
+    """Title, year, genres and the joined tag text of each item, in ``item_ids`` order."""
+    text = tags.dropna(subset=["tag"]).groupby("movie_id")["tag"].agg(lambda t: " ".join(map(str, t)))
+    meta = movies.drop_duplicates("movie_id").set_index("movie_id").reindex(item_ids)
+    meta["genres"] = [g if isinstance(g, list | np.ndarray) else [] for g in meta["genres"]]
+    meta["tags"] = text.reindex(item_ids).fillna("").to_numpy()
+    return meta

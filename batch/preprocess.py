@@ -1,0 +1,96 @@
+"""Spark preprocessing: clean the ratings and compute user and film features, as Parquet.
+
+Cleaning (each dropped row is counted, by reason):
+- rows with a missing user, film, rating or time;
+- ratings off the 0.5-5.0 half-star scale;
+- ratings of films missing from the catalog;
+- duplicate (user, film) pairs: the latest rating wins.
+Features:
+- users: rating count, mean, first/last rating time, days since the last rating
+  (relative to the newest rating in the data, so the result does not depend on the clock);
+- films: rating count, mean, Bayesian average (C·m + Σr) / (C + n) with m the global mean
+  and C the mean number of ratings per film; title, year, genres.
+Output: ``<out>/<fingerprint>/{ratings,users,movies}.parquet`` plus ``report.json``; a
+second run on the same input reuses it.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+
+from core.dataset import Dataset, fingerprint
+
+from . import store
+
+DAY_MS = 86_400_000
+
+
+def preprocess(dataset: Dataset, out_dir: Path, *, spark=None, force: bool = False) -> dict:
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    from .spark import spark_session
+
+    target = Path(out_dir) / fingerprint(dataset.files)
+    if (target / "report.json").is_file() and not force:
+        return json.loads((target / "report.json").read_text())
+    spark = spark or spark_session()
+    staged = store.save(dataset, target / "input", source=Path(dataset.files[0]).parent
+                        if dataset.files else target)  # pandas -> Parquet -> Spark: fast and typed
+    raw = spark.read.parquet(f"{staged['path']}/ratings.parquet").select(
+        F.col("user_id").cast("long"), F.col("movie_id").cast("long"),
+        F.col("rating").cast("double"), F.col("ts").cast("long"))
+    movies = spark.read.parquet(f"{staged['path']}/movies.parquet").filter("movie_id IS NOT NULL")
+    catalog = movies.select(F.col("movie_id").cast("long")).distinct()
+
+    complete = raw.dropna()
+    on_scale = complete.filter((F.col("rating").between(0.5, 5.0)) & ((F.col("rating") * 2) % 1 == 0))
+    known = on_scale.join(catalog, "movie_id", "left_semi")
+    latest = Window.partitionBy("user_id", "movie_id").orderBy(F.col("ts").desc())
+    clean = (known.withColumn("_n", F.row_number().over(latest)).filter("_n = 1").drop("_n")
+             .select("user_id", "movie_id", "rating", "ts").cache())
+
+    counts = {"input": raw.count(), "complete": complete.count(), "on_scale": on_scale.count(),
+              "known_movie": known.count(), "clean": clean.count()}
+    dropped = {"missing_values": counts["input"] - counts["complete"],
+               "out_of_range": counts["complete"] - counts["on_scale"],
+               "unknown_movie": counts["on_scale"] - counts["known_movie"],
+               "duplicates": counts["known_movie"] - counts["clean"]}
+
+    newest = clean.agg(F.max("ts")).first()[0] or 0
+    users = clean.groupBy("user_id").agg(
+        F.count("*").alias("rating_count"), F.avg("rating").alias("rating_mean"),
+        F.min("ts").alias("first_ts"), F.max("ts").alias("last_ts"),
+    ).withColumn("days_since_last", (F.lit(newest) - F.col("last_ts")) / DAY_MS)
+    global_mean = clean.agg(F.avg("rating")).first()[0] or 0.0
+    per_movie = clean.groupBy("movie_id").agg(F.count("*").alias("rating_count"),
+                                              F.avg("rating").alias("rating_mean"),
+                                              F.sum("rating").alias("_sum"))
+    prior = per_movie.agg(F.avg("rating_count")).first()[0] or 0.0
+    per_movie = per_movie.withColumn(
+        "bayesian_avg", (F.lit(prior * global_mean) + F.col("_sum")) / (F.lit(prior) + F.col("rating_count"))
+    ).drop("_sum")
+    movies = (movies.withColumn("movie_id", F.col("movie_id").cast("long"))
+              .withColumn("year", F.col("year").cast("int"))
+              .join(per_movie, "movie_id", "left").fillna({"rating_count": 0}))
+
+    target.mkdir(parents=True, exist_ok=True)
+    for name, frame in (("ratings", clean), ("users", users), ("movies", movies)):
+        frame.coalesce(1).write.mode("overwrite").parquet(str(target / f"{name}.parquet"))
+    dataset.tags.to_parquet(target / "tags.parquet", index=False)
+    clean.unpersist()
+    report = {"path": str(target), "fingerprint": target.name, "layout": dataset.layout,
+              "rows": counts, "dropped": dropped, "users": users.count(), "movies": movies.count(),
+              "global_mean": global_mean, "bayesian_prior_count": prior}
+    (target / "report.json").write_text(json.dumps(report, indent=2))
+    return report
+
+
+def read_clean(report: dict) -> dict[str, pd.DataFrame]:
+    """The preprocessed frames, read back with pandas: ratings, users, movies, tags."""
+    path = Path(report["path"])
+    return {name: pd.read_parquet(path / f"{name}.parquet")
+            for name in ("ratings", "users", "movies", "tags")}

@@ -1,0 +1,49 @@
+"""Every approach behind one interface (``Recommender``), created by name with TOML params.
+
+Default hyper-parameters live in ``config/models/<name>.toml`` under ``[params]``; a search
+space for ``cinerec tune`` under ``[search]``.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+
+from ._base import Recommender
+from .als import ExplicitALS, FactorModel, ImplicitALS
+from .baselines import ItemKNN, MostPopular
+from .content import ContentTFIDF
+from .ease import EASE
+from .hybrid import Hybrid
+
+CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "models"
+MODELS: dict[str, tuple[type[Recommender], dict]] = {
+    "popular": (MostPopular, {}),
+    "itemknn-cosine": (ItemKNN, {"similarity": "cosine"}),
+    "itemknn-pearson": (ItemKNN, {"similarity": "pearson"}),
+    "content": (ContentTFIDF, {}),
+    "ease": (EASE, {}),
+    "als": (ImplicitALS, {}),
+    "als-explicit": (ExplicitALS, {}),
+    "hybrid": (Hybrid, {}),
+}
+
+__all__ = ["MODELS", "Recommender", "FactorModel", "create", "model_config"]
+
+
+def model_config(name: str, path: Path | None = None) -> dict:
+    """{"params": {...}, "search": {...}} from the model's TOML (empty where there is none)."""
+    path = path or CONFIG_DIR / f"{name}.toml"
+    if not Path(path).is_file():
+        return {"params": {}, "search": {}}
+    data = tomllib.loads(Path(path).read_text())
+    return {"params": data.get("params", {}), "search": data.get("search", {})}
+
+
+def create(name: str, params: dict | None = None, config: Path | None = None) -> Recommender:
+    if name not in MODELS:
+        raise ValueError(f"unknown model {name!r}; known: {', '.join(MODELS)}")
+    cls, fixed = MODELS[name]
+    recommender = cls(**{**model_config(name, config)["params"], **fixed, **(params or {})})
+    recommender.name = name
+    return recommender

@@ -1,0 +1,21 @@
+"""The one Spark session of a batch run: local by default, shared with whoever created it first."""
+
+from __future__ import annotations
+
+import os
+import sys
+
+
+def spark_session(app: str = "cinerec", master: str = "local[2]"):
+    from pyspark.sql import SparkSession
+
+    os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
+    os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
+    session = (SparkSession.builder.master(master).appName(app)
+               .config("spark.sql.shuffle.partitions", "4")
+               .config("spark.ui.enabled", "false")
+               .config("spark.ui.showConsoleProgress", "false")
+               .config("spark.driver.memory", "4g")
+               .getOrCreate())
+    session.sparkContext.setLogLevel("ERROR")
+    return session

@@ -1,0 +1,92 @@
+"""Train, tune and register: the batch pipeline behind `cinerec train` and `cinerec tune`.
+
+    data dir ─load─▶ Dataset ─Spark preprocess─▶ clean frames ─split─▶ holdout
+    holdout ─fit + score─▶ held-out metrics      full data ─fit─▶ factors ─▶ ModelArtifact ─▶ MLflow
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+from pathlib import Path
+
+import numpy as np
+
+from core.settings import Settings
+
+from . import movielens
+from .artifact import ModelArtifact
+from .evaluate import Holdout, evaluate_model
+from .interactions import Interactions, item_metadata
+from .preprocess import preprocess, read_clean
+from .recommenders import FactorModel, create, model_config
+from .split import stratified_split
+
+SERVING_PROTOCOL, SEED = "stratified", 42
+
+
+def prepare(data_path: Path, settings: Settings) -> tuple[dict, dict]:
+    """(clean frames, preprocessing report) for a MovieLens-layout directory."""
+    report = preprocess(movielens.load(data_path), Path(settings.services.data_dir) / "features")
+    return read_clean(report), report
+
+
+def split_id(report: dict, protocol: str = SERVING_PROTOCOL, k: int = 10) -> str:
+    return f"{report['fingerprint']}:{protocol}:seed{SEED}:k{k}"
+
+
+def train(frames: dict, report: dict, *, model: str = "als", params: dict | None = None,
+          config: Path | None = None, k: int = 10) -> tuple[ModelArtifact, float]:
+    """Held-out metrics of the hyper-parameters, then the same model fit on all the data."""
+    metrics = heldout_metrics(frames, model=model, params=params, config=config, k=k)
+    ratings = frames["ratings"]
+    users, items = np.sort(ratings["user_id"].unique()), np.sort(ratings["movie_id"].unique())
+    full = Interactions.build(ratings, users, items, item_metadata(frames["movies"], frames["tags"], items))
+    final = create(model, params, config)
+    if not isinstance(final, FactorModel):
+        raise ValueError(f"{model} is not a factor model; only als and als-explicit make a serving artifact")
+    started = time.perf_counter()
+    final.fit(full)
+    seconds = time.perf_counter() - started
+    artifact = ModelArtifact(model=model, params=final.params, user_ids=users, item_ids=items,
+                             user_factors=final.user_factors, item_factors=final.item_factors,
+                             metrics=metrics, fingerprint=report["fingerprint"], split=split_id(report, k=k))
+    return artifact, seconds
+
+
+def heldout_metrics(frames: dict, *, model: str, params: dict | None = None,
+                    config: Path | None = None, k: int = 10) -> dict:
+    """Metrics of the hyper-parameters on the serving protocol's held-out split."""
+    holdout = Holdout.build(frames, SERVING_PROTOCOL, seed=SEED)
+    metrics = evaluate_model(create(model, params, config), holdout, k)
+    metrics.pop("curve")
+    return metrics
+
+
+def search_space(model: str, config: Path | None = None) -> list[dict]:
+    """Every combination of the TOML ``[search]`` lists, over the ``[params]`` defaults."""
+    space = model_config(model, config)["search"]
+    keys = sorted(space)
+    return [dict(zip(keys, values)) for values in itertools.product(*(space[k] for k in keys))]
+
+
+def tune(frames: dict, *, model: str, config: Path | None = None, k: int = 10,
+         trials: int | None = None, metric: str = "ndcg", on_trial=None) -> dict:
+    """Grid (or ``trials`` random points of it) on a validation split carved from the train part."""
+    train_part, _ = stratified_split(frames["ratings"], seed=SEED)        # the test part is never seen
+    validation = Holdout.build({**frames, "ratings": train_part}, SERVING_PROTOCOL, seed=SEED + 1)
+    candidates = search_space(model, config)
+    if trials is not None and trials < len(candidates):
+        candidates = random.Random(SEED).sample(candidates, trials)
+    results = []
+    for point in candidates:
+        scored = evaluate_model(create(model, point, config), validation, k)
+        scored.pop("curve")
+        results.append({"params": point, "metrics": scored})
+        if on_trial:
+            on_trial(point, scored)
+    best = max(results, key=lambda r: r["metrics"][metric])
+    return {"model": model, "metric": metric, "k": k, "trials": len(results),
+            "validation": "stratified 75/25 of the training part (seed 43)",
+            "best": best, "results": results}
