@@ -24,6 +24,7 @@ from .recommenders import FactorModel, create, model_config
 from .split import stratified_split
 
 SERVING_PROTOCOL, SEED = "stratified", 42
+LOWER_IS_BETTER = {"rmse", "mae"}
 
 
 def prepare(data_path: Path, settings: Settings) -> tuple[dict, dict]:
@@ -86,7 +87,8 @@ def tune(frames: dict, *, model: str, config: Path | None = None, k: int = 10,
         results.append({"params": point, "metrics": scored})
         if on_trial:
             on_trial(point, scored)
-    best = max(results, key=lambda r: r["metrics"][metric])
+    sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
+    best = max(results, key=lambda r: sign * r["metrics"].get(metric, float("-inf") * sign))
     return {"model": model, "metric": metric, "k": k, "trials": len(results),
             "validation": "stratified 75/25 of the training part (seed 43)",
             "best": best, "results": results}

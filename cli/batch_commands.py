@@ -149,7 +149,8 @@ def add_parsers(sub) -> None:
     tune_p.add_argument("--model", default="als", choices=sorted(MODELS))
     tune_p.add_argument("--config", dest="config_file", type=Path)
     tune_p.add_argument("--trials", type=int, help="random sample of the grid (default: all of it)")
-    tune_p.add_argument("--metric", default="ndcg", choices=("ndcg", "precision", "recall", "map"))
+    tune_p.add_argument("--metric", default="ndcg", choices=("ndcg", "precision", "recall", "map", "rmse", "mae"),
+                        help="what to optimise (rmse and mae: lower is better; for als-explicit)")
     tune_p.set_defaults(run=tune_command)
 
     promote_p = sub.add_parser("promote", help="challenger -> champion, only if it beats the champion")

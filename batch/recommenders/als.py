@@ -39,34 +39,57 @@ class ImplicitALS(FactorModel):
         seed = int(p.get("seed", 42))
         if p.get("trainer", "numpy") == "spark":
             self.user_factors, self.item_factors = _spark_als(
-                train, rank=rank, reg=reg, alpha=alpha, iterations=iterations, seed=seed, implicit=True)
+                train.matrix, rank=rank, reg=reg, alpha=alpha, iterations=iterations, seed=seed, implicit=True)
             return
         rng = np.random.default_rng(seed)
         ratings = train.matrix.tocsr().astype(np.float64)
         by_item = ratings.T.tocsr()
         x = rng.normal(0.0, 0.01, (ratings.shape[0], rank))
         y = rng.normal(0.0, 0.01, (ratings.shape[1], rank))
-        for _ in range(iterations):
-            x = solve_rows(y, ratings, reg, alpha)
+        for _ in range(iterations):  # items first, like MLlib: the final x is solved against the final y
             y = solve_rows(x, by_item, reg, alpha)
+            x = solve_rows(y, ratings, reg, alpha)
         self.user_factors, self.item_factors = x, y
 
 
 class ExplicitALS(FactorModel):
+    """Rating prediction: baseline biases plus Spark MLlib explicit ALS on what they leave.
+
+        r̂_ui = μ + b_u + b_i + x_uᵀ y_i
+    with b_i = Σ_u (r_ui − μ) / (n_i + λ_i) and b_u = Σ_i (r_ui − μ − b_i) / (n_u + λ_u)
+    (Koren 2008's regularised baseline), and ALS fit to the residuals r_ui − μ − b_u − b_i.
+    Films without training ratings fall back to μ + b_u.
+    """
+
     name = "als-explicit"
     predicts_ratings = True
 
     def _fit(self, train: Interactions) -> None:
         p = self.params
+        ratings = train.matrix.tocoo()
+        rows, cols, values = ratings.row, ratings.col, ratings.data.astype(np.float64)
+        n_users, n_items = train.matrix.shape
+        self.mean = values.mean()
+        item_counts = np.bincount(cols, minlength=n_items)
+        self.item_bias = (np.bincount(cols, values - self.mean, n_items)
+                          / (item_counts + float(p.get("item_bias_reg", 10.0))))
+        residual = values - self.mean - self.item_bias[cols]
+        self.user_bias = (np.bincount(rows, residual, n_users)
+                          / (np.bincount(rows, minlength=n_users) + float(p.get("user_bias_reg", 15.0))))
+        residual = residual - self.user_bias[rows]
+        residuals = sp.csr_matrix((residual, (rows, cols)), shape=train.matrix.shape)
         self.user_factors, self.item_factors = _spark_als(
-            train, rank=int(p.get("rank", 10)), reg=float(p.get("regularization", 0.1)), alpha=1.0,
+            residuals, rank=int(p.get("rank", 10)), reg=float(p.get("regularization", 0.1)), alpha=1.0,
             iterations=int(p.get("iterations", 15)), seed=int(p.get("seed", 42)), implicit=False)
-        self.known_items = np.asarray(train.matrix.getnnz(axis=0)) > 0
 
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
-        """Predicted ratings; NaN for films without training ratings (no factor to use)."""
-        raw = np.einsum("nd,nd->n", self.user_factors[users], self.item_factors[items])
-        return np.where(self.known_items[items], np.clip(raw, 0.5, 5.0), np.nan)
+        raw = (self.mean + self.user_bias[users] + self.item_bias[items]
+               + np.einsum("nd,nd->n", self.user_factors[users], self.item_factors[items]))
+        return np.clip(raw, 0.5, 5.0)
+
+    def score(self, users: np.ndarray) -> np.ndarray:
+        return (self.mean + self.user_bias[users][:, None] + self.item_bias[None, :]
+                + self.user_factors[users] @ self.item_factors.T)
 
 
 def solve_rows(fixed: np.ndarray, ratings: sp.csr_matrix, reg: float, alpha: float) -> np.ndarray:
@@ -80,22 +103,22 @@ def solve_rows(fixed: np.ndarray, ratings: sp.csr_matrix, reg: float, alpha: flo
     return out
 
 
-def _spark_als(train: Interactions, *, rank: int, reg: float, alpha: float, iterations: int,
+def _spark_als(matrix: sp.spmatrix, *, rank: int, reg: float, alpha: float, iterations: int,
                seed: int, implicit: bool) -> tuple[np.ndarray, np.ndarray]:
     from pyspark.ml.recommendation import ALS
 
     from ..spark import spark_session
 
     spark = spark_session()
-    coo = train.matrix.tocoo()
+    coo = matrix.tocoo()
     frame = spark.createDataFrame(pd.DataFrame({"user": coo.row.astype(np.int32),
                                                 "item": coo.col.astype(np.int32),
                                                 "rating": coo.data.astype(np.float32)}))
     model = ALS(rank=rank, maxIter=iterations, regParam=reg, alpha=alpha, implicitPrefs=implicit,
                 userCol="user", itemCol="item", ratingCol="rating", seed=seed,
                 coldStartStrategy="nan").fit(frame)
-    return (_dense(model.userFactors.toPandas(), train.matrix.shape[0], rank),
-            _dense(model.itemFactors.toPandas(), train.matrix.shape[1], rank))
+    return (_dense(model.userFactors.toPandas(), matrix.shape[0], rank),
+            _dense(model.itemFactors.toPandas(), matrix.shape[1], rank))
 
 
 def _dense(factors: pd.DataFrame, rows: int, rank: int) -> np.ndarray:

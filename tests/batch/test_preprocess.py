@@ -1,0 +1,59 @@
+"""Spark cleaning and features on a fixture with one of each defect."""
+
+from pathlib import Path
+
+import pytest
+
+from batch.movielens import load
+from batch.preprocess import preprocess, read_clean
+from movielens_fixtures import RATINGS, write
+
+pytestmark = pytest.mark.spark
+
+
+@pytest.fixture(scope="module")
+def cleaned(spark, tmp_path_factory):
+    root = tmp_path_factory.mktemp("pp")
+    report = preprocess(load(write("ml-csv", root / "ml", defects=True)), root / "features", spark=spark)
+    return report, read_clean(report)
+
+
+def test_each_defect_is_dropped_and_counted(cleaned):
+    report, frames = cleaned
+    assert report["dropped"] == {"missing_values": 1, "out_of_range": 1, "unknown_movie": 1,
+                                 "duplicates": 1}
+    assert report["rows"]["clean"] == len(RATINGS) == len(frames["ratings"])
+
+
+def test_duplicate_pair_keeps_the_latest_rating(cleaned):
+    _, frames = cleaned
+    pair = frames["ratings"].query("user_id == 1 and movie_id == 1")
+    assert len(pair) == 1 and pair["ts"].iloc[0] == 964990000 * 1000
+
+
+def test_movie_features_include_a_bayesian_average(cleaned):
+    report, frames = cleaned
+    movies = frames["movies"].set_index("movie_id")
+    ratings = frames["ratings"]
+    m, c = report["global_mean"], report["bayesian_prior_count"]
+    toy = ratings[ratings["movie_id"] == 1]["rating"]
+    assert movies.loc[1, "rating_count"] == len(toy)
+    assert movies.loc[1, "bayesian_avg"] == pytest.approx((c * m + toy.sum()) / (c + len(toy)))
+    assert movies.loc[1, "title"] == "Toy Story" and list(movies.loc[1, "genres"])[0] == "Adventure"
+
+
+def test_user_features(cleaned):
+    _, frames = cleaned
+    users = frames["users"].set_index("user_id")
+    assert users.loc[1, "rating_count"] == 3
+    assert users.loc[2, "days_since_last"] == 0  # user 2 rated last in the data
+
+
+def test_a_second_run_on_the_same_input_reuses_the_output(cleaned, spark, tmp_path):
+    report, _ = cleaned
+    written = Path(report["path"]) / "report.json"
+    before = written.stat().st_mtime_ns
+    again = preprocess(load(write("ml-csv", tmp_path / "copy", defects=True)),
+                       Path(report["path"]).parent, spark=spark)
+    assert again == report
+    assert written.stat().st_mtime_ns == before
