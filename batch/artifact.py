@@ -42,7 +42,7 @@ class ModelArtifact:
         return directory
 
     @classmethod
-    def load(cls, directory: Path) -> "ModelArtifact":
+    def load(cls, directory: Path) -> ModelArtifact:
         directory = Path(directory)
         meta = json.loads((directory / "model.json").read_text())
         with np.load(directory / "factors.npz") as arrays:

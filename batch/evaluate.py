@@ -14,11 +14,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from core import metrics
-
 from .interactions import Interactions, item_metadata
 from .recommenders import Recommender, create
 from .split import split
+from core import metrics
 
 CURVE_K = 20  # precision/recall curves for k = 1..20 in the report
 
@@ -34,7 +33,7 @@ class Holdout:
     test_users: np.ndarray             # user rows with at least one held-out item
 
     @classmethod
-    def build(cls, frames: dict[str, pd.DataFrame], protocol: str, *, seed: int = 42) -> "Holdout":
+    def build(cls, frames: dict[str, pd.DataFrame], protocol: str, *, seed: int = 42) -> Holdout:
         ratings = frames["ratings"]
         train, test = split(ratings, protocol, seed=seed)
         users = np.sort(ratings["user_id"].unique())

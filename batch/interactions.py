@@ -18,7 +18,7 @@ class Interactions:
 
     @classmethod
     def build(cls, ratings: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray,
-              items: pd.DataFrame | None = None) -> "Interactions":
+              items: pd.DataFrame | None = None) -> Interactions:
         """``ratings`` restricted to the given id universes (rows of other ids are ignored)."""
         user_ids, item_ids = np.asarray(user_ids), np.asarray(item_ids)
         rows = pd.Index(user_ids).get_indexer(ratings["user_id"])

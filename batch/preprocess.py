@@ -21,9 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.dataset import Dataset, fingerprint
-
 from . import store
+from core.dataset import Dataset, fingerprint
 
 DAY_MS = 86_400_000
 

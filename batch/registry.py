@@ -14,9 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from core.settings import Settings
-
 from .artifact import ModelArtifact
+from core.settings import Settings
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 

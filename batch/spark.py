@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import tempfile
 
 
 def spark_session(app: str = "cinerec", master: str = "local[2]"):
@@ -18,4 +19,8 @@ def spark_session(app: str = "cinerec", master: str = "local[2]"):
                .config("spark.driver.memory", "4g")
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
+    if session.sparkContext.getCheckpointDir() is None:
+        # ALS checkpoints its factors every few iterations; without a directory the lineage
+        # grows until task serialisation overflows the stack.
+        session.sparkContext.setCheckpointDir(tempfile.mkdtemp(prefix="cinerec-spark-"))
     return session

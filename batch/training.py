@@ -13,8 +13,6 @@ from pathlib import Path
 
 import numpy as np
 
-from core.settings import Settings
-
 from . import movielens
 from .artifact import ModelArtifact
 from .evaluate import Holdout, evaluate_model
@@ -22,6 +20,7 @@ from .interactions import Interactions, item_metadata
 from .preprocess import preprocess, read_clean
 from .recommenders import FactorModel, create, model_config
 from .split import stratified_split
+from core.settings import Settings
 
 SERVING_PROTOCOL, SEED = "stratified", 42
 LOWER_IS_BETTER = {"rmse", "mae"}
@@ -72,11 +71,16 @@ def search_space(model: str, config: Path | None = None) -> list[dict]:
     return [dict(zip(keys, values)) for values in itertools.product(*(space[k] for k in keys))]
 
 
+def validation_holdout(frames: dict) -> Holdout:
+    """A 75/25 split (seed 43) of the serving split's train part: the test part is never seen."""
+    train_part, _ = stratified_split(frames["ratings"], seed=SEED)
+    return Holdout.build({**frames, "ratings": train_part}, SERVING_PROTOCOL, seed=SEED + 1)
+
+
 def tune(frames: dict, *, model: str, config: Path | None = None, k: int = 10,
          trials: int | None = None, metric: str = "ndcg", on_trial=None) -> dict:
     """Grid (or ``trials`` random points of it) on a validation split carved from the train part."""
-    train_part, _ = stratified_split(frames["ratings"], seed=SEED)        # the test part is never seen
-    validation = Holdout.build({**frames, "ratings": train_part}, SERVING_PROTOCOL, seed=SEED + 1)
+    validation = validation_holdout(frames)
     candidates = search_space(model, config)
     if trials is not None and trials < len(candidates):
         candidates = random.Random(SEED).sample(candidates, trials)

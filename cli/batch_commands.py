@@ -7,15 +7,14 @@ import json
 import sys
 from pathlib import Path
 
+from ._output import print_json
+from .commands import generate_world, world_dir
 from batch import report as html_report
 from batch.evaluate import evaluate
 from batch.recommenders import MODELS
 from batch.registry import CHALLENGER, CHAMPION, Registry
 from batch.training import heldout_metrics, prepare, train, tune
 from core.settings import Settings
-
-from ._output import print_json
-from .commands import generate_world, world_dir
 
 DEFAULT_MODELS = ("popular", "itemknn-cosine", "itemknn-pearson", "content", "ease", "als",
                   "als-explicit", "hybrid")

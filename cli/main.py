@@ -7,16 +7,16 @@ Exit codes: 0 ok, 1 failed (bad data, integrity errors, download), 2 bad usage o
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 from typing import Any
 
 from confluent_kafka import KafkaException
 
-from batch.registry import PromotionRefused
-
 from . import batch_commands, commands
 from .services import ServiceError
+from batch.registry import PromotionRefused
 from core.settings import Settings, SettingsError, env_var, load_settings
 
 EXIT_FAILED, EXIT_USAGE, EXIT_SERVICE, EXIT_INTERRUPTED = 1, 2, 3, 130
@@ -119,6 +119,11 @@ def main(argv: list[str] | None = None) -> int:
         return _fail(EXIT_FAILED, err)
     except KeyboardInterrupt:
         return _fail(EXIT_INTERRUPTED, "interrupted")
+    except Exception as err:  # noqa: BLE001 - one line, not a traceback; CINEREC_DEBUG=1 shows it
+        if os.environ.get("CINEREC_DEBUG"):
+            raise
+        first = (str(err).strip().splitlines() or [""])[0][:300]
+        return _fail(EXIT_FAILED, f"{type(err).__name__}: {first} (set CINEREC_DEBUG=1 for the traceback)")
 
 
 def _fail(code: int, err: Any) -> int:

@@ -14,7 +14,7 @@ relevant item. Gains are binary.
 from __future__ import annotations
 
 import math
-from typing import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 
 
 def _users(recommended: Mapping[int, Sequence[int]], relevant: Mapping[int, set]) -> list:

@@ -3,19 +3,13 @@ developer's running instance; one topic pair per test; one local Spark session."
 
 from __future__ import annotations
 
-import os
 import socket
-import sys
 import uuid
-from pathlib import Path
 
 import pytest
 
 from cli import services as svc
 from core.settings import Settings, load_settings
-
-os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
-os.environ.setdefault("PYSPARK_DRIVER_PYTHON", sys.executable)
 
 
 def free_port() -> int:
@@ -55,18 +49,9 @@ def settings(services, base_settings) -> Settings:
 
 @pytest.fixture(scope="session")
 def spark():
-    from pyspark.sql import SparkSession
+    """The one local[2] Spark session of the test run (the same builder the batch jobs use)."""
+    from batch.spark import spark_session
 
-    session = (SparkSession.builder.master("local[2]").appName("cinerec-tests")
-               .config("spark.sql.shuffle.partitions", "2")
-               .config("spark.ui.enabled", "false").config("spark.ui.showConsoleProgress", "false")
-               .config("spark.driver.memory", "1g")
-               .getOrCreate())
-    session.sparkContext.setLogLevel("ERROR")
+    session = spark_session(app="cinerec-tests")
     yield session
     session.stop()
-
-
-@pytest.fixture
-def project_root() -> Path:
-    return Path(__file__).resolve().parent.parent

@@ -19,7 +19,7 @@ class Recommender(ABC):
         self.params = params
         self.train: Interactions | None = None
 
-    def fit(self, train: Interactions) -> "Recommender":
+    def fit(self, train: Interactions) -> Recommender:
         self.train = train
         self._fit(train)
         return self

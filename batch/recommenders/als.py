@@ -13,10 +13,9 @@ import numpy as np
 import pandas as pd
 import scipy.sparse as sp
 
-from core.foldin import FoldIn
-
 from ..interactions import Interactions
 from ._base import Recommender
+from core.foldin import FoldIn
 
 
 class FactorModel(Recommender):

@@ -2,10 +2,10 @@
 
 import numpy as np
 import pytest
+from planted import block_of, planted_frames
 
 from batch.evaluate import Holdout, evaluate_model
 from batch.recommenders import MODELS, create
-from planted import block_of, planted_frames
 
 SPARK_MODELS = {"als-explicit"}
 FAST_PARAMS = {"als": {"rank": 8, "iterations": 8, "regularization": 0.05},

@@ -1,9 +1,9 @@
 import numpy as np
 import pandas as pd
 import pytest
+from planted import planted_frames
 
 from batch.split import split, stratified_split, temporal_split
-from planted import planted_frames
 
 
 @pytest.fixture
