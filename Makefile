@@ -38,14 +38,19 @@ demo: install
 ifeq ($(strip $(DATA)),)
 	$(CINEREC) data generate
 	$(CINEREC) data load var/world --name world
+	$(CINEREC) train
+	-$(CINEREC) promote
 	$(CINEREC) simulate --count $(DEMO_EVENTS) --rate 0 --malformed 0.01
 else
 	$(CINEREC) data check $(DATA)
 	$(CINEREC) data load $(DATA)
+	$(CINEREC) train --data $(DATA)
+	-$(CINEREC) promote
 	$(CINEREC) replay $(DATA) --limit $(DEMO_EVENTS)
 endif
 	$(CINEREC) events count
 	@echo "Services are still running: 'make services-down' stops them."
+	@echo "MLflow runs and the registry: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath var)/mlflow.db"
 
 services-down: install
 	$(CINEREC) services down

@@ -16,7 +16,7 @@ from batch.registry import CHALLENGER, CHAMPION, Registry
 from batch.training import heldout_metrics, prepare, train, tune
 from core.settings import Settings
 
-DEFAULT_MODELS = ("popular", "itemknn-cosine", "itemknn-pearson", "content", "ease", "als",
+DEFAULT_MODELS = ("popular", "itemknn-cosine", "itemknn-pearson", "rp3beta", "content", "ease", "als",
                   "als-explicit", "hybrid")
 
 

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from ._base import Recommender
 from .als import ExplicitALS, FactorModel, ImplicitALS
-from .baselines import ItemKNN, MostPopular
+from .baselines import ItemKNN, MostPopular, RP3Beta
 from .content import ContentTFIDF
 from .ease import EASE
 from .hybrid import Hybrid
@@ -21,6 +21,7 @@ MODELS: dict[str, tuple[type[Recommender], dict]] = {
     "popular": (MostPopular, {}),
     "itemknn-cosine": (ItemKNN, {"similarity": "cosine"}),
     "itemknn-pearson": (ItemKNN, {"similarity": "pearson"}),
+    "rp3beta": (RP3Beta, {}),
     "content": (ContentTFIDF, {}),
     "ease": (EASE, {}),
     "als": (ImplicitALS, {}),
