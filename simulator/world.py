@@ -5,7 +5,7 @@ real to learn and evaluation has a ground truth):
 
     item factor   y_i = mean of its genres' vectors + noise
     user taste    x_u ~ N(0, s^2 I)
-    choice        P(u watches i) ∝ popularity_i * exp(x_u · y_i)        (Zipf popularity: long tail)
+    choice        P(u watches i) ∝ popularity_i * exp(s · x_u · y_i)    (Zipf popularity: long tail)
     rating        r_ui = round_half(mu + b_u + b_i + x_u · y_i + noise), clipped to [0.5, 5.0]
 
 The hidden tastes (x, y, b, popularity) are saved with the catalog so later stages can score
@@ -36,8 +36,8 @@ GENRE_TAGS = {"Comedy": "funny", "Drama": "moving", "Horror": "scary", "Sci-Fi":
               "Crime": "gritty", "Fantasy": "magical", "Children": "family friendly"}
 EPOCH_MS = 1_577_836_800_000  # 2020-01-01: synthetic event times count from here
 YEAR_SPAN_MS = 365 * 86_400_000
-MEAN_RATING = 2.85
-CHOICE_SHARPNESS = 1.0
+MEAN_RATING = 2.6
+CHOICE_SHARPNESS = 2.0  # how strongly hidden tastes, not popularity alone, decide what is watched
 TASTES_FILE = "tastes.npz"
 
 
