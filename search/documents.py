@@ -1,0 +1,56 @@
+"""Elasticsearch documents of films and users, built from plain frames and arrays.
+
+Ids are the movie and user ids, so rebuilding writes the same documents (idempotent).
+"""
+
+from __future__ import annotations
+
+from typing import Iterator
+
+import numpy as np
+import pandas as pd
+
+LIKED_THRESHOLD = 4.0  # a rating at or above this counts as a like
+
+
+def film_documents(movies: pd.DataFrame, tags: pd.DataFrame, ratings: pd.DataFrame,
+                   item_ids: np.ndarray, item_factors: np.ndarray, model_version: str,
+                   liked_threshold: float = LIKED_THRESHOLD) -> Iterator[tuple[str, dict]]:
+    """One document per catalog film. ``movies`` carries the batch features (rating_count,
+    rating_mean, bayesian_avg); films the model never saw get no vector."""
+    vectors = dict(zip(map(int, item_ids), item_factors))
+    tag_text = tags.dropna(subset=["tag"]).groupby("movie_id")["tag"].agg(lambda t: " ".join(map(str, t)))
+    likes = ratings[ratings["rating"] >= liked_threshold].groupby("movie_id").size()
+    for row in movies.itertuples(index=False):
+        movie = int(row.movie_id)
+        doc = {"movie_id": movie, "title": row.title, "year": _int_or_none(row.year),
+               "genres": [str(g) for g in row.genres], "tags": tag_text.get(movie, ""),
+               "rating_count": int(row.rating_count), "rating_mean": _float_or_none(row.rating_mean),
+               "bayesian_avg": _float_or_none(row.bayesian_avg), "like_count": int(likes.get(movie, 0)),
+               "trending": 0.0, "model_version": model_version}
+        if movie in vectors:
+            doc["vector"] = [float(v) for v in vectors[movie]]
+        yield str(movie), doc
+
+
+def _int_or_none(value) -> int | None:
+    return None if pd.isna(value) else int(value)
+
+
+def _float_or_none(value) -> float | None:
+    return None if pd.isna(value) else float(value)
+
+
+def user_documents(ratings: pd.DataFrame, user_ids: np.ndarray, user_factors: np.ndarray,
+                   model_version: str, liked_threshold: float = LIKED_THRESHOLD) -> Iterator[tuple[str, dict]]:
+    """One document per user: vector, liked and rated films, activity. No names or e-mails."""
+    vectors = dict(zip(map(int, user_ids), user_factors))
+    for user, group in ratings.groupby("user_id"):
+        user = int(user)
+        doc = {"user_id": user, "liked": sorted(str(m) for m in group.loc[group["rating"] >= liked_threshold, "movie_id"]),
+               "rated": sorted(str(m) for m in group["movie_id"]), "rating_count": len(group),
+               "rating_mean": float(group["rating"].mean()), "last_ts": int(group["ts"].max()),
+               "consent": True, "model_version": model_version}
+        if user in vectors:
+            doc["vector"] = [float(v) for v in vectors[user]]
+        yield str(user), doc

@@ -1,0 +1,99 @@
+"""Versioned indices behind aliases, atomic alias swaps, retention, and bulk writes.
+
+Every index is reached through an alias (``films``, ``users``, ``ratings``) over a versioned
+index ``<alias>-v<version>``. A rebuild writes a new version, then one ``_aliases`` call moves
+the alias, so readers never see a half-built index; older versions are kept up to a limit.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+import re
+import time
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from elasticsearch import Elasticsearch, helpers
+
+MAPPINGS = Path(__file__).resolve().parent / "mappings"
+
+
+def mapping(alias: str, *, dims: int | None = None) -> dict:
+    """The index body for ``alias`` from ``search/mappings/<alias>.json``; ``dims`` sets vectors."""
+    body = json.loads((MAPPINGS / f"{alias}.json").read_text())
+    vector = body["mappings"]["properties"].get("vector")
+    if vector is not None:
+        if not dims:
+            raise ValueError(f"{alias} has a vector field: give its dimension")
+        vector["dims"] = int(dims)
+    return copy.deepcopy(body)
+
+
+def versioned_name(alias: str, version: int | str) -> str:
+    return f"{alias}-v{version}"
+
+
+def create_index(es: Elasticsearch, alias: str, version: int | str, *, dims: int | None = None) -> str:
+    """Creates ``<alias>-v<version>`` (replacing a leftover of a failed build) and returns its name."""
+    name = versioned_name(alias, version)
+    if es.indices.exists(index=name) and name not in current_indices(es, alias):
+        es.indices.delete(index=name)
+    if not es.indices.exists(index=name):
+        body = mapping(alias, dims=dims)
+        es.indices.create(index=name, settings=body["settings"], mappings=body["mappings"])
+    return name
+
+
+def current_indices(es: Elasticsearch, alias: str) -> list[str]:
+    if not es.indices.exists_alias(name=alias):
+        return []
+    return sorted(es.indices.get_alias(name=alias))
+
+
+def swap_alias(es: Elasticsearch, alias: str, index: str) -> None:
+    """Points ``alias`` at ``index`` only, in one atomic ``_aliases`` request."""
+    actions = [{"remove": {"index": old, "alias": alias}} for old in current_indices(es, alias) if old != index]
+    actions.append({"add": {"index": index, "alias": alias}})
+    es.indices.update_aliases(actions=actions)
+
+
+def versions(es: Elasticsearch, alias: str) -> list[str]:
+    """Existing ``<alias>-v<n>`` indices, oldest first."""
+    pattern = re.compile(rf"^{re.escape(alias)}-v(\d+)$")
+    names = [n for n in es.indices.get(index=f"{alias}-v*", expand_wildcards="open") if pattern.match(n)]
+    return sorted(names, key=lambda n: int(pattern.match(n).group(1)))
+
+
+def prune(es: Elasticsearch, alias: str, keep: int) -> list[str]:
+    """Deletes all but the newest ``keep`` versions; never the one the alias points at."""
+    live = set(current_indices(es, alias))
+    old = [n for n in versions(es, alias) if n not in live]
+    doomed = old[: max(0, len(old) - max(keep - len(live), 0))]
+    for name in doomed:
+        es.indices.delete(index=name)
+    return doomed
+
+
+def bulk_write(es: Elasticsearch, index: str, documents: Iterable[tuple[str, dict]], *,
+               op: str = "index", chunk_size: int = 500, max_retries: int = 5) -> dict:
+    """Bulk index/update ``(id, source)`` pairs. Deterministic ids make a re-run idempotent;
+    rejected chunks (HTTP 429) are retried with exponential backoff; other failures are returned."""
+    def actions() -> Iterator[dict]:
+        for doc_id, source in documents:
+            if op == "update":
+                yield {"_op_type": "update", "_index": index, "_id": doc_id, "doc": source, "doc_as_upsert": True}
+            else:
+                yield {"_op_type": "index", "_index": index, "_id": doc_id, "_source": source}
+
+    started = time.perf_counter()
+    ok, failed = 0, []
+    for success, info in helpers.streaming_bulk(es, actions(), chunk_size=chunk_size, max_retries=max_retries,
+                                                initial_backoff=0.2, max_backoff=5, raise_on_error=False,
+                                                raise_on_exception=True):
+        if success:
+            ok += 1
+        else:
+            failed.append(info)
+    return {"index": index, "written": ok, "failed": len(failed), "errors": failed[:5],
+            "seconds": round(time.perf_counter() - started, 3)}
