@@ -11,10 +11,12 @@ from ._output import print_json
 from .commands import generate_world, world_dir
 from batch import report as html_report
 from batch.evaluate import evaluate
+from batch.indexing import build_indices
 from batch.recommenders import MODELS
 from batch.registry import CHALLENGER, CHAMPION, Registry
 from batch.training import heldout_metrics, prepare, train, tune
 from core.settings import Settings
+from search.client import connect
 
 DEFAULT_MODELS = ("popular", "itemknn-cosine", "itemknn-pearson", "rp3beta", "content", "ease", "als",
                   "als-explicit", "hybrid")
@@ -96,6 +98,20 @@ def promote_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def index_command(settings: Settings, args: argparse.Namespace) -> int:
+    """The champion (or --alias) and its training data into versioned films/users indices."""
+    registry = Registry(settings)
+    version = registry.version(args.alias)
+    if version is None:
+        raise LookupError(f"{registry.name} has no {args.alias}: run `cinerec train` and `cinerec promote`")
+    artifact = registry.load(args.alias)
+    frames, _ = prepare(Path(version.tags["data_path"]), settings)
+    report = build_indices(connect(settings.elasticsearch), frames, artifact, version=version.version,
+                           keep=settings.elasticsearch.keep_versions)
+    print_json({"model": registry.name, "alias": args.alias, "version": int(version.version), **report})
+    return 0
+
+
 def rollback_command(settings: Settings, args: argparse.Namespace) -> int:
     print_json(Registry(settings).rollback())
     return 0
@@ -156,6 +172,10 @@ def add_parsers(sub) -> None:
     promote_p.add_argument("--metric", help="default: setting mlflow.promotion_metric")
     promote_p.add_argument("--margin", type=float, help="default: setting mlflow.promotion_margin")
     promote_p.set_defaults(run=promote_command)
+
+    index_p = sub.add_parser("index", help="build films/users indices from the champion and swap aliases")
+    index_p.add_argument("--alias", default=CHAMPION, choices=(CHAMPION, CHALLENGER))
+    index_p.set_defaults(run=index_command)
 
     rollback_p = sub.add_parser("rollback", help="point champion back to the version it replaced")
     rollback_p.set_defaults(run=rollback_command)

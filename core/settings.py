@@ -75,6 +75,8 @@ class ElasticsearchSettings:
     username: str = setting("Basic-auth user name (empty: no auth).")
     password: str = setting("Basic-auth password.", secret=True)
     request_timeout_s: float = setting("Per-request timeout in seconds.", min=0.1)
+    keep_versions: int = setting("Versions of each index kept after an alias swap (the live one included).",
+                                 min=1, max=100)
 
 
 @dataclass(frozen=True)

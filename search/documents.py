@@ -5,7 +5,7 @@ Ids are the movie and user ids, so rebuilding writes the same documents (idempot
 
 from __future__ import annotations
 
-from typing import Iterator
+from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd

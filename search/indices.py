@@ -11,8 +11,8 @@ import copy
 import json
 import re
 import time
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from elasticsearch import Elasticsearch, helpers
 
