@@ -47,7 +47,8 @@ def user_documents(ratings: pd.DataFrame, user_ids: np.ndarray, user_factors: np
     vectors = dict(zip(map(int, user_ids), user_factors))
     for user, group in ratings.groupby("user_id"):
         user = int(user)
-        doc = {"user_id": user, "liked": sorted(str(m) for m in group.loc[group["rating"] >= liked_threshold, "movie_id"]),
+        liked = group.loc[group["rating"] >= liked_threshold, "movie_id"]
+        doc = {"user_id": user, "liked": sorted(str(m) for m in liked),
                "rated": sorted(str(m) for m in group["movie_id"]), "rating_count": len(group),
                "rating_mean": float(group["rating"].mean()), "last_ts": int(group["ts"].max()),
                "consent": True, "model_version": model_version}
