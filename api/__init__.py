@@ -1,4 +1,6 @@
-"""Flask API: title queries, recommendations, ratings, onboarding, erasure, metrics.
+"""Flask API: title queries, also-watched, similar films, per-user recommendations, ratings,
+health, Prometheus metrics and an OpenAPI document. Imports ``core`` and ``search`` only."""
 
-Not built yet (issue: search and API). Imports ``core`` and ``search`` only.
-"""
+from .app import create_app
+
+__all__ = ["create_app"]

@@ -102,12 +102,23 @@ class MlflowSettings:
 
 
 @dataclass(frozen=True)
+class ApiSettings:
+    host: str = setting("Address `cinerec serve` binds.")
+    port: int = setting("Port `cinerec serve` listens on.", min=1, max=65535)
+    workers: int = setting("gunicorn worker processes.", min=1, max=64)
+    threads: int = setting("Threads per gunicorn worker.", min=1, max=64)
+    default_k: int = setting("Results per list when the request gives no k.", min=1, max=1000)
+    max_k: int = setting("Largest k a request may ask for.", min=1, max=1000)
+
+
+@dataclass(frozen=True)
 class Settings:
     services: ServicesSettings
     kafka: KafkaSettings
     elasticsearch: ElasticsearchSettings
     simulator: SimulatorSettings
     mlflow: MlflowSettings
+    api: ApiSettings
 
     def replace(self, **dotted: Any) -> Settings:
         """A copy with ``section__key=value`` overrides, validated like any other source."""
@@ -154,7 +165,7 @@ def load_settings(toml_path: Path | None = None, env: Mapping[str, str] | None =
 
 SECTIONS: dict[str, type] = {"services": ServicesSettings, "kafka": KafkaSettings,
                              "elasticsearch": ElasticsearchSettings, "simulator": SimulatorSettings,
-                             "mlflow": MlflowSettings}
+                             "mlflow": MlflowSettings, "api": ApiSettings}
 
 
 def _sections() -> dict[str, dict[str, dataclasses.Field]]:

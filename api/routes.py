@@ -1,0 +1,164 @@
+"""The API's routes: films, recommendations, ratings, health, metrics."""
+
+from __future__ import annotations
+
+import time
+import uuid
+
+from confluent_kafka import KafkaException
+from flask import Blueprint, Response, current_app, jsonify, request
+
+from . import metrics
+from .app import ApiError, clients
+from core.events import InvalidEvent, validate_event
+from search import queries
+from search.client import cluster_health
+
+bp = Blueprint("api", __name__)
+
+
+# -- films ------------------------------------------------------------------------------------
+
+@bp.get("/films")
+def search_films():
+    text = _required("q")
+    return jsonify({"query": text, "results": queries.find_titles(clients().es, text, size=_k())})
+
+
+@bp.get("/films/<int:movie_id>")
+def film(movie_id: int):
+    return jsonify(_film_or_404(movie_id))
+
+
+@bp.get("/films/<int:movie_id>/also-watched")
+def also_watched(movie_id: int):
+    target = _film_or_404(movie_id)
+    return jsonify({"film": target, "results": _also_watched_or_popular(movie_id)})
+
+
+@bp.get("/films/<int:movie_id>/similar")
+def similar(movie_id: int):
+    target = _film_or_404(movie_id)
+    return jsonify({"film": target, "results": queries.similar_films(clients().es, movie_id, size=_k())})
+
+
+@bp.get("/recommendations")
+def recommendations_by_title():
+    """The seeds' query: a title in, what people who watched it also liked out."""
+    title = _required("title")
+    matches = queries.find_titles(clients().es, title, size=5)
+    wanted, year = queries.parse_title(title)
+    exact = [m for m in matches if m["title"].lower() == wanted.lower() and year in (None, m.get("year"))]
+    if not exact:
+        raise ApiError(404, f"no film titled {title!r}",
+                       suggestions=[f"{m['title']} ({m['year']})" if m.get("year") else m["title"] for m in matches])
+    target = exact[0]
+    return jsonify({"film": target, "results": _also_watched_or_popular(target["movie_id"])})
+
+
+# -- users ------------------------------------------------------------------------------------
+
+@bp.get("/users/<int:user_id>/recommendations")
+def user_recommendations(user_id: int):
+    user = queries.get_user(clients().es, user_id)
+    if user is None:
+        raise ApiError(404, f"unknown user {user_id}")
+    genres = request.args.getlist("genre") or None
+    years = (_int("year_from", None, 1800, 2100), _int("year_to", None, 1800, 2100))
+    results = queries.recommend_for_user(clients().es, user, size=_k(), genres=genres, years=years)
+    return jsonify({"user_id": user_id, "results": results})
+
+
+# -- ratings ----------------------------------------------------------------------------------
+
+@bp.post("/ratings")
+def post_rating():
+    """Validates a rating against the event contract and publishes it; 202 with its event id."""
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise ApiError(400, "expected a JSON object with user_id, movie_id and rating")
+    event = {"event_id": str(uuid.uuid4()), "ts": int(time.time() * 1000), "source": "api", **body}
+    try:
+        parsed = validate_event(event)
+    except InvalidEvent as err:
+        raise ApiError(400, f"invalid rating: {err.detail}", reason=err.reason) from None
+    producer = clients().producer
+    delivered: list = []
+    producer.produce(current_app.config["CINEREC"].kafka.ratings_topic, key=parsed.key, value=parsed.to_json(),
+                     on_delivery=lambda err, msg: delivered.append(err))
+    producer.flush(5)
+    if not delivered or delivered[0] is not None:
+        raise KafkaException(delivered[0] if delivered else "not acknowledged within 5 s")
+    return jsonify({"event_id": parsed.event_id, "status": "accepted"}), 202
+
+
+# -- operations -------------------------------------------------------------------------------
+
+@bp.get("/health")
+def health():
+    settings = current_app.config["CINEREC"]
+    report = {"elasticsearch": cluster_health(settings.elasticsearch)}
+    try:
+        clients().producer.list_topics(settings.kafka.ratings_topic, timeout=3)
+        report["kafka"] = {"healthy": True}
+    except KafkaException as err:
+        report["kafka"] = {"healthy": False, "error": str(err)[:200]}
+    report["model"] = _model_health()
+    healthy = all(part["healthy"] for part in report.values())
+    return jsonify({"healthy": healthy, **report}), 200 if healthy else 503
+
+
+@bp.get("/metrics")
+def prometheus_metrics():
+    body, content_type = metrics.exposition()
+    return Response(body, content_type=content_type)
+
+
+# -- helpers ----------------------------------------------------------------------------------
+
+def _model_health() -> dict:
+    try:
+        es = clients().es
+        if not es.indices.exists_alias(name="films"):
+            return {"healthy": False, "error": "no films index: run `cinerec index`"}
+        hit = es.search(index="films", size=1, source=["model_version"])["hits"]["hits"]
+        return {"healthy": bool(hit), "version": hit[0]["_source"].get("model_version") if hit else None}
+    except Exception as err:  # noqa: BLE001 - reported, not raised: this is the health check
+        return {"healthy": False, "error": str(err)[:200]}
+
+
+def _also_watched_or_popular(movie_id: int) -> list[dict]:
+    results = queries.also_watched(clients().es, movie_id, size=_k())
+    return results or queries.popular(clients().es, size=_k(), exclude=[str(movie_id)])
+
+
+def _film_or_404(movie_id: int) -> dict:
+    found = queries.get_film(clients().es, movie_id)
+    if found is None:
+        raise ApiError(404, f"unknown film {movie_id}")
+    return found
+
+
+def _required(name: str) -> str:
+    value = (request.args.get(name) or "").strip()
+    if not value:
+        raise ApiError(400, f"query parameter {name!r} is required")
+    return value
+
+
+def _k() -> int:
+    api = current_app.config["CINEREC"].api
+    return _int("k", api.default_k, 1, api.max_k)
+
+
+def _int(name: str, default, low: int, high: int):
+    raw = request.args.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise ApiError(400, f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise ApiError(400, f"{name} must be between {low} and {high}, got {value}")
+    return value

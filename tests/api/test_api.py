@@ -1,0 +1,151 @@
+"""Every endpoint and error path on the real (embedded) Elasticsearch and Kafka."""
+
+import json
+import re
+import time
+
+import numpy as np
+import pytest
+from confluent_kafka import Consumer, TopicPartition
+from openapi_spec_validator import validate
+from planted import block_of, planted_frames
+
+from api import create_app
+from batch.artifact import ModelArtifact
+from batch.indexing import build_indices
+from batch.interactions import Interactions
+from batch.recommenders import create
+from conftest import free_port
+from core.events import parse_event
+from search.client import connect
+
+pytestmark = pytest.mark.services
+
+
+@pytest.fixture(scope="module")
+def indexed(services, base_settings):
+    frames = planted_frames()
+    movies, ratings = frames["movies"], frames["ratings"]
+    movies.loc[movies["movie_id"] == 1, ["title", "year"]] = ("Toy Story", 1995)
+    movies.loc[movies["movie_id"] == 26, ["title", "year"]] = ("Heat", 1995)
+    movies["rating_count"] = movies["movie_id"].map(ratings.groupby("movie_id").size()).fillna(0).astype(int)
+    movies["rating_mean"] = movies["movie_id"].map(ratings.groupby("movie_id")["rating"].mean())
+    movies["bayesian_avg"] = movies["rating_mean"]
+    users, items = np.sort(ratings["user_id"].unique()), np.sort(ratings["movie_id"].unique())
+    model = create("als", {"rank": 8, "iterations": 8, "regularization": 0.05, "alpha": 2.0})
+    model.fit(Interactions.build(ratings, users, items))
+    artifact = ModelArtifact("als", model.params, users, items, model.user_factors, model.item_factors)
+    build_indices(connect(base_settings.elasticsearch), frames, artifact, version=7)
+    return frames
+
+
+@pytest.fixture
+def client(indexed, settings):
+    app = create_app(settings)
+    app.testing = True
+    return app.test_client()
+
+
+def test_title_search(client):
+    body = client.get("/films?q=toy st").get_json()
+    assert body["results"][0]["title"] == "Toy Story"
+
+
+def test_recommendations_by_title_come_with_reasons(client):
+    response = client.get("/recommendations?title=Toy Story (1995)&k=5")
+    assert response.status_code == 200
+    body = response.get_json()
+    assert body["film"]["movie_id"] == 1 and len(body["results"]) == 5
+    assert all(block_of(r["movie_id"]) == 0 and "Toy Story" in r["reason"] for r in body["results"])
+
+
+def test_unknown_title_is_404_with_suggestions(client):
+    response = client.get("/recommendations?title=Toy Stori")
+    assert response.status_code == 404
+    body = response.get_json()
+    assert "no film titled" in body["error"] and "Toy Story (1995)" in body["suggestions"]
+
+
+def test_film_similar_and_also_watched(client):
+    assert client.get("/films/26").get_json()["title"] == "Heat"
+    assert client.get("/films/9999").status_code == 404
+    similar = client.get("/films/30/similar?k=4").get_json()["results"]
+    assert len(similar) == 4 and all(r["reason"].startswith("similar to") for r in similar)
+    also = client.get("/films/30/also-watched?k=3").get_json()["results"]
+    assert len(also) == 3 and all(block_of(r["movie_id"]) == 1 for r in also)
+
+
+def test_user_recommendations(client):
+    body = client.get("/users/45/recommendations?k=5").get_json()
+    assert len(body["results"]) == 5 and all(block_of(r["movie_id"]) == 1 for r in body["results"])
+    assert client.get("/users/4500/recommendations").status_code == 404
+
+
+@pytest.mark.parametrize("url, words", [
+    ("/films", "'q' is required"), ("/recommendations", "'title' is required"),
+    ("/users/1/recommendations?k=0", "between 1 and 100"), ("/users/1/recommendations?k=ten", "whole number"),
+    ("/users/1/recommendations?year_from=abc", "whole number"),
+])
+def test_bad_parameters_are_400_with_a_message(client, url, words):
+    response = client.get(url)
+    assert response.status_code == 400 and words in response.get_json()["error"]
+
+
+def test_unknown_route_and_method_are_json(client):
+    assert client.get("/nope").status_code == 404 and "error" in client.get("/nope").get_json()
+    assert client.delete("/films/1").status_code == 405
+
+
+def test_post_rating_is_published_to_kafka(client, settings):
+    response = client.post("/ratings", json={"user_id": 3, "movie_id": 7, "rating": 4.5})
+    assert response.status_code == 202
+    event_id = response.get_json()["event_id"]
+    consumer = Consumer({**settings.kafka.client_config(), "group.id": "api-test", "enable.auto.commit": False})
+    partitions = range(settings.kafka.partitions)
+    consumer.assign([TopicPartition(settings.kafka.ratings_topic, p, 0) for p in partitions])
+    found, deadline = [], time.monotonic() + 10
+    while not found and time.monotonic() < deadline:
+        found = [parse_event(m.value()) for m in consumer.consume(10, timeout=0.2) if not m.error()]
+    consumer.close()
+    assert found and found[0].event_id == event_id and found[0].source == "api" and found[0].rating == 4.5
+
+
+@pytest.mark.parametrize("body, reason", [
+    ({"user_id": 3, "movie_id": 7, "rating": 4.3}, "out_of_range"),
+    ({"user_id": "3", "movie_id": 7, "rating": 4.0}, "wrong_type"),
+    ({"user_id": 3, "rating": 4.0}, "missing_field"),
+])
+def test_invalid_ratings_are_400_with_the_reason(client, body, reason):
+    response = client.post("/ratings", json=body)
+    assert response.status_code == 400 and response.get_json()["reason"] == reason
+
+
+def test_health_and_metrics(client):
+    health = client.get("/health").get_json()
+    assert health["healthy"] and health["model"]["version"] == "7"
+    client.get("/films/1")
+    text = client.get("/metrics").get_data(as_text=True)
+    assert re.search(r'cinerec_http_requests_total\{method="GET",route="/films/<int:movie_id>",status="200"\}', text)
+    assert "cinerec_http_request_seconds_bucket" in text
+
+
+def test_dependencies_down_give_503_not_500(indexed, base_settings):
+    down = base_settings.replace(elasticsearch__url=f"http://127.0.0.1:{free_port()}",
+                                 kafka__bootstrap_servers=f"127.0.0.1:{free_port()}",
+                                 elasticsearch__request_timeout_s=1)
+    client = create_app(down).test_client()
+    assert client.get("/films/1").status_code == 503
+    assert client.get("/health").status_code == 503
+    assert client.post("/ratings", json={"user_id": 3, "movie_id": 7, "rating": 4.0}).status_code == 503
+
+
+def test_openapi_lists_exactly_the_served_routes(client):
+    spec = client.get("/openapi.json").get_json()
+    assert spec["openapi"].startswith("3.")
+    documented = {(path, method.upper()) for path, ops in spec["paths"].items() for method in ops}
+    served = {(re.sub(r"<(?:\w+:)?(\w+)>", r"{\1}", rule.rule), method)
+              for rule in client.application.url_map.iter_rules() if rule.endpoint != "static"
+              for method in rule.methods - {"HEAD", "OPTIONS"}}
+    assert documented == served
+    assert "Cinerec API" in client.get("/docs").get_data(as_text=True)
+    validate(json.loads(json.dumps(spec)))   # raises on an invalid OpenAPI 3 document
