@@ -27,6 +27,7 @@ class PromotionRefused(RuntimeError):
 @dataclass
 class Registry:
     settings: Settings
+    name: str = ""    # registered model; default: setting mlflow.registered_model
 
     def __post_init__(self):
         import mlflow
@@ -39,7 +40,7 @@ class Registry:
         mlflow.set_tracking_uri(uri)
         mlflow.set_registry_uri(uri)
         self.client = MlflowClient(uri, uri)
-        self.name = self.settings.mlflow.registered_model
+        self.name = self.name or self.settings.mlflow.registered_model
         experiment = self.client.get_experiment_by_name(self.settings.mlflow.experiment)
         self.experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(
             self.settings.mlflow.experiment, artifact_location=(data_dir / "mlartifacts").as_uri())
@@ -144,6 +145,13 @@ class Registry:
         self.client.set_registered_model_alias(self.name, CHAMPION, previous)
         return {"model": self.name, "champion_was": int(champion.version),
                 "champion_now": int(previous)}
+
+
+def registered_name(settings: Settings, model: str) -> str:
+    """Implicit ALS serves recommendations as ``cinerec-als``; other models register beside it
+    (``cinerec-als-explicit``), so a rating predictor never becomes the serving champion."""
+    base = settings.mlflow.registered_model
+    return base if model == "als" else f"{base}-{model.removeprefix('als-')}"
 
 
 def _flat(params: dict, prefix: str = "") -> dict:

@@ -13,7 +13,7 @@ from batch import report as html_report
 from batch.evaluate import evaluate
 from batch.indexing import build_indices
 from batch.recommenders import MODELS
-from batch.registry import CHALLENGER, CHAMPION, Registry
+from batch.registry import CHALLENGER, CHAMPION, Registry, registered_name
 from batch.training import heldout_metrics, prepare, train, tune
 from core.settings import Settings
 from search.client import connect
@@ -51,7 +51,8 @@ def train_command(settings: Settings, args: argparse.Namespace) -> int:
     frames, report = prepare(path, settings)
     artifact, seconds = train(frames, report, model=args.model, params=parse_params(args.param),
                               config=args.config_file, k=args.k)
-    registered = Registry(settings).register(artifact, data_path=str(path.resolve()), train_seconds=seconds)
+    registry = Registry(settings, registered_name(settings, artifact.model))
+    registered = registry.register(artifact, data_path=str(path.resolve()), train_seconds=seconds)
     print_json({**registered, "model_name": artifact.model, "params": artifact.params,
                 "heldout": artifact.metrics, "full_fit_seconds": round(seconds, 3),
                 "fingerprint": artifact.fingerprint, "dropped_in_cleaning": report["dropped"]})
@@ -85,7 +86,7 @@ def tune_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def promote_command(settings: Settings, args: argparse.Namespace) -> int:
-    registry = Registry(settings)
+    registry = Registry(settings, args.registered_model or "")
     champion, challenger = registry.version(CHAMPION), registry.version(CHALLENGER)
     champion_metrics = None
     if champion and challenger and champion.tags.get("split") != challenger.tags.get("split"):
@@ -112,8 +113,37 @@ def index_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def serve_command(settings: Settings, args: argparse.Namespace) -> int:
+    from .serve import serve
+    serve(settings)
+    return 0
+
+
+def bench_api_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Real titles and user ids from the indices, then GET /recommendations?title= and
+    GET /users/<id>/recommendations alternately at --rps against a running `cinerec serve`."""
+    from urllib.parse import quote
+
+    from .serve import bench_api
+
+    es = connect(settings.elasticsearch)
+    films = es.search(index="films", size=200, query={"range": {"like_count": {"gte": 1}}},
+                      sort=[{"rating_count": "desc"}], source=["title", "year"])["hits"]["hits"]
+    users = es.search(index="users", size=200, source=["user_id"])["hits"]["hits"]
+    if not films or not users:
+        raise LookupError("the films/users indices are empty: run `cinerec index` first")
+    titles = [f"{h['_source']['title']} ({h['_source']['year']})" if h["_source"].get("year")
+              else h["_source"]["title"] for h in films]
+    paths = [p for t, u in zip(titles, users)
+             for p in (f"/recommendations?title={quote(t)}", f"/users/{u['_source']['user_id']}/recommendations")]
+    url = args.url or f"http://{settings.api.host}:{settings.api.port}"
+    print_json({"benchmark": "api", "url": url, "duration_s": args.duration,
+                **bench_api(url, paths, duration_s=args.duration, rps=args.rps)})
+    return 0
+
+
 def rollback_command(settings: Settings, args: argparse.Namespace) -> int:
-    print_json(Registry(settings).rollback())
+    print_json(Registry(settings, args.registered_model or "").rollback())
     return 0
 
 
@@ -171,13 +201,18 @@ def add_parsers(sub) -> None:
     promote_p = sub.add_parser("promote", help="challenger -> champion, only if it beats the champion")
     promote_p.add_argument("--metric", help="default: setting mlflow.promotion_metric")
     promote_p.add_argument("--margin", type=float, help="default: setting mlflow.promotion_margin")
+    promote_p.add_argument("--registered-model", help="default: setting mlflow.registered_model")
     promote_p.set_defaults(run=promote_command)
 
     index_p = sub.add_parser("index", help="build films/users indices from the champion and swap aliases")
     index_p.add_argument("--alias", default=CHAMPION, choices=(CHAMPION, CHALLENGER))
     index_p.set_defaults(run=index_command)
 
+    serve_p = sub.add_parser("serve", help="run the API under gunicorn (setting api.*)")
+    serve_p.set_defaults(run=serve_command)
+
     rollback_p = sub.add_parser("rollback", help="point champion back to the version it replaced")
+    rollback_p.add_argument("--registered-model", help="default: setting mlflow.registered_model")
     rollback_p.set_defaults(run=rollback_command)
 
     report_p = sub.add_parser("report", help="HTML page comparing the approaches")

@@ -99,6 +99,11 @@ def build_parser() -> argparse.ArgumentParser:
     produce = bench_sub.add_parser("produce", help="events/s acknowledged by the broker at full speed")
     produce.add_argument("--duration", type=float, default=30.0)
     produce.set_defaults(run=commands.bench_produce)
+    api = bench_sub.add_parser("api", help="p50/p95/p99 latency of the API at a fixed request rate")
+    api.add_argument("--duration", type=float, default=30.0)
+    api.add_argument("--rps", type=float, default=200.0, help="requests per second (default 200)")
+    api.add_argument("--url", help="API base URL (default: http://<api.host>:<api.port>)")
+    api.set_defaults(run=batch_commands.bench_api_command)
 
     batch_commands.add_parsers(sub)
     return parser

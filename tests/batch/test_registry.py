@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from batch.artifact import ModelArtifact
-from batch.registry import CHALLENGER, CHAMPION, PromotionRefused, Registry
+from batch.registry import CHALLENGER, CHAMPION, PromotionRefused, Registry, registered_name
 from core.settings import load_settings
 
 
@@ -73,3 +73,9 @@ def test_rollback_restores_the_replaced_champion(registry):
     registry.promote()
     assert registry.rollback() == {"model": "cinerec-als", "champion_was": 2, "champion_now": 1}
     assert registry.load(CHAMPION).metrics["ndcg"] == 0.30
+
+
+def test_rating_predictors_register_beside_the_serving_model():
+    settings = load_settings(env={})
+    assert registered_name(settings, "als") == "cinerec-als"
+    assert registered_name(settings, "als-explicit") == "cinerec-als-explicit"
