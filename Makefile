@@ -49,8 +49,14 @@ else
 	$(CINEREC) replay $(DATA) --limit $(DEMO_EVENTS)
 endif
 	$(CINEREC) events count
-	@echo "Services are still running: 'make services-down' stops them."
+	$(CINEREC) index
 	@echo "MLflow runs and the registry: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath var)/mlflow.db"
+	@echo "API (Ctrl-C stops it; 'make services-down' then stops Kafka and Elasticsearch):"
+	@echo "  http://127.0.0.1:8000/docs"
+	@echo "  http://127.0.0.1:8000/films?q=toy"
+	@echo "  http://127.0.0.1:8000/users/1/recommendations"
+	@echo "  http://127.0.0.1:8000/health   http://127.0.0.1:8000/metrics"
+	$(CINEREC) serve
 
 services-down: install
 	$(CINEREC) services down
