@@ -46,13 +46,15 @@ def similar(movie_id: int):
 def recommendations_by_title():
     """The seeds' query: a title in, what people who watched it also liked out."""
     title = _required("title")
-    matches = queries.find_titles(clients().es, title, size=5)
-    wanted, year = queries.parse_title(title)
-    exact = [m for m in matches if m["title"].lower() == wanted.lower() and year in (None, m.get("year"))]
-    if not exact:
-        raise ApiError(404, f"no film titled {title!r}",
-                       suggestions=[f"{m['title']} ({m['year']})" if m.get("year") else m["title"] for m in matches])
-    target = exact[0]
+    target = queries.exact_title(clients().es, title)
+    if target is None:  # not exact: accept a case-insensitive match, else suggest near ones
+        matches = queries.find_titles(clients().es, title, size=5)
+        wanted, year = queries.parse_title(title)
+        same = [m for m in matches if m["title"].lower() == wanted.lower() and year in (None, m.get("year"))]
+        if not same:
+            raise ApiError(404, f"no film titled {title!r}",
+                           suggestions=[f"{m['title']} ({m['year']})" if m.get("year") else m["title"] for m in matches])
+        target = same[0]
     return jsonify({"film": target, "results": _also_watched_or_popular(target["movie_id"])})
 
 

@@ -40,6 +40,16 @@ def find_titles(es: Elasticsearch, text: str, *, size: int = 10, fuzzy: bool = T
                                                           -(h["_source"].get("rating_count") or 0)))]
 
 
+def exact_title(es: Elasticsearch, text: str) -> dict | None:
+    """The film whose title is exactly ``text`` (with its year, if given); the most rated one
+    if several share the title. One cheap ``term`` query: the hot path of title requests."""
+    title, year = parse_title(text)
+    filters = [{"term": {"title.raw": title}}] + ([{"term": {"year": year}}] if year else [])
+    hits = es.search(index=FILMS, query={"bool": {"filter": filters}}, size=1, source=SOURCE,
+                     sort=[{"rating_count": "desc"}])["hits"]["hits"]
+    return _film(hits[0]) if hits else None
+
+
 def get_film(es: Elasticsearch, movie_id: int, *, with_vector: bool = False) -> dict | None:
     result = es.options(ignore_status=404).get(index=FILMS, id=str(movie_id))
     if not result.get("found"):

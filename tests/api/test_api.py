@@ -59,6 +59,10 @@ def test_recommendations_by_title_come_with_reasons(client):
     assert all(block_of(r["movie_id"]) == 0 and "Toy Story" in r["reason"] for r in body["results"])
 
 
+def test_title_case_does_not_matter(client):
+    assert client.get("/recommendations?title=toy story").get_json()["film"]["movie_id"] == 1
+
+
 def test_unknown_title_is_404_with_suggestions(client):
     response = client.get("/recommendations?title=Toy Stori")
     assert response.status_code == 404
@@ -149,3 +153,32 @@ def test_openapi_lists_exactly_the_served_routes(client):
     assert documented == served
     assert "Cinerec API" in client.get("/docs").get_data(as_text=True)
     validate(json.loads(json.dumps(spec)))   # raises on an invalid OpenAPI 3 document
+
+
+def test_an_alias_swap_while_requests_run_fails_none(client, indexed, base_settings):
+    import threading
+
+    from batch.indexing import build_indices as rebuild
+
+    frames = indexed
+    ratings = frames["ratings"]
+    users, items = np.sort(ratings["user_id"].unique()), np.sort(ratings["movie_id"].unique())
+    model = create("als", {"rank": 8, "iterations": 4, "regularization": 0.05, "alpha": 2.0})
+    model.fit(Interactions.build(ratings, users, items))
+    artifact = ModelArtifact("als", model.params, users, items, model.user_factors, model.item_factors)
+    statuses, stop = [], threading.Event()
+
+    def hammer():
+        while not stop.is_set():
+            statuses.append(client.get("/recommendations?title=Toy Story&k=3").status_code)
+            statuses.append(client.get("/users/3/recommendations?k=3").status_code)
+    thread = threading.Thread(target=hammer)
+    thread.start()
+    try:
+        for version in (8, 9):
+            rebuild(connect(base_settings.elasticsearch), frames, artifact, version=version, keep=2)
+    finally:
+        stop.set()
+        thread.join()
+    assert statuses and set(statuses) == {200}
+    assert client.get("/health").get_json()["model"]["version"] == "9"

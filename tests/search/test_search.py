@@ -126,3 +126,10 @@ def test_rebuilding_the_same_version_is_idempotent(es, frames, artifact):
     es.indices.refresh(index=name)
     assert es.count(index=name)["count"] == 2
     es.indices.delete(index=name)
+
+
+def test_exact_title_is_the_cheap_hot_path(es):
+    assert queries.exact_title(es, "Heat (1972)")["year"] == 1972
+    assert queries.exact_title(es, "Heat")["title"] == "Heat"
+    assert queries.exact_title(es, "Heat (2001)") is None
+    assert queries.exact_title(es, "heat") is None   # exact means exact; find_titles is the forgiving one
