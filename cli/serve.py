@@ -28,7 +28,7 @@ def serve(settings: Settings) -> None:
     class Server(BaseApplication):
         def load_config(self):
             for key, value in {"bind": f"{api.host}:{api.port}", "workers": api.workers,
-                               "threads": api.threads, "worker_class": "gthread", "accesslog": None,
+                               "threads": api.threads, "worker_class": "gthread", "accesslog": None, "keepalive": 5,
                                "child_exit": _child_exit}.items():
                 self.cfg.set(key, value)
 
@@ -66,15 +66,19 @@ def bench_api(base_url: str, paths: list[str], *, duration_s: float, rps: float,
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
-            try:
-                connection.request("GET", paths[i % len(paths)])
-                response = connection.getresponse()
-                response.read()
-                status = response.status
-            except (OSError, http.client.HTTPException) as err:
-                connection.close()
-                connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
-                status = type(err).__name__
+            for _attempt in (1, 2):  # a kept-alive connection the server closed is retried once, fresh
+                try:
+                    connection.request("GET", paths[i % len(paths)])
+                    response = connection.getresponse()
+                    response.read()
+                    status = response.status
+                    break
+                except (OSError, http.client.HTTPException) as err:
+                    connection.close()
+                    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+                    status = type(err).__name__
+                    if not isinstance(err, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+                        break
             elapsed = time.perf_counter() - due
             with lock:
                 latencies.append(elapsed)
