@@ -52,8 +52,8 @@ def recommendations_by_title():
         wanted, year = queries.parse_title(title)
         same = [m for m in matches if m["title"].lower() == wanted.lower() and year in (None, m.get("year"))]
         if not same:
-            raise ApiError(404, f"no film titled {title!r}",
-                           suggestions=[f"{m['title']} ({m['year']})" if m.get("year") else m["title"] for m in matches])
+            suggestions = [f"{m['title']} ({m['year']})" if m.get("year") else m["title"] for m in matches]
+            raise ApiError(404, f"no film titled {title!r}", suggestions=suggestions)
         target = same[0]
     return jsonify({"film": target, "results": _also_watched_or_popular(target["movie_id"])})
 
