@@ -55,3 +55,16 @@ def spark():
     session = spark_session(app="cinerec-tests")
     yield session
     session.stop()
+
+
+@pytest.fixture(scope="module")
+def fresh_indices(services, base_settings):
+    """An Elasticsearch without any films/users/ratings versions: each test module that
+    builds indices starts from nothing, whatever an earlier module left behind."""
+    from search.client import connect
+
+    es = connect(base_settings.elasticsearch)
+    for pattern in ("films-v*", "users-v*", "ratings-v*"):
+        for name in es.indices.get(index=pattern, expand_wildcards="all"):  # deletes need names
+            es.indices.delete(index=name)
+    return es

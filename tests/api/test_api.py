@@ -23,7 +23,7 @@ pytestmark = pytest.mark.services
 
 
 @pytest.fixture(scope="module")
-def indexed(services, base_settings):
+def indexed(fresh_indices, base_settings):
     frames = planted_frames()
     movies, ratings = frames["movies"], frames["ratings"]
     movies.loc[movies["movie_id"] == 1, ["title", "year"]] = ("Toy Story", 1995)
@@ -35,7 +35,7 @@ def indexed(services, base_settings):
     model = create("als", {"rank": 8, "iterations": 8, "regularization": 0.05, "alpha": 2.0})
     model.fit(Interactions.build(ratings, users, items))
     artifact = ModelArtifact("als", model.params, users, items, model.user_factors, model.item_factors)
-    build_indices(connect(base_settings.elasticsearch), frames, artifact, version=7)
+    build_indices(fresh_indices, frames, artifact, version=7)
     return frames
 
 

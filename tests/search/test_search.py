@@ -12,7 +12,6 @@ from batch.indexing import build_indices
 from batch.interactions import Interactions
 from batch.recommenders import create
 from search import indices, queries
-from search.client import connect
 
 pytestmark = pytest.mark.services
 
@@ -43,10 +42,9 @@ def artifact(frames):
 
 
 @pytest.fixture(scope="module")
-def es(services, base_settings, frames, artifact):
-    client = connect(base_settings.elasticsearch)
-    build_indices(client, frames, artifact, version=1)
-    return client
+def es(fresh_indices, frames, artifact):
+    build_indices(fresh_indices, frames, artifact, version=1)
+    return fresh_indices
 
 
 def titles(results):
