@@ -1,4 +1,7 @@
 """Spark Structured Streaming job: Kafka source, validation, per-user fold-in, Elasticsearch sink.
 
-Not built yet (issue: streaming). Imports ``core`` and ``search`` only.
+Built so far: the rating stream (``source.rating_stream``) — Spark's native ``kafka`` format
+when the connector is on the classpath, otherwise the Python data source in ``kafka_source``
+with its offsets in the query checkpoint. The job itself is the streaming issue's remaining
+work. Imports ``core`` and ``search`` only.
 """
