@@ -1,0 +1,78 @@
+"""The first step of every micro-batch: Kafka records -> accepted events and dead letters.
+
+    ok path:    bytes ─parse_event─▶ RatingEvent (known film, first time its event_id is seen)
+    error path: bytes ─▶ DeadLetter(reason, detail, original bytes, source partition/offset)
+Nothing is dropped silently: every input record ends on exactly one of the two paths, except a
+repeated ``event_id``, which is counted as a duplicate and applied once.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+
+from core.events import InvalidEvent, RatingEvent, parse_event
+
+
+@dataclass(frozen=True)
+class Record:
+    """What the stream gives for one Kafka message."""
+    value: bytes
+    partition: int
+    offset: int
+    key: bytes | None = None
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    reason: str
+    detail: str
+    record: Record
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [("reason", self.reason.encode()), ("detail", self.detail[:500].encode()),
+                ("source.partition", str(self.record.partition).encode()),
+                ("source.offset", str(self.record.offset).encode())]
+
+    def to_json(self) -> bytes:
+        """A self-describing DLQ value; the original bytes stay readable as latin-1 text."""
+        return json.dumps({"reason": self.reason, "detail": self.detail,
+                           "partition": self.record.partition, "offset": self.record.offset,
+                           "original": self.record.value.decode("latin-1")}).encode()
+
+
+@dataclass
+class Validated:
+    accepted: list[RatingEvent] = field(default_factory=list)
+    dead: list[DeadLetter] = field(default_factory=list)
+    duplicates: int = 0
+
+
+def validate_records(records: Iterable[Record], *, known_movie: Callable[[int], bool],
+                     seen: Callable[[str], bool] = lambda event_id: False) -> Validated:
+    """Splits records (in partition/offset order) into accepted events and dead letters.
+
+    ``known_movie``: whether a movie id is in the catalog (unknown films are dead letters).
+    ``seen``: whether an event id was applied in an earlier batch.
+    """
+    out = Validated()
+    ids_in_batch: set[str] = set()
+    for record in sorted(records, key=lambda r: (r.partition, r.offset)):
+        try:
+            event = parse_event(record.value or b"")
+        except InvalidEvent as err:
+            out.dead.append(DeadLetter(err.reason, err.detail, record))
+            continue
+        if record.key is not None and record.key != event.key:
+            out.dead.append(DeadLetter("wrong_key", f"key {record.key[:40]!r} is not user {event.user_id}", record))
+            continue
+        if not known_movie(event.movie_id):
+            out.dead.append(DeadLetter("unknown_movie", f"movie {event.movie_id} is not in the catalog", record))
+            continue
+        if event.event_id in ids_in_batch or seen(event.event_id):
+            out.duplicates += 1
+            continue
+        ids_in_batch.add(event.event_id)
+        out.accepted.append(event)
+    return out
