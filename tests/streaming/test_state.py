@@ -1,0 +1,60 @@
+import uuid
+
+import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
+
+from core.events import RatingEvent
+from core.foldin import FoldIn
+from streaming.state import FilmDelta, UserState
+
+
+def rating(movie, value, ts, event_id=None):
+    return RatingEvent(event_id or str(uuid.uuid4()), 1, movie, value, ts, "api")
+
+
+def test_a_re_rating_replaces_the_old_value_and_counts_once():
+    state = UserState(1)
+    assert state.apply(rating(7, 3.0, 100)) == FilmDelta(7, 1, 3.0)
+    assert state.apply(rating(7, 5.0, 200)) == FilmDelta(7, 0, 2.0)
+    assert state.apply(rating(7, 1.0, 150)) is None          # older than what we have
+    assert state.ratings[7][0] == 5.0
+    assert state.document()["rating_count"] == 1 and state.document()["liked"] == ["7"]
+
+
+def test_replaying_the_same_event_changes_nothing():
+    state, event = UserState(1), rating(3, 4.0, 10)
+    assert state.apply(event) is not None
+    assert state.apply(event) is None
+
+
+events = st.lists(st.tuples(st.integers(1, 6), st.sampled_from([x / 2 for x in range(1, 11)]),
+                            st.integers(0, 50)), max_size=25)
+
+
+@given(events, st.randoms())
+def test_final_state_and_summed_deltas_do_not_depend_on_arrival_order(raw, rnd):
+    stream = [rating(m, r, ts, f"{i:04d}") for i, (m, r, ts) in enumerate(raw)]
+    shuffled = stream[:]
+    rnd.shuffle(shuffled)
+    a, b = UserState(1), UserState(1)
+    deltas_a = [d for d in map(a.apply, stream) if d]
+    deltas_b = [d for d in map(b.apply, shuffled) if d]
+    assert a.ratings == b.ratings
+    for movie in {m for m, _, _ in raw}:
+        count_a = sum(d.count for d in deltas_a if d.movie_id == movie)
+        total_a = sum(d.total for d in deltas_a if d.movie_id == movie)
+        assert count_a == sum(d.count for d in deltas_b if d.movie_id == movie) == 1
+        assert np.isclose(total_a, sum(d.total for d in deltas_b if d.movie_id == movie))
+        assert np.isclose(total_a, a.ratings[movie][0])
+
+
+def test_vector_is_the_exact_fold_in_of_the_current_ratings():
+    y = np.random.default_rng(0).normal(size=(5, 3))
+    fold = FoldIn(y, 0.1, 1.0)
+    state = UserState(1)
+    for movie, value, ts in [(10, 2.0, 1), (11, 4.0, 2), (10, 5.0, 3), (99, 3.0, 4)]:
+        state.apply(rating(movie, value, ts))
+    index = {10: 0, 11: 1, 12: 2}
+    expected = fold.user_vector(np.array([0, 1]), np.array([5.0, 4.0]))   # 99 is not in the model
+    np.testing.assert_allclose(state.vector(fold, index), expected)
