@@ -124,8 +124,7 @@ def _decode(path: Path) -> str:
 
 def _read_table(path: Path, sep: str, *, header: bool) -> pd.DataFrame:
     return pd.read_csv(io.StringIO(_decode(path)), sep=sep, header=0 if header else None,
-                       dtype=str, keep_default_na=False, na_values=[""], quotechar='"',
-                       engine="c" if len(sep) == 1 else "python")
+                       dtype=str, keep_default_na=False, na_values=[""], quotechar='"')
 
 
 def _read_double_colon(path: Path, columns: int) -> pd.DataFrame:
