@@ -82,3 +82,17 @@ def test_report_writes_a_self_contained_page(env, capsys, tmp_path):
     text = page.read_text()
     assert text.count("data:image/png;base64,") == 3
     assert "itemknn-cosine" in text and "popular" in text and "<table>" in text
+
+
+@pytest.mark.services
+def test_index_builds_the_champions_indices(env, capsys, base_settings, fresh_indices, monkeypatch):
+    monkeypatch.setenv("CINEREC_ELASTICSEARCH__URL", base_settings.elasticsearch.url)
+    assert main(["train", "--param", "rank=8", "--param", "iterations=3"]) == 0
+    version = out(capsys)["version"]
+    assert main(["promote"]) in (0, 1)     # an earlier test may hold a better champion
+    capsys.readouterr()
+    assert main(["index", "--alias", "challenger"]) == 0
+    report = out(capsys)
+    assert report["version"] == version and report["films"]["failed"] == 0
+    assert report["aliases"]["films"] == [f"films-v{version}"]
+    assert fresh_indices.count(index="films")["count"] == report["films"]["written"] > 0
