@@ -8,6 +8,7 @@ import uuid
 import numpy as np
 import pytest
 from confluent_kafka import Producer
+from planted import planted_frames
 
 from batch.artifact import ModelArtifact
 from batch.indexing import build_indices
@@ -15,7 +16,6 @@ from batch.interactions import Interactions
 from batch.recommenders import create
 from core.foldin import FoldIn
 from kafka_helpers import consume_all
-from planted import planted_frames
 from streaming.processor import Model, RatingProcessor
 from streaming.validate import Record
 
