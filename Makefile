@@ -50,6 +50,7 @@ else
 endif
 	$(CINEREC) events count
 	$(CINEREC) index
+	$(CINEREC) stream --available-now
 	@echo "MLflow runs and the registry: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath var)/mlflow.db"
 	@echo "API (Ctrl-C stops it; 'make services-down' then stops Kafka and Elasticsearch):"
 	@echo "  http://127.0.0.1:8000/docs"

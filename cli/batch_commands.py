@@ -142,6 +142,46 @@ def bench_api_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def stream_command(settings: Settings, args: argparse.Namespace) -> int:
+    """The streaming job on the champion: Kafka ratings -> state, fold-in -> Elasticsearch."""
+    import time
+
+    from confluent_kafka import Producer
+
+    from batch.spark import spark_session
+    from streaming.job import start
+    from streaming.processor import Model, RatingProcessor, initial_state
+
+    registry = Registry(settings)
+    version = registry.version(CHAMPION)
+    if version is None:
+        raise LookupError(f"{registry.name} has no champion: run `cinerec train` and `cinerec promote`")
+    artifact = registry.load(CHAMPION)
+    frames, _ = prepare(Path(version.tags["data_path"]), settings)
+    initial, base = initial_state(frames["ratings"])
+    root = Path(settings.services.data_dir) / "streaming"
+    processor = RatingProcessor(
+        es=connect(settings.elasticsearch), producer=Producer(settings.kafka.client_config()),
+        dlq_topic=settings.kafka.dlq_topic,
+        model=Model(list(artifact.item_ids), artifact.item_factors, float(artifact.params["regularization"]),
+                    float(artifact.params["alpha"]), str(version.version)),
+        catalog=set(map(int, frames["movies"]["movie_id"])), state_dir=root / "state",
+        initial_ratings=initial, film_base=base)
+    stream = settings.streaming
+    query = start(spark_session("cinerec-stream"), settings.kafka, processor, checkpoint=root / "checkpoint",
+                  trigger_ms=stream.trigger_ms, native=stream.native_kafka,
+                  max_offsets_per_trigger=stream.max_offsets_per_trigger, available_now=args.available_now,
+                  on_batch=lambda report: print(json.dumps(report), file=sys.stderr, flush=True))
+    print(f"streaming {settings.kafka.ratings_topic} -> Elasticsearch with model v{version.version}",
+          file=sys.stderr)
+    try:
+        query.awaitTermination(args.duration) if args.duration else query.awaitTermination()
+    finally:
+        query.stop()
+        time.sleep(0.1)
+    return 0
+
+
 def rollback_command(settings: Settings, args: argparse.Namespace) -> int:
     print_json(Registry(settings, args.registered_model or "").rollback())
     return 0
@@ -207,6 +247,12 @@ def add_parsers(sub) -> None:
     index_p = sub.add_parser("index", help="build films/users indices from the champion and swap aliases")
     index_p.add_argument("--alias", default=CHAMPION, choices=(CHAMPION, CHALLENGER))
     index_p.set_defaults(run=index_command)
+
+    stream_p = sub.add_parser("stream", help="run the streaming job (Kafka -> fold-in -> Elasticsearch)")
+    stream_p.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
+    stream_p.add_argument("--available-now", action="store_true",
+                          help="process what is in Kafka now, then stop")
+    stream_p.set_defaults(run=stream_command)
 
     serve_p = sub.add_parser("serve", help="run the API under gunicorn (setting api.*)")
     serve_p.set_defaults(run=serve_command)

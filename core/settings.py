@@ -112,6 +112,14 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class StreamingSettings:
+    trigger_ms: int = setting("Micro-batch interval of `cinerec stream` in milliseconds.", min=0)
+    native_kafka: bool = setting("true: Spark's kafka format (connector on the classpath); false: the "
+                                 "Python source in streaming/kafka_source.py.")
+    max_offsets_per_trigger: int = setting("Most records per micro-batch (0: no limit).", min=0)
+
+
+@dataclass(frozen=True)
 class Settings:
     services: ServicesSettings
     kafka: KafkaSettings
@@ -119,6 +127,7 @@ class Settings:
     simulator: SimulatorSettings
     mlflow: MlflowSettings
     api: ApiSettings
+    streaming: StreamingSettings
 
     def replace(self, **dotted: Any) -> Settings:
         """A copy with ``section__key=value`` overrides, validated like any other source."""
@@ -165,7 +174,7 @@ def load_settings(toml_path: Path | None = None, env: Mapping[str, str] | None =
 
 SECTIONS: dict[str, type] = {"services": ServicesSettings, "kafka": KafkaSettings,
                              "elasticsearch": ElasticsearchSettings, "simulator": SimulatorSettings,
-                             "mlflow": MlflowSettings, "api": ApiSettings}
+                             "mlflow": MlflowSettings, "api": ApiSettings, "streaming": StreamingSettings}
 
 
 def _sections() -> dict[str, dict[str, dataclasses.Field]]:
@@ -207,12 +216,14 @@ def _coerce(section: str, key: str, f: dataclasses.Field, value: Any) -> Any:
             if isinstance(value, bool):
                 raise ValueError
             out = float(value)
+        elif kind == "bool":
+            out = _boolean(value)
         elif kind == "Path":
             out = Path(str(value))
         else:
             out = str(value)
     except (TypeError, ValueError):
-        expected = {"int": "a whole number", "float": "a number"}.get(kind, "a string")
+        expected = {"int": "a whole number", "float": "a number", "bool": "true or false"}.get(kind, "a string")
         raise SettingsError(f"invalid setting {where}: expected {expected}") from None
     if meta["choices"] and out not in meta["choices"]:
         allowed = ", ".join(repr(c) for c in meta["choices"])
@@ -222,6 +233,17 @@ def _coerce(section: str, key: str, f: dataclasses.Field, value: Any) -> Any:
     if meta["max"] is not None and out > meta["max"]:
         raise SettingsError(f"invalid setting {where}: must be <= {meta['max']:g}")
     return out
+
+
+def _boolean(value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "1", "yes", "on"):
+        return True
+    if text in ("false", "0", "no", "off"):
+        return False
+    raise ValueError(value)
 
 
 def describe() -> list[tuple[str, str, str]]:

@@ -40,6 +40,15 @@ class Model:
         return FoldIn(self.item_factors, self.regularization, self.alpha)
 
 
+def initial_state(ratings) -> tuple[dict[int, dict[int, tuple]], dict[int, list]]:
+    """(user -> {movie: (rating, ts, "train")}, movie -> [count, rating sum]) of the training data."""
+    users: dict[int, dict[int, tuple]] = {}
+    for user, movie, rating, ts in ratings[["user_id", "movie_id", "rating", "ts"]].itertuples(index=False, name=None):
+        users.setdefault(int(user), {})[int(movie)] = (float(rating), int(ts), "train")
+    films = {int(m): [int(g.size), float(g.sum())] for m, g in ratings.groupby("movie_id")["rating"]}
+    return users, films
+
+
 class RatingProcessor:
     def __init__(self, *, es, producer, dlq_topic: str, model: Model, catalog: set[int], state_dir: Path,
                  initial_ratings: dict[int, dict[int, tuple]] | None = None,

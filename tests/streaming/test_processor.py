@@ -16,7 +16,7 @@ from batch.interactions import Interactions
 from batch.recommenders import create
 from core.foldin import FoldIn
 from kafka_helpers import consume_all
-from streaming.processor import Model, RatingProcessor
+from streaming.processor import Model, RatingProcessor, initial_state
 from streaming.validate import Record
 
 pytestmark = pytest.mark.services
@@ -39,11 +39,7 @@ def world(fresh_indices):
 
 def processor(world, es, settings, state_dir):
     frames, artifact = world
-    ratings = frames["ratings"]
-    initial = {}
-    for row in ratings.itertuples(index=False):
-        initial.setdefault(int(row.user_id), {})[int(row.movie_id)] = (float(row.rating), int(row.ts), "train")
-    base = {int(m): [int(g.size), float(g.sum())] for m, g in ratings.groupby("movie_id")["rating"]}
+    initial, base = initial_state(frames["ratings"])
     model = Model(list(artifact.item_ids), artifact.item_factors, PARAMS["regularization"], PARAMS["alpha"], "1")
     return RatingProcessor(es=es, producer=Producer(settings.kafka.client_config()),
                            dlq_topic=settings.kafka.dlq_topic, model=model,
@@ -117,3 +113,23 @@ def test_batches_and_a_repeated_batch_match_the_ledger_exactly(world, fresh_indi
     broken = sum(1 for r in records if not r.value.startswith(b'{"'))
     assert broken <= len(dead) <= broken + sum(1 for r in batches[2] if not r.value.startswith(b'{"'))
     assert {h[0] for h in dead[0].headers()} >= {"reason", "source.partition", "source.offset"}
+
+
+@pytest.mark.spark
+def test_the_spark_job_applies_published_events(world, fresh_indices, settings, spark, tmp_path):
+    from simulator.producer import Message, publish
+    from streaming.job import start
+
+    es = fresh_indices
+    events = [{"event_id": str(uuid.uuid4()), "user_id": 2, "movie_id": m, "rating": 5.0,
+               "ts": 3 * 10**12 + m, "source": "api"} for m in (40, 41, 42)]
+    messages = [Message(b"2", json.dumps(e).encode(), "valid") for e in events] + [Message(b"2", b"junk", "bad_json")]
+    assert publish(settings.kafka, messages, topic=settings.kafka.ratings_topic)["sent"] == 4
+    reports = []
+    query = start(spark, settings.kafka, processor(world, es, settings, tmp_path / "state"),
+                  checkpoint=tmp_path / "ckpt", available_now=True, on_batch=reports.append)
+    query.awaitTermination(120)
+    assert query.exception() is None
+    assert sum(r["accepted"] for r in reports) == 3 and sum(r["dead"] for r in reports) == 1
+    rated = es.get(index="users", id="2")["_source"]["rated"]
+    assert {"40", "41", "42"} <= set(rated)
