@@ -99,7 +99,7 @@ def post_rating():
 @bp.get("/health")
 def health():
     settings = current_app.config["CINEREC"]
-    report = {"elasticsearch": cluster_health(settings.elasticsearch)}
+    report = {"elasticsearch": cluster_health(settings.elasticsearch, clients().es)}
     try:
         clients().producer.list_topics(settings.kafka.ratings_topic, timeout=3)
         report["kafka"] = {"healthy": True}

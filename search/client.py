@@ -14,10 +14,11 @@ def connect(settings: ElasticsearchSettings) -> Elasticsearch:
                          retry_on_timeout=True, max_retries=2)
 
 
-def cluster_health(settings: ElasticsearchSettings) -> dict:
-    """{"healthy", "status", "version"} from a real cluster-health call; never raises."""
+def cluster_health(settings: ElasticsearchSettings, client: Elasticsearch | None = None) -> dict:
+    """{"healthy", "status", "version"} from a real cluster-health call; never raises.
+    Pass the caller's ``client`` to reuse its connection pool (the API's /health does)."""
     try:
-        client = connect(settings)
+        client = client or connect(settings)
         health = client.cluster.health(request_timeout=settings.request_timeout_s)
         version = client.info()["version"]["number"]
     except (es_errors.ConnectionError, es_errors.TransportError, es_errors.ApiError) as err:
