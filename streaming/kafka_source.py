@@ -19,7 +19,7 @@ import uuid
 from dataclasses import dataclass
 
 from pyspark.sql.datasource import DataSource, DataSourceStreamReader, InputPartition
-from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows
+from pyspark.sql.streaming.datasource import ReadAllAvailable, ReadMaxRows, SupportsTriggerAvailableNow
 
 SCHEMA = ("key binary, value binary, topic string, partition int, offset long, "
           "timestamp timestamp, timestampType int")
@@ -47,13 +47,19 @@ class KafkaSource(DataSource):
         return KafkaStreamReader({k.lower(): v for k, v in self.options.items()})
 
 
-class KafkaStreamReader(DataSourceStreamReader):
+class KafkaStreamReader(DataSourceStreamReader, SupportsTriggerAvailableNow):
     def __init__(self, options: dict):
         self.options = options
         self.topic = options["subscribe"]
         self.client = {"bootstrap.servers": options["bootstrap.servers"], "log_level": 2,
                        **{k[len("kafka."):]: v for k, v in options.items() if k.startswith("kafka.")}}
         self.max_per_trigger = int(options.get("maxoffsetspertrigger", 0)) or None
+        self.target: dict | None = None    # availableNow: the end offsets when the query started
+
+    def prepareForTriggerAvailableNow(self) -> None:
+        """availableNow reads up to the offsets of this moment, in batches of maxOffsetsPerTrigger,
+        also after a restart that first re-runs an unfinished batch."""
+        self.target = {str(p): high for p, (_, high) in self._watermarks().items()}
 
     # offsets: {"<partition>": next offset to read}
     def initialOffset(self) -> dict:
@@ -62,11 +68,11 @@ class KafkaStreamReader(DataSourceStreamReader):
         return {str(p): bounds[pick] for p, bounds in low_high.items()}
 
     def latestOffset(self, start: dict, limit) -> dict:
-        latest = {str(p): high for p, (_, high) in self._watermarks().items()}
+        latest = self.target or {str(p): high for p, (_, high) in self._watermarks().items()}
         budget = None
         if isinstance(limit, ReadMaxRows):
             budget = limit.max_rows
-        elif not isinstance(limit, ReadAllAvailable) and self.max_per_trigger:
+        elif self.max_per_trigger and (self.target is not None or not isinstance(limit, ReadAllAvailable)):
             budget = self.max_per_trigger
         if budget is None:
             return {p: max(latest[p], start.get(p, 0)) for p in latest}

@@ -18,11 +18,18 @@ def tastes():
                     latent_dim=4).tastes
 
 
-def run_once(spark, settings, checkpoint, **options) -> list:
-    """One availableNow run of the query; returns every row it delivered."""
+def run_once(spark, settings, checkpoint, batches: dict | None = None, **options) -> list:
+    """One availableNow run of the query; returns every row it delivered (and fills ``batches``:
+    batch id -> rows)."""
     rows: list = []
+    batches = {} if batches is None else batches
+
+    def collect(frame, batch_id):
+        batches[batch_id] = frame.collect()
+        rows.extend(batches[batch_id])
+
     query = (rating_stream(spark, settings.kafka, **options).writeStream
-             .foreachBatch(lambda frame, _: rows.extend(frame.collect()))
+             .foreachBatch(collect)
              .option("checkpointLocation", str(checkpoint))
              .trigger(availableNow=True).start())
     query.awaitTermination(120)
@@ -53,8 +60,6 @@ def test_reads_every_message_once_and_resumes_from_the_checkpoint(spark, setting
 
 
 def test_max_offsets_per_trigger_splits_the_backlog(spark, settings, tastes, tmp_path):
-    # (Trigger.AvailableNow reads everything in one batch by Spark's design; a processing-time
-    # trigger applies the source's default read limit.)
     produce(settings, tastes, 300, seed=3)
     batches: list = []
     query = (rating_stream(spark, settings.kafka, max_offsets_per_trigger=90).writeStream
@@ -71,3 +76,23 @@ def test_max_offsets_per_trigger_splits_the_backlog(spark, settings, tastes, tmp
 def test_starting_offsets_latest_skips_the_backlog(spark, settings, tastes, tmp_path):
     produce(settings, tastes, 100, seed=4)
     assert run_once(spark, settings, tmp_path / "ckpt", starting_offsets="latest") == []
+
+
+def test_available_now_keeps_the_batch_limit_and_finishes_an_unfinished_batch_first(spark, settings, tastes,
+                                                                                    tmp_path):
+    checkpoint = tmp_path / "ckpt"
+    produce(settings, tastes, 200, seed=5)
+    first: dict = {}
+    assert len(run_once(spark, settings, checkpoint, first, max_offsets_per_trigger=90)) == 200
+    assert len(first) >= 3 and max(len(rows) for rows in first.values()) <= 90
+
+    # A crash after Spark logged the last batch's offsets but before it committed the batch.
+    last = max(first)
+    (checkpoint / "commits" / str(last)).unlink()
+    (checkpoint / "commits" / f".{last}.crc").unlink()
+    produce(settings, tastes, 150, seed=6)
+    again: dict = {}
+    rows = run_once(spark, settings, checkpoint, again, max_offsets_per_trigger=90)
+    assert min(again) == last and again[last] == first[last]          # the same batch, the same rows
+    assert len(rows) == len(first[last]) + 150                        # then everything new, once
+    assert len({(r.partition, r.offset) for r in rows}) == len(rows)
