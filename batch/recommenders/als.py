@@ -31,11 +31,22 @@ class FactorModel(Recommender):
 class ImplicitALS(FactorModel):
     name = "als"
 
+    @property
+    def regularization(self) -> float:
+        return float(self.params.get("regularization", 0.05))
+
+    @property
+    def alpha(self) -> float:
+        return float(self.params.get("alpha", 10.0))
+
+    def fold_in(self) -> FoldIn:
+        """The solve that re-computes a user's vector against this model's item factors."""
+        return FoldIn(self.item_factors, self.regularization, self.alpha)
+
     def _fit(self, train: Interactions) -> None:
         p = self.params
-        rank, reg = int(p.get("rank", 64)), float(p.get("regularization", 0.05))
-        alpha, iterations = float(p.get("alpha", 10.0)), int(p.get("iterations", 15))
-        seed = int(p.get("seed", 42))
+        rank, reg, alpha = int(p.get("rank", 64)), self.regularization, self.alpha
+        iterations, seed = int(p.get("iterations", 15)), int(p.get("seed", 42))
         if p.get("trainer", "numpy") == "spark":
             self.user_factors, self.item_factors = _spark_als(
                 train.matrix, rank=rank, reg=reg, alpha=alpha, iterations=iterations, seed=seed, implicit=True)

@@ -17,9 +17,8 @@ from kafka_helpers import consume_all
 from simulator.producer import publish, simulated_messages
 from simulator.world import Tastes
 
-# Not in `make test` yet (`make test-chaos`): an earlier version killed only the driver's process
-# group; Spark's JVM runs in a session of its own, survived, and kept running the old query on
-# the same checkpoint, which lost events under load. It now kills the whole process tree.
+# The kill takes the whole process tree: Spark's JVM runs in a session of its own and would
+# otherwise survive and keep running the old query on the same checkpoint.
 pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.chaos]
 
 
