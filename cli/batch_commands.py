@@ -150,43 +150,64 @@ def bench_api_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def stream_command(settings: Settings, args: argparse.Namespace) -> int:
-    """The streaming job on the champion: Kafka ratings -> state, fold-in -> Elasticsearch."""
-    import time
-
+    """The streaming job on the champion: Kafka ratings -> keyed state, fold-in -> Elasticsearch."""
     from confluent_kafka import Producer
 
     from batch.spark import spark_session
     from streaming.job import start
-    from streaming.processor import Model, RatingProcessor, initial_state
+    from streaming.metrics import serve, watch_progress
+    from streaming.processor import RatingProcessor
 
     registry = Registry(settings)
-    version = registry.version(CHAMPION)
-    if version is None:
+    model = champion_model(registry)
+    if model is None:
         raise LookupError(f"{registry.name} has no champion: run `cinerec train` and `cinerec promote`")
-    artifact = registry.load(CHAMPION)
-    frames, _ = prepare(Path(version.tags["data_path"]), settings)
-    initial, base = initial_state(frames["ratings"])
-    root = Path(settings.services.data_dir) / "streaming"
+    data = Path(registry.version(CHAMPION).tags["data_path"])
+    frames, report = prepare(data, settings)
+    stream = settings.streaming
     processor = RatingProcessor(
         es=connect(settings.elasticsearch), producer=Producer(settings.kafka.client_config()),
-        dlq_topic=settings.kafka.dlq_topic,
-        model=Model(list(artifact.item_ids), artifact.item_factors, float(artifact.params["regularization"]),
-                    float(artifact.params["alpha"]), str(version.version)),
-        catalog=set(map(int, frames["movies"]["movie_id"])), state_dir=root / "state",
-        initial_ratings=initial, film_base=base)
-    stream = settings.streaming
-    query = start(spark_session("cinerec-stream"), settings.kafka, processor, checkpoint=root / "checkpoint",
+        dlq_topic=settings.kafka.dlq_topic, model=model,
+        bayesian_prior=(report["bayesian_prior_count"], report["global_mean"]),
+        champion=lambda current: newer_champion(registry, current), check_model_s=stream.model_check_s)
+    spark = spark_session("cinerec-stream")
+    if stream.metrics_port:
+        serve(stream.metrics_port)
+    watch_progress(spark, settings.kafka)
+    root = Path(settings.services.data_dir) / "streaming"
+    query = start(spark, settings.kafka, processor, catalog=set(map(int, frames["movies"]["movie_id"])),
+                  initial_ratings=frames["ratings"], checkpoint=root / "checkpoint",
                   trigger_ms=stream.trigger_ms, native=stream.native_kafka,
                   max_offsets_per_trigger=stream.max_offsets_per_trigger, available_now=args.available_now,
+                  trending_window_ms=stream.trending_window_s * 1000, lateness_ms=stream.lateness_s * 1000,
                   on_batch=lambda report: print(json.dumps(report), file=sys.stderr, flush=True))
-    print(f"streaming {settings.kafka.ratings_topic} -> Elasticsearch with model v{version.version}",
-          file=sys.stderr)
+    print(f"streaming {settings.kafka.ratings_topic} -> Elasticsearch with model v{model.version}"
+          + (f"; metrics on :{stream.metrics_port}/metrics" if stream.metrics_port else ""), file=sys.stderr)
     try:
         query.awaitTermination(args.duration) if args.duration else query.awaitTermination()
     finally:
         query.stop()
-        time.sleep(0.1)
+    if query.exception():
+        raise RuntimeError(f"the streaming query failed: {query.exception()}")
     return 0
+
+
+def newer_champion(registry: Registry, current: str):
+    """The champion when its version is not ``current`` (checked without loading it), else None."""
+    version = registry.version(CHAMPION)
+    return None if version is None or str(version.version) == current else champion_model(registry)
+
+
+def champion_model(registry: Registry):
+    """The champion as the streaming job's ``Model`` (None without a champion)."""
+    from streaming.processor import Model
+
+    version = registry.version(CHAMPION)
+    if version is None:
+        return None
+    artifact = registry.load(CHAMPION)
+    return Model(list(artifact.item_ids), artifact.item_factors, float(artifact.params["regularization"]),
+                 float(artifact.params["alpha"]), str(version.version))
 
 
 def rollback_command(settings: Settings, args: argparse.Namespace) -> int:

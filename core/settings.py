@@ -117,6 +117,11 @@ class StreamingSettings:
     native_kafka: bool = setting("true: Spark's kafka format (connector on the classpath); false: the "
                                  "Python source in streaming/kafka_source.py.")
     max_offsets_per_trigger: int = setting("Most records per micro-batch (0: no limit).", min=0)
+    metrics_port: int = setting("Port of the job's Prometheus /metrics (0: off).", min=0, max=65535)
+    model_check_s: float = setting("How often the job checks the registry for a new champion, seconds.", min=0)
+    trending_window_s: int = setting("Event-time window of the films' trending count, seconds.", min=60)
+    lateness_s: int = setting("Watermark: how late an event may arrive and still count as trending, seconds.",
+                              min=0)
 
 
 @dataclass(frozen=True)

@@ -1,35 +1,53 @@
-"""The streaming query: Kafka ratings -> ``RatingProcessor`` once per micro-batch.
+"""The streaming query: Kafka ratings -> keyed state in Spark -> ``RatingProcessor`` per micro-batch.
 
     rating_stream (native kafka or the Python source; offsets in the checkpoint)
-        ─foreachBatch─▶ rows (key, value, partition, offset) ─▶ RatingProcessor.process(records, batch_id)
-Spark re-runs an uncommitted batch with the same id after a crash; the processor makes that
-re-run write the same values, so the effect on Elasticsearch is exactly once.
+        ─mapInPandas(keyed_rows)─▶ (key, event | dead letter)      validation against the contract
+        ─groupBy(key).transformWithStateInPandas(RatingState)─▶      per-user / per-film state (RocksDB)
+        ─foreachBatch─▶ RatingProcessor.process(rows, batch_id)      fold-in, Elasticsearch, DLQ
+Offsets and state are versioned together in the checkpoint; Spark re-runs an uncommitted batch
+with the same offsets against the state before it, and the processor writes absolute values
+under deterministic ids, so the effect on Elasticsearch is exactly once.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
+
 from .processor import RatingProcessor
 from .source import rating_stream
-from .validate import Record
+from .stateful import INITIAL_SCHEMA, INPUT_SCHEMA, OUTPUT_SCHEMA, RatingState, initial_rows, keyed_rows
 from core.settings import KafkaSettings
 
+ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
-def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, checkpoint: Path,
-          trigger_ms: int = 500, available_now: bool = False, native: bool = False,
-          max_offsets_per_trigger: int = 0, on_batch=None):
-    """Starts the query and returns it (``query.awaitTermination()`` / ``query.stop()``)."""
+
+def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: set[int], checkpoint: Path,
+          initial_ratings: pd.DataFrame | None = None, trigger_ms: int = 500, available_now: bool = False,
+          native: bool = False, max_offsets_per_trigger: int = 0, trending_window_ms: int = 3_600_000,
+          lateness_ms: int = 600_000, on_batch=None):
+    """Starts the query and returns it (``query.awaitTermination()`` / ``query.stop()``).
+
+    ``initial_ratings``: the ratings the model was trained on (user_id, movie_id, rating, ts);
+    they seed the state of a new checkpoint and are ignored when the checkpoint has state."""
+    spark.conf.set("spark.sql.streaming.stateStore.providerClass", ROCKSDB)
+    keyed = (rating_stream(spark, kafka, native=native, max_offsets_per_trigger=max_offsets_per_trigger)
+             .select("key", "value", "partition", "offset", "timestamp")
+             .mapInPandas(keyed_rows(catalog), INPUT_SCHEMA))
+    initial = None
+    if initial_ratings is not None and len(initial_ratings):
+        initial = spark.createDataFrame(initial_rows(initial_ratings), INITIAL_SCHEMA).groupBy("key")
+    state = keyed.groupBy("key").transformWithStateInPandas(
+        RatingState(trending_window_ms, lateness_ms), OUTPUT_SCHEMA, "Append", "None",
+        initialState=initial)
+
     def process(frame, batch_id: int) -> None:
-        rows = frame.select("key", "value", "partition", "offset").collect()   # (key, value, partition, offset)
-        records = [Record(bytes(r.value or b""), r.partition, r.offset, bytes(r.key) if r.key is not None else None)
-                   for r in rows]
-        report = processor.process(records, batch_id)
+        report = processor.process([(r.kind, r.key, r.payload) for r in frame.collect()], batch_id)
         if on_batch:
             on_batch(report)
 
-    writer = (rating_stream(spark, kafka, native=native, max_offsets_per_trigger=max_offsets_per_trigger)
-              .writeStream.foreachBatch(process).option("checkpointLocation", str(checkpoint))
+    writer = (state.writeStream.foreachBatch(process).option("checkpointLocation", str(checkpoint))
               .queryName("cinerec-ratings"))
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
         processingTime=f"{trigger_ms} milliseconds")

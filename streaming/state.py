@@ -1,4 +1,4 @@
-"""Per-user streaming state and what a change to it means downstream (pure logic).
+"""The rules of streaming state (pure logic; ``streaming.stateful`` keeps the state in Spark).
 
 A user's state is their current rating of each film. A re-rating replaces the old value; the
 later event time wins (ties broken by event id), so the state after a set of events does not
@@ -14,6 +14,29 @@ import numpy as np
 
 from core.events import RatingEvent
 from core.foldin import FoldIn
+
+LIKED = 4.0        # a rating this high or higher is a like (users.liked, films.like_count)
+
+
+def supersedes(current: tuple | None, ts: int, event_id: str) -> bool:
+    """Whether an event (ts, event_id) replaces ``current`` = (rating, ts, event id) or None."""
+    return current is None or (current[1], current[2]) < (ts, event_id)
+
+
+def film_totals(totals: tuple[int, float, int], old: float | None, new: float) -> tuple[int, float, int]:
+    """A film's (count, rating sum, likes) after a rating ``new`` replaces ``old`` (None: first)."""
+    count, total, likes = totals
+    return (count + (old is None), total + new - (old or 0.0), likes + (new >= LIKED) - (old is not None
+                                                                                          and old >= LIKED))
+
+
+def solve_user(fold: FoldIn, item_index: dict[int, int], ratings) -> np.ndarray:
+    """x_u from (movie, rating) pairs; films the model does not know are left out."""
+    known = sorted((item_index[m], r) for m, r in ratings if m in item_index)
+    if not known:
+        return np.zeros(fold.gram.shape[0])
+    items, values = zip(*known)
+    return fold.user_vector(np.array(items), np.array(values))
 
 
 @dataclass(frozen=True)
@@ -32,7 +55,7 @@ class UserState:
     def apply(self, event: RatingEvent) -> FilmDelta | None:
         """Folds one event into the state; None when an equal or later rating is already there."""
         current = self.ratings.get(event.movie_id)
-        if current is not None and (current[1], current[2]) >= (event.ts, event.event_id):
+        if not supersedes(current, event.ts, event.event_id):
             return None
         self.ratings[event.movie_id] = (event.rating, event.ts, event.event_id)
         if current is None:
@@ -41,13 +64,9 @@ class UserState:
 
     def vector(self, fold: FoldIn, item_index: dict[int, int]) -> np.ndarray:
         """x_u solved from every current rating of a film the model knows."""
-        known = [(item_index[m], r) for m, (r, _, _) in self.ratings.items() if m in item_index]
-        if not known:
-            return np.zeros(fold.gram.shape[0])
-        items, ratings = zip(*sorted(known))
-        return fold.user_vector(np.array(items), np.array(ratings))
+        return solve_user(fold, item_index, ((m, r) for m, (r, _, _) in self.ratings.items()))
 
-    def document(self, liked_threshold: float = 4.0) -> dict:
+    def document(self, liked_threshold: float = LIKED) -> dict:
         """The partial ``users`` document of this state (the vector is added by the caller)."""
         values = [r for r, _, _ in self.ratings.values()]
         return {"user_id": self.user_id,

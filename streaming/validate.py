@@ -47,14 +47,17 @@ class Validated:
     accepted: list[RatingEvent] = field(default_factory=list)
     dead: list[DeadLetter] = field(default_factory=list)
     duplicates: int = 0
+    sources: dict[str, Record] = field(default_factory=dict)    # event id -> the record it came from
 
 
 def validate_records(records: Iterable[Record], *, known_movie: Callable[[int], bool],
-                     seen: Callable[[str], bool] = lambda event_id: False) -> Validated:
+                     seen: Callable[[str], bool] = lambda event_id: False,
+                     drop_repeats: bool = True) -> Validated:
     """Splits records (in partition/offset order) into accepted events and dead letters.
 
     ``known_movie``: whether a movie id is in the catalog (unknown films are dead letters).
     ``seen``: whether an event id was applied in an earlier batch.
+    ``drop_repeats``: False passes a repeated event id on (the keyed state applies it once).
     """
     out = Validated()
     ids_in_batch: set[str] = set()
@@ -70,9 +73,10 @@ def validate_records(records: Iterable[Record], *, known_movie: Callable[[int], 
         if not known_movie(event.movie_id):
             out.dead.append(DeadLetter("unknown_movie", f"movie {event.movie_id} is not in the catalog", record))
             continue
-        if event.event_id in ids_in_batch or seen(event.event_id):
+        if drop_repeats and (event.event_id in ids_in_batch or seen(event.event_id)):
             out.duplicates += 1
             continue
         ids_in_batch.add(event.event_id)
         out.accepted.append(event)
+        out.sources[event.event_id] = record
     return out

@@ -30,7 +30,8 @@ def cli_env(settings, data_dir: Path) -> dict:
             "CINEREC_ELASTICSEARCH__URL": settings.elasticsearch.url,
             "CINEREC_SIMULATOR__USERS": "60", "CINEREC_SIMULATOR__MOVIES": "80",
             "CINEREC_SIMULATOR__MEAN_RATINGS_PER_USER": "25",
-            "CINEREC_STREAMING__TRIGGER_MS": "200", "CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "300"}
+            "CINEREC_STREAMING__TRIGGER_MS": "200", "CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "300",
+            "CINEREC_STREAMING__METRICS_PORT": "0"}
 
 
 def stream(env: dict, *extra: str) -> subprocess.Popen:
@@ -79,9 +80,9 @@ def test_kill_9_and_restart_lose_nothing_and_count_nothing_twice(settings, fresh
 
     produce(2000, seed=1)
     job = stream(env)
-    snapshots = tmp_path / "var" / "streaming" / "state"
+    commits = tmp_path / "var" / "streaming" / "checkpoint" / "commits"
     deadline = time.monotonic() + 240
-    while len(list(snapshots.glob("batch-*.json"))) < 2:            # mid-run: some batches done
+    while len(list(commits.glob("[0-9]*"))) < 2:                     # mid-run: some batches committed
         assert time.monotonic() < deadline and job.poll() is None, "stream did not make progress"
         time.sleep(0.2)
     kill_tree(job.pid)                     # the driver and its JVM (which runs in a session of its own)

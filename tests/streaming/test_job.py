@@ -1,6 +1,6 @@
-"""Micro-batches through the processor on the real embedded Elasticsearch and Kafka: the
-result equals a ledger of the events exactly, also when a batch is run twice (a crash
-between the writes and Spark's commit)."""
+"""The streaming query on real Spark, Kafka and Elasticsearch: keyed state in Spark's state
+store, the result equals a ledger of the events exactly, also when Spark re-runs a batch whose
+writes were done but whose commit was lost (a crash between the two)."""
 
 import json
 import uuid
@@ -16,10 +16,12 @@ from batch.interactions import Interactions
 from batch.recommenders import create
 from core.foldin import FoldIn
 from kafka_helpers import consume_all
-from streaming.processor import Model, RatingProcessor, initial_state
+from simulator.producer import Message, publish
+from streaming.job import start
+from streaming.processor import Model, RatingProcessor
 from streaming.validate import Record
 
-pytestmark = pytest.mark.services
+pytestmark = [pytest.mark.services, pytest.mark.spark]
 PARAMS = {"rank": 6, "iterations": 6, "regularization": 0.05, "alpha": 2.0}
 
 
@@ -37,14 +39,23 @@ def world(fresh_indices):
     return frames, artifact
 
 
-def processor(world, es, settings, state_dir):
+def processor(world, es, settings):
     frames, artifact = world
-    initial, base = initial_state(frames["ratings"])
     model = Model(list(artifact.item_ids), artifact.item_factors, PARAMS["regularization"], PARAMS["alpha"], "1")
     return RatingProcessor(es=es, producer=Producer(settings.kafka.client_config()),
-                           dlq_topic=settings.kafka.dlq_topic, model=model,
-                           catalog=set(map(int, frames["movies"]["movie_id"])), state_dir=state_dir,
-                           initial_ratings=initial, film_base=base)
+                           dlq_topic=settings.kafka.dlq_topic, model=model, bayesian_prior=(10.0, 3.5))
+
+
+def run(spark, world, es, settings, checkpoint, **options) -> list[dict]:
+    """One availableNow run of the job; returns the batch reports."""
+    frames, _ = world
+    reports: list[dict] = []
+    query = start(spark, settings.kafka, processor(world, es, settings),
+                  catalog=set(map(int, frames["movies"]["movie_id"])), checkpoint=checkpoint,
+                  initial_ratings=frames["ratings"], available_now=True, on_batch=reports.append, **options)
+    query.awaitTermination(300)
+    assert query.exception() is None
+    return reports
 
 
 def ledger(n: int, seed: int) -> list[Record]:
@@ -80,16 +91,22 @@ def truth(frames, records):
     return current
 
 
-def test_batches_and_a_repeated_batch_match_the_ledger_exactly(world, fresh_indices, settings, tmp_path):
+def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indices, settings, spark, tmp_path):
     es, (frames, artifact) = fresh_indices, world
     records = ledger(300, seed=1)
-    batches = [records[i:i + 100] for i in range(0, 300, 100)]
-    run = processor(world, es, settings, tmp_path / "state")
-    for batch_id, batch in enumerate(batches):
-        run.process(batch, batch_id)
-    # crash after batch 2's writes, before Spark committed it: a new process re-runs batch 2
-    again = processor(world, es, settings, tmp_path / "state").process(batches[2], 2)
-    assert again["accepted"] > 0
+    sent = publish(settings.kafka, [Message(r.key, r.value, "valid") for r in records],
+                   topic=settings.kafka.ratings_topic)
+    assert sent["failed"] == 0
+    checkpoint = tmp_path / "ckpt"
+    first = run(spark, world, es, settings, checkpoint, max_offsets_per_trigger=100)
+    assert len(first) >= 3
+    # A crash after the last batch's writes, before Spark committed it: the restart re-runs it.
+    last = max(r["batch"] for r in first)
+    (checkpoint / "commits" / str(last)).unlink()
+    (checkpoint / "commits" / f".{last}.crc").unlink()
+    again = run(spark, world, es, settings, checkpoint, max_offsets_per_trigger=100)
+    assert [r["batch"] for r in again] == [last]
+    assert again[0]["accepted"] == [r for r in first if r["batch"] == last][0]["accepted"] > 0
 
     expected = truth(frames, records)
     for movie in range(1, 61):
@@ -97,6 +114,7 @@ def test_batches_and_a_repeated_batch_match_the_ledger_exactly(world, fresh_indi
         doc = es.get(index="films", id=str(movie))["_source"]
         assert doc["rating_count"] == len(values), movie
         assert doc["rating_mean"] == pytest.approx(np.mean(values)), movie
+        assert doc["like_count"] == sum(v >= 4 for v in values), movie
     fold = FoldIn(artifact.item_factors, PARAMS["regularization"], PARAMS["alpha"])
     index = {int(m): i for i, m in enumerate(artifact.item_ids)}
     touched = {json.loads(r.value)["user_id"] for r in records if r.value.startswith(b'{"')}
@@ -104,32 +122,33 @@ def test_batches_and_a_repeated_batch_match_the_ledger_exactly(world, fresh_indi
         mine = {m: r for (u, m), (r, _) in expected.items() if u == user}
         doc = es.get(index="users", id=str(user))["_source"]
         assert sorted(doc["rated"]) == sorted(str(m) for m in mine)
+        assert sorted(doc["liked"]) == sorted(str(m) for m, r in mine.items() if r >= 4)
         items = sorted(mine)
         solved = fold.user_vector(np.array([index[m] for m in items]), np.array([mine[m] for m in items]))
         np.testing.assert_allclose(doc["vector"], solved, rtol=1e-6, atol=1e-9)
     accepted_ids = {json.loads(r.value)["event_id"] for r in records if r.value.startswith(b'{"')}
     assert es.count(index="ratings")["count"] == len(accepted_ids)
+    assert sum(r["accepted"] + r["dead"] for r in first) == len(records)
+    resent = len(records) - len({r.value for r in records}) - (sum(not r.value.startswith(b'{"') for r in records) - 1)
+    assert sum(r["duplicates"] for r in first) == resent > 0
     dead = consume_all(settings.kafka, settings.kafka.dlq_topic)
     broken = sum(1 for r in records if not r.value.startswith(b'{"'))
-    assert broken <= len(dead) <= broken + sum(1 for r in batches[2] if not r.value.startswith(b'{"'))
+    assert broken <= len(dead) <= broken + again[0]["dead"]
     assert {h[0] for h in dead[0].headers()} >= {"reason", "source.partition", "source.offset"}
+    assert json.loads(dead[0].value())["reason"] == "bad_json"
 
 
-@pytest.mark.spark
-def test_the_spark_job_applies_published_events(world, fresh_indices, settings, spark, tmp_path):
-    from simulator.producer import Message, publish
-    from streaming.job import start
-
+def test_a_new_champion_is_used_from_the_next_batch(world, fresh_indices, settings):
+    frames, artifact = world
     es = fresh_indices
-    events = [{"event_id": str(uuid.uuid4()), "user_id": 2, "movie_id": m, "rating": 5.0,
-               "ts": 3 * 10**12 + m, "source": "api"} for m in (40, 41, 42)]
-    messages = [Message(b"2", json.dumps(e).encode(), "valid") for e in events] + [Message(b"2", b"junk", "bad_json")]
-    assert publish(settings.kafka, messages, topic=settings.kafka.ratings_topic)["sent"] == 4
-    reports = []
-    query = start(spark, settings.kafka, processor(world, es, settings, tmp_path / "state"),
-                  checkpoint=tmp_path / "ckpt", available_now=True, on_batch=reports.append)
-    query.awaitTermination(120)
-    assert query.exception() is None
-    assert sum(r["accepted"] for r in reports) == 3 and sum(r["dead"] for r in reports) == 1
-    rated = es.get(index="users", id="2")["_source"]["rated"]
-    assert {"40", "41", "42"} <= set(rated)
+    newer = Model(list(artifact.item_ids), artifact.item_factors * 2, PARAMS["regularization"], PARAMS["alpha"], "2")
+    job = processor(world, es, settings)
+    job.champion, job.check_model_s = (lambda current: newer if current != "2" else None), 0.0
+    ratings = [[1, 5.0, 1000], [2, 4.0, 1001]]
+    report = job.process([("user", "u:7", json.dumps({"ratings": ratings}))], 0)
+    assert report["model_version"] == "2"
+    doc = es.get(index="users", id="7")["_source"]
+    assert doc["model_version"] == "2"
+    index = {int(m): i for i, m in enumerate(artifact.item_ids)}
+    expected = newer.fold().user_vector(np.array([index[1], index[2]]), np.array([5.0, 4.0]))
+    np.testing.assert_allclose(doc["vector"], expected, rtol=1e-6, atol=1e-9)

@@ -1,0 +1,74 @@
+"""Prometheus metrics of the streaming job, served by ``cinerec stream`` on ``streaming.metrics_port``.
+
+    cinerec_stream_events_total{outcome}          accepted | dead (to the DLQ) | duplicate
+    cinerec_stream_input_rows_per_second          Spark's input rate of the last micro-batch
+    cinerec_stream_batch_seconds                  driver time of a micro-batch (writes included)
+    cinerec_stream_input_lag{partition}           records in Kafka not yet read by the query
+    cinerec_stream_freshness_seconds              Kafka record time -> Elasticsearch write, per event
+    cinerec_stream_model_version                  registry version of the model in use
+"""
+
+from __future__ import annotations
+
+import json
+
+from prometheus_client import Counter, Gauge, Histogram, start_http_server
+
+from core.settings import KafkaSettings
+
+EVENTS = Counter("cinerec_stream_events_total", "Rating events by outcome", ["outcome"])
+INPUT_RATE = Gauge("cinerec_stream_input_rows_per_second", "Input rows per second of the last micro-batch")
+BATCH_SECONDS = Histogram("cinerec_stream_batch_seconds", "Driver time per micro-batch",
+                          buckets=(0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0))
+LAG = Gauge("cinerec_stream_input_lag", "Records in Kafka not yet read, per partition", ["partition"])
+FRESHNESS = Histogram("cinerec_stream_freshness_seconds", "Kafka record time to Elasticsearch write",
+                      buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+MODEL_VERSION = Gauge("cinerec_stream_model_version", "Registry version of the model the job folds with")
+
+
+def observe_batch(*, accepted: int, dead: int, duplicates: int, seconds: float, freshness: list[float]) -> None:
+    EVENTS.labels("accepted").inc(accepted)
+    EVENTS.labels("dead").inc(dead)
+    EVENTS.labels("duplicate").inc(duplicates)
+    BATCH_SECONDS.observe(seconds)
+    for value in freshness:
+        FRESHNESS.observe(max(0.0, value))
+
+
+def observe_progress(progress, end_offsets: dict[str, int]) -> None:
+    """From a query progress event and the topic's end offsets (``{partition: offset}``)."""
+    INPUT_RATE.set(progress.inputRowsPerSecond or 0.0)
+    read = json.loads(progress.sources[0].endOffset or "{}") if progress.sources else {}
+    for partition, end in end_offsets.items():
+        LAG.labels(str(partition)).set(max(0, int(end) - int(read.get(str(partition), 0))))
+
+
+def serve(port: int) -> None:
+    """Serves ``/metrics`` on ``port`` from a daemon thread of the driver."""
+    start_http_server(port)
+
+
+def watch_progress(spark, kafka: KafkaSettings, topic: str | None = None) -> None:
+    """Updates the input rate and per-partition lag after every micro-batch of ``spark``'s queries."""
+    from confluent_kafka import Consumer, TopicPartition
+    from pyspark.sql.streaming import StreamingQueryListener
+
+    topic = topic or kafka.ratings_topic
+    consumer = Consumer({**kafka.client_config(), "group.id": "cinerec-stream-lag", "enable.auto.commit": False})
+
+    class Progress(StreamingQueryListener):
+        def onQueryStarted(self, event):
+            pass
+
+        def onQueryProgress(self, event):
+            partitions = consumer.list_topics(topic, timeout=5).topics[topic].partitions
+            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1] for p in partitions}
+            observe_progress(event.progress, ends)
+
+        def onQueryIdle(self, event):
+            pass
+
+        def onQueryTerminated(self, event):
+            pass
+
+    spark.streams.addListener(Progress())
