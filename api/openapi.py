@@ -36,7 +36,8 @@ ROUTES = [
      {"404": ERROR}),
     ("/recommendations", "get", "What people who watched this title also liked",
      [_query("title", "film title, optionally with '(year)'", True), K], {"400": ERROR, "404": ERROR}),
-    ("/users/{user_id}/recommendations", "get", "Recommendations for a user (films they rated excluded)",
+    ("/users/{user_id}/recommendations", "get", ("Recommendations for a user (films they rated excluded); "
+                                           "based_on: rating count, newest rating time, model version"),
      [_path_param("user_id"), K, _query("genre", "only these genres (repeatable)"),
       _query("year_from", "earliest year", kind="integer"), _query("year_to", "latest year", kind="integer")],
      {"400": ERROR, "404": ERROR}),

@@ -68,7 +68,9 @@ def user_recommendations(user_id: int):
     genres = request.args.getlist("genre") or None
     years = (_int("year_from", None, 1800, 2100), _int("year_to", None, 1800, 2100))
     results = queries.recommend_for_user(clients().es, user, size=_k(), genres=genres, years=years)
-    return jsonify({"user_id": user_id, "results": results})
+    based_on = {"ratings": user.get("rating_count"), "last_rating_ts": user.get("last_ts"),
+                "model_version": user.get("model_version")}
+    return jsonify({"user_id": user_id, "based_on": based_on, "results": results})
 
 
 # -- ratings ----------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from . import batch_commands, commands
+from . import batch_commands, commands, live
 from .services import ServiceError
 from batch.registry import PromotionRefused
 from core.settings import Settings, SettingsError, env_var, load_settings
@@ -106,6 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     api.set_defaults(run=batch_commands.bench_api_command)
 
     batch_commands.add_parsers(sub)
+    live.add_parsers(sub, bench_sub)
     return parser
 
 

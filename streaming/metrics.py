@@ -6,11 +6,14 @@
     cinerec_stream_input_lag{partition}           records in Kafka not yet read by the query
     cinerec_stream_freshness_seconds              Kafka record time -> Elasticsearch write, per event
     cinerec_stream_model_version                  registry version of the model in use
+    cinerec_stream_memory_bytes                   resident memory of the job: driver, JVM, Python workers
 """
 
 from __future__ import annotations
 
 import json
+import os
+from pathlib import Path
 
 from prometheus_client import Counter, Gauge, Histogram, start_http_server
 
@@ -23,6 +26,7 @@ BATCH_SECONDS = Histogram("cinerec_stream_batch_seconds", "Driver time per micro
 LAG = Gauge("cinerec_stream_input_lag", "Records in Kafka not yet read, per partition", ["partition"])
 FRESHNESS = Histogram("cinerec_stream_freshness_seconds", "Kafka record time to Elasticsearch write",
                       buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+MEMORY = Gauge("cinerec_stream_memory_bytes", "Resident memory of the job: driver, JVM and Python workers")
 MODEL_VERSION = Gauge("cinerec_stream_model_version", "Registry version of the model the job folds with")
 
 
@@ -38,9 +42,30 @@ def observe_batch(*, accepted: int, dead: int, duplicates: int, seconds: float, 
 def observe_progress(progress, end_offsets: dict[str, int]) -> None:
     """From a query progress event and the topic's end offsets (``{partition: offset}``)."""
     INPUT_RATE.set(progress.inputRowsPerSecond or 0.0)
+    MEMORY.set(tree_rss_bytes(os.getpid()))
     read = json.loads(progress.sources[0].endOffset or "{}") if progress.sources else {}
     for partition, end in end_offsets.items():
         LAG.labels(str(partition)).set(max(0, int(end) - int(read.get(str(partition), 0))))
+
+
+def tree_rss_bytes(pid: int) -> int:
+    """Resident memory of ``pid`` and all its descendants (Linux /proc; 0 elsewhere)."""
+    children: dict[int, list[int]] = {}
+    rss: dict[int, int] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        child = int(stat.parent.name)
+        children.setdefault(int(fields[1]), []).append(child)
+        rss[child] = int(fields[21]) * os.sysconf("SC_PAGE_SIZE")
+    total, todo = 0, [pid]
+    while todo:
+        current = todo.pop()
+        total += rss.get(current, 0)
+        todo.extend(children.get(current, []))
+    return total
 
 
 def serve(port: int) -> None:

@@ -1,0 +1,264 @@
+"""The live loop: `cinerec demo` runs it, `cinerec bench freshness|throughput` measure it.
+
+    cinerec demo:  services up ─▶ (world, train, promote, index when missing)
+                   ─▶ stream + serve + simulate as child processes ─▶ Ctrl-C or --duration
+                   ─▶ stops every child (and the services when it started them), exit 0
+The benchmarks need the loop running (`cinerec demo`, or `cinerec stream` and `cinerec serve`):
+freshness publishes probe ratings among the load and polls the API until the user's
+recommendations are based on them; throughput raises the rate until the job's lag grows.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+import uuid
+from pathlib import Path
+
+import numpy as np
+
+from . import services as svc
+from ._output import print_json
+from .commands import load_or_generate_tastes, world_dir
+from batch.registry import CHAMPION, Registry
+from core.settings import Settings
+from search.client import connect
+from search.queries import FILMS, USERS
+from simulator.producer import producer_config, publish, simulated_messages
+
+PROBE_USER_BASE = 900_000_000          # probe users of `bench freshness`: ids no dataset uses
+
+
+# -- demo -------------------------------------------------------------------------------------
+
+def demo_command(settings: Settings, args: argparse.Namespace) -> int:
+    started_services = not all(svc.status(settings)[s]["healthy"] for s in ("kafka", "elasticsearch"))
+    svc.up(settings)
+    children: list[subprocess.Popen] = []
+    try:
+        _prepare(settings, args.data)
+        children.append(_cinerec("stream"))
+        children.append(_cinerec("serve"))
+        feed = (["replay", str(args.data), "--speed", str(args.speed)] if args.data else
+                ["simulate", "--rate", str(args.rate), "--duration", str(args.duration or 10**9),
+                 "--malformed", "0.01"])
+        children.append(_cinerec(*feed))
+        base = f"http://{settings.api.host}:{settings.api.port}"
+        print("\n".join([f"cinerec demo: events -> {settings.kafka.ratings_topic} -> stream -> Elasticsearch -> API",
+                         f"  {base}/docs", f"  {base}/films?q=toy", f"  {base}/users/1/recommendations",
+                         f"  {base}/health   {base}/metrics",
+                         f"  stream metrics: http://127.0.0.1:{settings.streaming.metrics_port}/metrics",
+                         "Ctrl-C stops everything the demo started."]), file=sys.stderr, flush=True)
+        deadline = time.monotonic() + args.duration if args.duration else None
+        while deadline is None or time.monotonic() < deadline:
+            failed = [c for c in children[:2] if c.poll() is not None]
+            if failed:
+                raise RuntimeError(f"`cinerec {' '.join(failed[0].args[3:])}` exited with {failed[0].returncode}")
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in reversed(children):
+            _stop(child)
+        if started_services:
+            svc.down(settings)
+    print("cinerec demo: stopped", file=sys.stderr)
+    return 0
+
+
+def _prepare(settings: Settings, data: Path | None) -> None:
+    """Whatever the loop still lacks: a world, a champion, indices."""
+    if Registry(settings).version(CHAMPION) is None:
+        if data is None:
+            if not (world_dir(settings) / "ratings.csv").exists():
+                _run("data", "generate")
+            data = world_dir(settings)
+        _run("train", "--data", str(data))
+        _run("promote")
+        _run("index")
+    elif not connect(settings.elasticsearch).indices.exists_alias(name=FILMS):
+        _run("index")
+
+
+def _cinerec(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], start_new_session=True)
+
+
+def _run(*args: str) -> None:
+    print(f"cinerec demo: cinerec {' '.join(args)}", file=sys.stderr, flush=True)
+    if subprocess.run([sys.executable, "-m", "cli.main", *args]).returncode != 0:
+        raise RuntimeError(f"`cinerec {' '.join(args)}` failed")
+
+
+def _stop(child: subprocess.Popen, grace_s: float = 15.0) -> None:
+    """SIGTERM to the child's process group (Spark's JVM included), SIGKILL after ``grace_s``."""
+    if child.poll() is not None:
+        return
+    for sig, wait in ((signal.SIGINT, grace_s), (signal.SIGKILL, 5.0)):
+        try:
+            os.killpg(child.pid, sig)
+        except ProcessLookupError:
+            return
+        try:
+            child.wait(wait)
+            return
+        except subprocess.TimeoutExpired:
+            continue
+
+
+# -- bench freshness --------------------------------------------------------------------------
+
+def bench_freshness(settings: Settings, args: argparse.Namespace) -> int:
+    """Seconds from producing a rating until GET /users/<id>/recommendations is based on it."""
+    svc.require_kafka(settings.kafka)
+    base = args.url or f"http://{settings.api.host}:{settings.api.port}"
+    tastes = load_or_generate_tastes(settings)
+    load = threading.Thread(target=publish, daemon=True, kwargs=dict(
+        kafka=settings.kafka, messages=simulated_messages(tastes, seed=int(time.time()), rate=args.rate),
+        topic=settings.kafka.ratings_topic, duration_s=args.duration))
+    load.start()
+    from confluent_kafka import Producer
+
+    producer = Producer(producer_config(settings.kafka))
+    results: list[float | None] = []
+    probes: list[threading.Thread] = []
+    rng = np.random.default_rng()
+    started = time.monotonic()
+    while time.monotonic() - started < args.duration:
+        user = PROBE_USER_BASE + len(probes)
+        event = {"event_id": str(uuid.uuid4()), "user_id": user,
+                 "movie_id": int(rng.choice(tastes.movie_id)), "rating": 4.0,
+                 "ts": int(time.time() * 1000), "source": "api"}
+        sent_at = time.monotonic()
+        producer.produce(settings.kafka.ratings_topic, key=str(user).encode(), value=json.dumps(event).encode())
+        producer.poll(0)
+        probe = threading.Thread(target=lambda u=user, e=event, t=sent_at: results.append(
+            _await_reflected(base, u, e["ts"], t, args.timeout)), daemon=True)
+        probe.start()
+        probes.append(probe)
+        time.sleep(1.0 / args.probes_per_s)
+    producer.flush(10)
+    load.join(args.duration + 30)
+    for probe in probes:
+        probe.join(args.timeout + 5)
+    _forget_probe_users(settings, len(probes))
+    seen = np.array([r for r in results if r is not None])
+    print_json({"rate": args.rate, "duration_s": args.duration, "probes": len(probes), "reflected": len(seen),
+                "timed_out": len(results) - len(seen),
+                **({f"p{q}_s": round(float(np.percentile(seen, q)), 3) for q in (50, 95, 99)} if len(seen) else {}),
+                "max_s": round(float(seen.max()), 3) if len(seen) else None})
+    return 0
+
+
+def _await_reflected(base: str, user: int, ts: int, sent_at: float, timeout_s: float) -> float | None:
+    """Polls the user's recommendations until they are based on the rating at ``ts``."""
+    url = f"{base}/users/{user}/recommendations?k=5"
+    while time.monotonic() - sent_at < timeout_s:
+        try:
+            with urllib.request.urlopen(url, timeout=5) as response:
+                if (json.load(response)["based_on"]["last_rating_ts"] or 0) >= ts:
+                    return time.monotonic() - sent_at
+        except urllib.error.HTTPError as err:
+            if err.code != 404:                        # 404: the user is not indexed yet
+                raise
+        except (urllib.error.URLError, TimeoutError):
+            pass
+        time.sleep(0.1)
+    return None
+
+
+def _forget_probe_users(settings: Settings, count: int) -> None:
+    """Probe users are not people: remove their documents after the benchmark."""
+    es = connect(settings.elasticsearch)
+    for i in range(count):
+        es.options(ignore_status=404).delete(index=USERS, id=str(PROBE_USER_BASE + i))
+
+
+# -- bench throughput -------------------------------------------------------------------------
+
+def bench_throughput(settings: Settings, args: argparse.Namespace) -> int:
+    """The highest rate the running job sustains for ``duration`` seconds without growing lag."""
+    svc.require_kafka(settings.kafka)
+    metrics_url = args.metrics_url or f"http://127.0.0.1:{settings.streaming.metrics_port}/metrics"
+    _job_metrics(metrics_url)                          # fails early when the job is not running
+    tastes = load_or_generate_tastes(settings)
+    steps, best, peak = [], 0, 0.0
+    for rate in args.rates:
+        _drain(metrics_url, timeout_s=args.duration * 2)
+        samples: list[tuple[float, float]] = []
+        started = time.monotonic()
+        load = threading.Thread(target=publish, daemon=True, kwargs=dict(
+            kafka=settings.kafka, messages=simulated_messages(tastes, seed=rate, rate=rate),
+            topic=settings.kafka.ratings_topic, duration_s=args.duration))
+        load.start()
+        while load.is_alive():
+            time.sleep(1.0)
+            values = _job_metrics(metrics_url)
+            samples.append((time.monotonic() - started, values["lag"]))
+            peak = max(peak, values["memory"])
+        half = [s for s in samples if s[0] >= args.duration / 2] or samples
+        slope = float(np.polyfit([t for t, _ in half], [lag for _, lag in half], 1)[0]) if len(half) > 1 else 0.0
+        sustained = slope <= 0.05 * rate
+        steps.append({"rate": rate, "lag_end": samples[-1][1] if samples else None,
+                      "lag_growth_per_s": round(slope, 1), "sustained": sustained})
+        print(json.dumps(steps[-1]), file=sys.stderr, flush=True)
+        if not sustained:
+            break
+        best = rate
+    print_json({"duration_s": args.duration, "sustained_events_per_s": best, "steps": steps,
+                "job_peak_memory_mb": round(peak / 2**20, 1)})
+    return 0
+
+
+def _job_metrics(url: str) -> dict:
+    """Total input lag and memory from the job's Prometheus endpoint."""
+    try:
+        text = urllib.request.urlopen(url, timeout=5).read().decode()
+    except (urllib.error.URLError, OSError) as err:
+        raise svc.ServiceError(f"no streaming job metrics at {url} ({err}); start `cinerec stream` "
+                               "(or `cinerec demo`) first") from None
+    lag = memory = 0.0
+    for line in text.splitlines():
+        if line.startswith("cinerec_stream_input_lag{"):
+            lag += float(line.rsplit(" ", 1)[1])
+        elif line.startswith("cinerec_stream_memory_bytes "):
+            memory = float(line.rsplit(" ", 1)[1])
+    return {"lag": lag, "memory": memory}
+
+
+def _drain(url: str, timeout_s: float) -> None:
+    deadline = time.monotonic() + timeout_s
+    while _job_metrics(url)["lag"] > 0 and time.monotonic() < deadline:
+        time.sleep(1.0)
+
+
+def add_parsers(sub, bench_sub) -> None:
+    demo = sub.add_parser("demo", help="run the whole loop: stream, API and simulator (Ctrl-C or --duration stops it)")
+    demo.add_argument("--duration", type=float, help="stop everything after this many seconds and exit 0")
+    demo.add_argument("--rate", type=float, default=200.0, help="simulated events per second (default 200)")
+    demo.add_argument("--data", type=Path, help="a MovieLens directory: train on it and replay it instead")
+    demo.add_argument("--speed", type=float, default=3600.0, help="replay speed with --data (default 3600x)")
+    demo.set_defaults(run=demo_command)
+
+    fresh = bench_sub.add_parser("freshness", help="seconds from a rating to recommendations based on it (JSON)")
+    fresh.add_argument("--rate", type=float, default=2000.0, help="background events per second (default 2000)")
+    fresh.add_argument("--duration", type=float, default=30.0)
+    fresh.add_argument("--probes-per-s", type=float, default=1.0, help="probe ratings per second (default 1)")
+    fresh.add_argument("--timeout", type=float, default=30.0, help="give up on a probe after this many seconds")
+    fresh.add_argument("--url", help="API base URL (default: http://<api.host>:<api.port>)")
+    fresh.set_defaults(run=bench_freshness)
+
+    through = bench_sub.add_parser("throughput", help="highest rate the running job sustains without growing lag")
+    through.add_argument("--rates", type=lambda s: [int(x) for x in s.split(",")],
+                         default=[500, 1000, 2000, 5000, 10000, 20000], help="comma-separated steps")
+    through.add_argument("--duration", type=float, default=60.0, help="seconds per step (default 60)")
+    through.add_argument("--metrics-url", help="the job's /metrics (default: 127.0.0.1:<streaming.metrics_port>)")
+    through.set_defaults(run=bench_throughput)
