@@ -7,7 +7,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 CINEREC := $(BIN)/cinerec
 DATA ?=
-DEMO_EVENTS ?= 20000
+DURATION ?=
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
 .PHONY: install check-java demo test test-chaos lint clean services-down
@@ -34,30 +34,10 @@ check-java:
 	  exit 1; fi
 
 demo: install
-	$(CINEREC) services up
-ifeq ($(strip $(DATA)),)
-	$(CINEREC) data generate
-	$(CINEREC) data load var/world --name world
-	$(CINEREC) train
-	-$(CINEREC) promote
-	$(CINEREC) simulate --count $(DEMO_EVENTS) --rate 0 --malformed 0.01
-else
+ifneq ($(strip $(DATA)),)
 	$(CINEREC) data check $(DATA)
-	$(CINEREC) data load $(DATA)
-	$(CINEREC) train --data $(DATA)
-	-$(CINEREC) promote
-	$(CINEREC) replay $(DATA) --limit $(DEMO_EVENTS)
 endif
-	$(CINEREC) events count
-	$(CINEREC) index
-	$(CINEREC) stream --available-now
-	@echo "MLflow runs and the registry: $(BIN)/mlflow ui --backend-store-uri sqlite:///$(abspath var)/mlflow.db"
-	@echo "API (Ctrl-C stops it; 'make services-down' then stops Kafka and Elasticsearch):"
-	@echo "  http://127.0.0.1:8000/docs"
-	@echo "  http://127.0.0.1:8000/films?q=toy"
-	@echo "  http://127.0.0.1:8000/users/1/recommendations"
-	@echo "  http://127.0.0.1:8000/health   http://127.0.0.1:8000/metrics"
-	$(CINEREC) serve
+	$(CINEREC) demo $(if $(strip $(DATA)),--data $(DATA)) $(if $(strip $(DURATION)),--duration $(DURATION))
 
 services-down: install
 	$(CINEREC) services down

@@ -40,6 +40,7 @@ PROBE_USER_BASE = 900_000_000          # probe users of `bench freshness`: ids n
 # -- demo -------------------------------------------------------------------------------------
 
 def demo_command(settings: Settings, args: argparse.Namespace) -> int:
+    signal.signal(signal.SIGTERM, _interrupt)          # `kill` stops the demo like Ctrl-C does
     started_services = not all(svc.status(settings)[s]["healthy"] for s in ("kafka", "elasticsearch"))
     svc.up(settings)
     children: list[subprocess.Popen] = []
@@ -74,15 +75,20 @@ def demo_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
 def _prepare(settings: Settings, data: Path | None) -> None:
-    """Whatever the loop still lacks: a world, a champion, indices."""
-    if Registry(settings).version(CHAMPION) is None:
-        if data is None:
-            if not (world_dir(settings) / "ratings.csv").exists():
-                _run("data", "generate")
-            data = world_dir(settings)
+    """Whatever the loop still lacks: a world, a champion trained on ``data``, indices."""
+    champion = Registry(settings).version(CHAMPION)
+    if data is None and champion is None:
+        if not (world_dir(settings) / "ratings.csv").exists():
+            _run("data", "generate")
+        data = world_dir(settings)
+    if data is not None and (champion is None or Path(champion.tags["data_path"]) != data.resolve()):
         _run("train", "--data", str(data))
-        _run("promote")
+        _run("promote", check=False)                  # a refusal keeps the current champion
         _run("index")
     elif not connect(settings.elasticsearch).indices.exists_alias(name=FILMS):
         _run("index")
@@ -92,9 +98,9 @@ def _cinerec(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "cli.main", *args], start_new_session=True)
 
 
-def _run(*args: str) -> None:
+def _run(*args: str, check: bool = True) -> None:
     print(f"cinerec demo: cinerec {' '.join(args)}", file=sys.stderr, flush=True)
-    if subprocess.run([sys.executable, "-m", "cli.main", *args]).returncode != 0:
+    if subprocess.run([sys.executable, "-m", "cli.main", *args]).returncode != 0 and check:
         raise RuntimeError(f"`cinerec {' '.join(args)}` failed")
 
 

@@ -2,7 +2,7 @@
 
     rating_stream (native kafka or the Python source; offsets in the checkpoint)
         ─mapInPandas(keyed_rows)─▶ (key, event | dead letter)      validation against the contract
-        ─groupBy(key).transformWithStateInPandas(RatingState)─▶      per-user / per-film state (RocksDB)
+        ─groupBy(key).transformWithStateInPandas(RatingState)─▶      user / film state in buckets (RocksDB)
         ─foreachBatch─▶ RatingProcessor.process(rows, batch_id)      fold-in, Elasticsearch, DLQ
 Offsets and state are versioned together in the checkpoint; Spark re-runs an uncommitted batch
 with the same offsets against the state before it, and the processor writes absolute values
@@ -26,7 +26,7 @@ ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvi
 def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: set[int], checkpoint: Path,
           initial_ratings: pd.DataFrame | None = None, trigger_ms: int = 500, available_now: bool = False,
           native: bool = False, max_offsets_per_trigger: int = 0, trending_window_ms: int = 3_600_000,
-          lateness_ms: int = 600_000, on_batch=None):
+          lateness_ms: int = 600_000, state_buckets: int = 64, on_batch=None):
     """Starts the query and returns it (``query.awaitTermination()`` / ``query.stop()``).
 
     ``initial_ratings``: the ratings the model was trained on (user_id, movie_id, rating, ts);
@@ -34,10 +34,10 @@ def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: s
     spark.conf.set("spark.sql.streaming.stateStore.providerClass", ROCKSDB)
     keyed = (rating_stream(spark, kafka, native=native, max_offsets_per_trigger=max_offsets_per_trigger)
              .select("key", "value", "partition", "offset", "timestamp")
-             .mapInPandas(keyed_rows(catalog), INPUT_SCHEMA))
+             .mapInPandas(keyed_rows(catalog, state_buckets), INPUT_SCHEMA))
     initial = None
     if initial_ratings is not None and len(initial_ratings):
-        initial = spark.createDataFrame(initial_rows(initial_ratings), INITIAL_SCHEMA).groupBy("key")
+        initial = spark.createDataFrame(initial_rows(initial_ratings, state_buckets), INITIAL_SCHEMA).groupBy("key")
     state = keyed.groupBy("key").transformWithStateInPandas(
         RatingState(trending_window_ms, lateness_ms), OUTPUT_SCHEMA, "Append", "None",
         initialState=initial)

@@ -63,7 +63,7 @@ class RatingProcessor:
         for kind, key, payload in rows:
             by_kind[kind].append((int(key[2:]) if key[1:2] == ":" else None, json.loads(payload)))
         events = [p for _, p in by_kind["rating"]]
-        users = [(u, p["ratings"]) for u, p in by_kind["user"] if "ratings" in p]
+        users = [(u, p["ratings"]) for u, p in by_kind["user"] if p["ratings"] is not None]
         duplicates = sum(p.get("duplicates", 0) for _, p in by_kind["user"])
         self._write(events, users, by_kind["film"])
         for _, letter in by_kind["dead"]:

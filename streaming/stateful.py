@@ -1,18 +1,22 @@
 """Keyed state of the streaming job in Spark's state store (``transformWithStateInPandas``).
 
-    Kafka records ─keyed_rows─▶ one row per (key, event):  u:<user> and m:<movie> for a valid
-                                event, "dead" for a dead letter
+    Kafka records ─keyed_rows─▶ per valid event two rows, under its user's bucket "u:<user % B>"
+                                and its film's bucket "m:<movie % B>"; dead letters under "dead"
     groupBy(key).transformWithStateInPandas(RatingState) ─▶ rows (kind, key, payload JSON):
-        user    the user's current ratings, when one changed   -> fold-in + users document
-        film    count, rating sum, trending count              -> films document
-        rating  every valid event                               -> ratings document
-        dead    every dead letter                               -> ratings.dlq
+        user    u:<id>  the user's current ratings, when one changed  -> fold-in + users document
+        film    m:<id>  count, rating sum, likes, trending count       -> films document
+        rating  u:<id>  every valid event                              -> ratings document
+        dead    dead    every dead letter                              -> ratings.dlq
 
-A key's state is its current ratings (a user's per film, a film's per user): a re-rating
-replaces the old value, the later (event time, event id) wins, so arrival order does not matter
-and a re-sent event changes nothing. Films also keep (count, sum) and trending buckets. The
-state is versioned with the query's checkpoint (RocksDB provider), so when Spark re-runs a batch
-after a crash it starts from the state before that batch and emits the same rows again.
+An entity's state (``EntityState``) is its current ratings (a user's per film, a film's per
+user): a re-rating replaces the old value, the later (event time, event id) wins, so arrival
+order does not matter and a re-sent event changes nothing. Films also keep (count, sum, likes)
+and trending buckets. Entities are grouped into B hash buckets per kind
+(``streaming.state_buckets``), one state value each, because every group costs the Python worker
+a round trip to the JVM: thousands of users per micro-batch would cost seconds, B buckets cost
+milliseconds. The state is versioned with the query's checkpoint (RocksDB provider), so when
+Spark re-runs a batch after a crash it starts from the state before that batch and emits the same
+rows again.
 
 Trending: ratings per ``TRENDING_BUCKET_MS`` bucket of event time. When a film gets a rating,
 the event counts if its event time is not behind the watermark (processing time −
@@ -38,14 +42,14 @@ TRENDING_BUCKET_MS = 60_000
 INPUT_SCHEMA = ("key string, kind string, event_id string, user_id long, movie_id long, rating double, "
                 "ts long, source string, record_ts long, payload string")
 OUTPUT_SCHEMA = "kind string, key string, payload string"
-INITIAL_SCHEMA = "key string, other long, rating double, ts long, event_id string"
+INITIAL_SCHEMA = "key string, entity long, other long, rating double, ts long, event_id string"
 EVENT_COLUMNS = ["event_id", "user_id", "movie_id", "rating", "ts", "source"]
 
 
 INPUT_COLUMNS = [part.split()[0] for part in INPUT_SCHEMA.split(", ")]
 
 
-def keyed_rows(catalog: set[int]):
+def keyed_rows(catalog: set[int], buckets: int):
     """``mapInPandas`` function: Kafka rows -> keyed input rows of ``RatingState``."""
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
@@ -61,8 +65,8 @@ def keyed_rows(catalog: set[int]):
                 source = checked.sources[event.event_id]
                 stamp = stamps[(source.partition, source.offset)]
                 values = [event.event_id, event.user_id, event.movie_id, event.rating, event.ts, event.source]
-                rows.append([f"u:{event.user_id}", "event", *values, stamp, None])
-                rows.append([f"m:{event.movie_id}", "event", *values, stamp, None])
+                rows.append([f"u:{event.user_id % buckets}", "event", *values, stamp, None])
+                rows.append([f"m:{event.movie_id % buckets}", "event", *values, stamp, None])
             for letter in checked.dead:
                 rows.append(["dead", "dead", None, None, None, None, None, None,
                              stamps[(letter.record.partition, letter.record.offset)],
@@ -74,16 +78,68 @@ def keyed_rows(catalog: set[int]):
     return run
 
 
-def initial_rows(ratings: pd.DataFrame) -> pd.DataFrame:
+def initial_rows(ratings: pd.DataFrame, buckets: int) -> pd.DataFrame:
     """The ratings a model was trained on as initial state: each under its user and its film."""
-    base = ratings[["user_id", "movie_id", "rating", "ts"]]
-    users = pd.DataFrame({"key": "u:" + base["user_id"].astype(str), "other": base["movie_id"].astype("int64")})
-    films = pd.DataFrame({"key": "m:" + base["movie_id"].astype(str), "other": base["user_id"].astype("int64")})
-    out = pd.concat([users, films], ignore_index=True)
-    out["rating"] = pd.concat([base["rating"], base["rating"]], ignore_index=True).astype(float)
-    out["ts"] = pd.concat([base["ts"], base["ts"]], ignore_index=True).astype("int64")
-    out["event_id"] = "train"
-    return out
+    base = ratings[["user_id", "movie_id", "rating", "ts"]].astype(
+        {"user_id": "int64", "movie_id": "int64", "rating": float, "ts": "int64"})
+    users = pd.DataFrame({"key": "u:" + (base["user_id"] % buckets).astype(str), "entity": base["user_id"],
+                          "other": base["movie_id"], "rating": base["rating"], "ts": base["ts"]})
+    films = pd.DataFrame({"key": "m:" + (base["movie_id"] % buckets).astype(str), "entity": base["movie_id"],
+                          "other": base["user_id"], "rating": base["rating"], "ts": base["ts"]})
+    return pd.concat([users, films], ignore_index=True).assign(event_id="train")
+
+
+class EntityState:
+    """One user's or film's state: current ratings by the other id (a user's films, a film's
+    users), and for films (count, rating sum, likes) and trending buckets."""
+
+    def __init__(self, raw: str | None = None):
+        data = json.loads(raw) if raw else {}
+        self.ratings: dict[int, tuple] = {int(k): tuple(v) for k, v in data.get("ratings", {}).items()}
+        self.totals: tuple[int, float, int] = tuple(data.get("totals", (0, 0.0, 0)))
+        self.buckets: dict[int, int] = {int(k): v for k, v in data.get("buckets", {}).items()}
+
+    def dumps(self) -> str:
+        return json.dumps({"ratings": self.ratings, "totals": self.totals, "buckets": self.buckets})
+
+    def apply(self, other: int, rating: float, ts: int, event_id: str) -> tuple | None | bool:
+        """Folds in one rating; returns False when it changes nothing, else the replaced value."""
+        current = self.ratings.get(other)
+        if not supersedes(current, ts, event_id):
+            return False
+        self.ratings[other] = (rating, ts, event_id)
+        self.totals = film_totals(self.totals, current[0] if current else None, rating)
+        return current
+
+    def count_trending(self, ts: int, now: int, lateness_ms: int) -> None:
+        """Counts an event in its event-time bucket unless it is behind the watermark."""
+        if now - lateness_ms <= ts <= now + lateness_ms:
+            bucket = ts - ts % TRENDING_BUCKET_MS
+            self.buckets[bucket] = self.buckets.get(bucket, 0) + 1
+
+    def trending(self, now: int, window_ms: int) -> int:
+        """Ratings in the window ending now; drops buckets that left it."""
+        self.buckets = {b: n for b, n in self.buckets.items() if b + TRENDING_BUCKET_MS > now - window_ms}
+        return sum(self.buckets.values())
+
+
+class Bucket:
+    """The state value of one group key: entity id -> its ``EntityState`` as JSON, parsed only
+    for the entities a batch touches."""
+
+    def __init__(self, raw: str | None):
+        self.raw: dict[str, str] = json.loads(raw) if raw else {}
+        self.loaded: dict[int, EntityState] = {}
+
+    def __getitem__(self, entity: int) -> EntityState:
+        if entity not in self.loaded:
+            self.loaded[entity] = EntityState(self.raw.get(str(entity)))
+        return self.loaded[entity]
+
+    def dumps(self) -> str:
+        for entity, state in self.loaded.items():
+            self.raw[str(entity)] = state.dumps()
+        return json.dumps(self.raw)
 
 
 class RatingState(StatefulProcessor):
@@ -91,23 +147,20 @@ class RatingState(StatefulProcessor):
         self.window_ms, self.lateness_ms = trending_window_ms, lateness_ms
 
     def init(self, handle: StatefulProcessorHandle) -> None:
-        self.handle = handle
-        # user key: other = movie; film key: other = user
-        self.ratings = handle.getMapState("ratings", "other long", "rating double, ts long, event_id string")
-        self.totals = handle.getValueState("totals", "count long, total double, likes long")  # films
-        self.buckets = handle.getMapState("trending", "bucket long", "n long")            # films
+        self.state = handle.getValueState("entities", "json string")
+
+    def _load(self) -> Bucket:
+        value = self.state.get()
+        return Bucket(value[0] if value else None)
 
     # -- initial state: the training ratings ------------------------------------------------
 
     def handleInitialState(self, key, initialState: pd.DataFrame, timerValues) -> None:
-        totals = self._totals()
-        for other, rating, ts, event_id in initialState[["other", "rating", "ts", "event_id"]].itertuples(
-                index=False, name=None):
-            current = self.ratings.getValue((int(other),))
-            totals = film_totals(totals, current[0] if current else None, float(rating))
-            self.ratings.updateValue((int(other),), (float(rating), int(ts), str(event_id)))
-        if key[0].startswith("m:"):
-            self.totals.update(totals)
+        bucket = self._load()
+        for entity, other, rating, ts, event_id in initialState[
+                ["entity", "other", "rating", "ts", "event_id"]].itertuples(index=False, name=None):
+            bucket[int(entity)].apply(int(other), float(rating), int(ts), str(event_id))
+        self.state.update((bucket.dumps(),))
 
     # -- new events --------------------------------------------------------------------------
 
@@ -117,67 +170,45 @@ class RatingState(StatefulProcessor):
         if key == "dead":
             yield pd.DataFrame({"kind": "dead", "key": key, "payload": frame["payload"]})
             return
-        frame = frame.sort_values(["ts", "event_id"], kind="stable")
         is_user = key.startswith("u:")
         now = int(time.time() * 1000)
-        totals = None if is_user else self._totals()
-        changed, duplicates, out = False, 0, []
-        for event in frame.itertuples(index=False):
-            other = int(event.movie_id if is_user else event.user_id)
-            current = self.ratings.getValue((other,))
+        bucket = self._load()
+        changed: set[int] = set()
+        duplicates: dict[int, int] = {}
+        out = []
+        for event in frame.sort_values(["ts", "event_id"], kind="stable").itertuples(index=False):
+            entity, other = (int(event.user_id), int(event.movie_id)) if is_user else (int(event.movie_id),
+                                                                                        int(event.user_id))
+            state = bucket[entity]
             if is_user:
-                out.append(("rating", key, json.dumps({**{c: _plain(getattr(event, c)) for c in EVENT_COLUMNS},
-                                                       "record_ts": int(event.record_ts)})))
-            if not supersedes(current, int(event.ts), event.event_id):
-                duplicates += (current[1], current[2]) == (int(event.ts), event.event_id)
+                out.append(("rating", f"u:{entity}", json.dumps(
+                    {**{c: _plain(getattr(event, c)) for c in EVENT_COLUMNS}, "record_ts": int(event.record_ts)})))
+            if state.apply(other, float(event.rating), int(event.ts), event.event_id) is False:
+                current = state.ratings[other]
+                duplicates[entity] = duplicates.get(entity, 0) + ((current[1], current[2])
+                                                                  == (int(event.ts), event.event_id))
                 continue
-            self.ratings.updateValue((other,), (float(event.rating), int(event.ts), event.event_id))
-            changed = True
+            changed.add(entity)
             if not is_user:
-                totals = film_totals(totals, current[0] if current else None, float(event.rating))
-                self._count_trending(int(event.ts), now)
-        if is_user and changed:
-            current = [[int(m), float(r), int(ts)] for (m,), (r, ts, _) in self.ratings.iterator()]
-            out.append(("user", key, json.dumps({"ratings": current, "duplicates": duplicates})))
-        elif is_user and duplicates:
-            out.append(("user", key, json.dumps({"duplicates": duplicates})))
-        if not is_user and changed:
-            self.totals.update(totals)
-            out.append(self._film_row(key, now))
+                state.count_trending(int(event.ts), now, self.lateness_ms)
+        for entity in sorted(changed | {e for e, n in duplicates.items() if n}):
+            state = bucket[entity]
+            if is_user:
+                current = [[m, r, ts] for m, (r, ts, _) in state.ratings.items()] if entity in changed else None
+                out.append(("user", f"u:{entity}", json.dumps({"ratings": current,
+                                                               "duplicates": duplicates.get(entity, 0)})))
+            elif entity in changed:
+                count, total, likes = state.totals
+                out.append(("film", f"m:{entity}", json.dumps(
+                    {"count": count, "total": total, "likes": likes,
+                     "trending": state.trending(now, self.window_ms)})))
+        if changed:
+            self.state.update((bucket.dumps(),))
         if out:
             yield pd.DataFrame(out, columns=["kind", "key", "payload"])
 
     def close(self) -> None:
         pass
-
-    # -- helpers -----------------------------------------------------------------------------
-
-    def _totals(self) -> tuple[int, float, int]:
-        value = self.totals.get()
-        return (int(value[0]), float(value[1]), int(value[2])) if value else (0, 0.0, 0)
-
-    def _film_row(self, key: str, now: int) -> tuple[str, str, str]:
-        count, total, likes = self._totals()
-        return ("film", key, json.dumps({"count": count, "total": total, "likes": likes,
-                                         "trending": self._trending(now)}))
-
-    def _count_trending(self, ts: int, now: int) -> None:
-        """Counts an event in its event-time bucket unless it is behind the watermark."""
-        if not now - self.lateness_ms <= ts <= now + self.lateness_ms:
-            return
-        bucket = ts - ts % TRENDING_BUCKET_MS
-        current = self.buckets.getValue((bucket,))
-        self.buckets.updateValue((bucket,), ((current[0] if current else 0) + 1,))
-
-    def _trending(self, now: int) -> int:
-        """Ratings in the window ending now; drops buckets that left it."""
-        trend = 0
-        for (bucket,), (n,) in list(self.buckets.iterator()):
-            if bucket + TRENDING_BUCKET_MS <= now - self.window_ms:
-                self.buckets.removeKey((bucket,))
-            else:
-                trend += int(n)
-        return trend
 
 
 def _plain(value):

@@ -98,13 +98,13 @@ def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indice
                    topic=settings.kafka.ratings_topic)
     assert sent["failed"] == 0
     checkpoint = tmp_path / "ckpt"
-    first = run(spark, world, es, settings, checkpoint, max_offsets_per_trigger=100)
+    first = run(spark, world, es, settings, checkpoint, max_offsets_per_trigger=100, state_buckets=4)
     assert len(first) >= 3
     # A crash after the last batch's writes, before Spark committed it: the restart re-runs it.
     last = max(r["batch"] for r in first)
     (checkpoint / "commits" / str(last)).unlink()
     (checkpoint / "commits" / f".{last}.crc").unlink()
-    again = run(spark, world, es, settings, checkpoint, max_offsets_per_trigger=100)
+    again = run(spark, world, es, settings, checkpoint, max_offsets_per_trigger=100, state_buckets=4)
     assert [r["batch"] for r in again] == [last]
     assert again[0]["accepted"] == [r for r in first if r["batch"] == last][0]["accepted"] > 0
 

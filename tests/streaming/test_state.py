@@ -58,3 +58,20 @@ def test_vector_is_the_exact_fold_in_of_the_current_ratings():
     index = {10: 0, 11: 1, 12: 2}
     expected = fold.user_vector(np.array([0, 1]), np.array([5.0, 4.0]))   # 99 is not in the model
     np.testing.assert_allclose(state.vector(fold, index), expected)
+
+
+def test_key_state_round_trips_and_counts_trending_inside_the_watermark():
+    from streaming.stateful import TRENDING_BUCKET_MS, EntityState
+
+    now, window, lateness = 10**12, 3_600_000, 600_000
+    state = EntityState()
+    assert state.apply(1, 4.0, now, "a") is None                    # a first rating
+    assert state.apply(1, 4.0, now, "a") is False                   # the same event again
+    assert state.apply(2, 3.0, now - 5, "b") is None
+    assert state.apply(2, 5.0, now - 1, "c") == (3.0, now - 5, "b")  # a re-rating replaces
+    state.count_trending(now, now, lateness)
+    state.count_trending(now - lateness - 1, now, lateness)          # behind the watermark
+    assert state.trending(now, window) == 1
+    copy = EntityState(state.dumps())
+    assert copy.ratings == state.ratings and copy.totals == (2, 9.0, 2)
+    assert copy.trending(now + window + TRENDING_BUCKET_MS, window) == 0
