@@ -173,7 +173,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     spark = spark_session("cinerec-stream")
     if stream.metrics_port:
         serve(stream.metrics_port)
-    watch_progress(spark, settings.kafka)
+    listener = watch_progress(spark, settings.kafka)
     root = Path(settings.services.data_dir) / "streaming"
     query = start(spark, settings.kafka, processor, catalog=set(map(int, frames["movies"]["movie_id"])),
                   initial_ratings=frames["ratings"], checkpoint=root / "checkpoint",
@@ -187,6 +187,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         query.awaitTermination(args.duration) if args.duration else query.awaitTermination()
     finally:
+        spark.streams.removeListener(listener)
         query.stop()
     if query.exception():
         raise RuntimeError(f"the streaming query failed: {query.exception()}")

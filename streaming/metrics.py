@@ -73,8 +73,9 @@ def serve(port: int) -> None:
     start_http_server(port)
 
 
-def watch_progress(spark, kafka: KafkaSettings, topic: str | None = None) -> None:
-    """Updates the input rate and per-partition lag after every micro-batch of ``spark``'s queries."""
+def watch_progress(spark, kafka: KafkaSettings, topic: str | None = None):
+    """Updates the input rate and per-partition lag after every micro-batch of ``spark``'s queries;
+    returns the listener (``spark.streams.removeListener`` it before stopping)."""
     from confluent_kafka import Consumer, TopicPartition
     from pyspark.sql.streaming import StreamingQueryListener
 
@@ -96,4 +97,6 @@ def watch_progress(spark, kafka: KafkaSettings, topic: str | None = None) -> Non
         def onQueryTerminated(self, event):
             pass
 
-    spark.streams.addListener(Progress())
+    listener = Progress()
+    spark.streams.addListener(listener)
+    return listener
