@@ -180,7 +180,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
                   trigger_ms=stream.trigger_ms, native=stream.native_kafka,
                   max_offsets_per_trigger=stream.max_offsets_per_trigger, available_now=args.available_now,
                   trending_window_ms=stream.trending_window_s * 1000, lateness_ms=stream.lateness_s * 1000,
-                  state_buckets=stream.state_buckets,
+                  state_buckets=stream.state_buckets, state_partitions=stream.state_partitions,
                   on_batch=lambda report: print(json.dumps(report), file=sys.stderr, flush=True))
     print(f"streaming {settings.kafka.ratings_topic} -> Elasticsearch with model v{model.version}"
           + (f"; metrics on :{stream.metrics_port}/metrics" if stream.metrics_port else ""), file=sys.stderr)

@@ -120,6 +120,8 @@ class StreamingSettings:
     metrics_port: int = setting("Port of the job's Prometheus /metrics (0: off).", min=0, max=65535)
     state_buckets: int = setting("Hash buckets per kind (users, films) of the keyed state; more for larger "
                                  "data (fixed for the life of a checkpoint).", min=1)
+    state_partitions: int = setting("Spark partitions of the keyed state: about the cores the job has "
+                                    "(fixed for the life of a checkpoint).", min=1)
     model_check_s: float = setting("How often the job checks the registry for a new champion, seconds.", min=0)
     trending_window_s: int = setting("Event-time window of the films' trending count, seconds.", min=60)
     lateness_s: int = setting("Watermark: how late an event may arrive and still count as trending, seconds.",

@@ -26,12 +26,16 @@ ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvi
 def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: set[int], checkpoint: Path,
           initial_ratings: pd.DataFrame | None = None, trigger_ms: int = 500, available_now: bool = False,
           native: bool = False, max_offsets_per_trigger: int = 0, trending_window_ms: int = 3_600_000,
-          lateness_ms: int = 600_000, state_buckets: int = 64, on_batch=None):
+          lateness_ms: int = 600_000, state_buckets: int = 64, state_partitions: int = 2, on_batch=None):
     """Starts the query and returns it (``query.awaitTermination()`` / ``query.stop()``).
 
     ``initial_ratings``: the ratings the model was trained on (user_id, movie_id, rating, ts);
-    they seed the state of a new checkpoint and are ignored when the checkpoint has state."""
+    they seed the state of a new checkpoint and are ignored when the checkpoint has state.
+    ``state_partitions``: Spark partitions of the keyed state (fixed for the life of a checkpoint)."""
     spark.conf.set("spark.sql.streaming.stateStore.providerClass", ROCKSDB)
+    spark.conf.set("spark.sql.shuffle.partitions", str(state_partitions))
+    # Commit the state as a changelog (not a full RocksDB checkpoint) every batch.
+    spark.conf.set("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
     keyed = (rating_stream(spark, kafka, native=native, max_offsets_per_trigger=max_offsets_per_trigger)
              .select("key", "value", "partition", "offset", "timestamp")
              .mapInPandas(keyed_rows(catalog, state_buckets), INPUT_SCHEMA))

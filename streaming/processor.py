@@ -37,6 +37,9 @@ class Model:
         return FoldIn(self.item_factors, self.regularization, self.alpha)
 
 
+RATING_FIELDS = ("event_id", "user_id", "movie_id", "rating", "ts", "source")
+
+
 class RatingProcessor:
     def __init__(self, *, es, producer, dlq_topic: str, model: Model, bayesian_prior: tuple[float, float],
                  films_alias: str = "films", users_alias: str = "users", ratings_alias: str = "ratings",
@@ -65,7 +68,7 @@ class RatingProcessor:
         events = [p for _, p in by_kind["rating"]]
         users = [(u, p["ratings"]) for u, p in by_kind["user"] if p["ratings"] is not None]
         duplicates = sum(p.get("duplicates", 0) for _, p in by_kind["user"])
-        self._write(events, users, by_kind["film"])
+        write_seconds = self._write(events, users, by_kind["film"])
         for _, letter in by_kind["dead"]:
             self.producer.produce(self.dlq_topic, key=letter["key"].encode(), value=letter["value"].encode(),
                                   headers=[(k, v.encode()) for k, v in letter["headers"]])
@@ -76,7 +79,8 @@ class RatingProcessor:
                               freshness=[(written_ms - e["record_ts"]) / 1000 for e in events if e["record_ts"]])
         return {"batch": batch_id, "records": len(events) + len(by_kind["dead"]), "accepted": len(events),
                 "dead": len(by_kind["dead"]), "duplicates": duplicates, "users": len(users),
-                "films": len(by_kind["film"]), "model_version": self.model.version}
+                "films": len(by_kind["film"]), "model_version": self.model.version,
+                "seconds": round(time.perf_counter() - started, 3), "write_seconds": write_seconds}
 
     def user_document(self, user: int, ratings: list) -> dict:
         """The partial ``users`` document: vector solved from every current rating, liked, rated."""
@@ -92,24 +96,32 @@ class RatingProcessor:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def _write(self, events: list[dict], users: list[tuple[int, list]], films: list[tuple[int, dict]]) -> None:
+    def _write(self, events: list[dict], users: list[tuple[int, list]], films: list[tuple[int, dict]]) -> dict:
         """All or an exception: a failed document fails the batch, so Spark runs it again."""
+        # users and films first and refreshed at once: recommendations do not wait for the audit index
         reports = [
-            bulk_write(self.es, self.aliases["ratings"],
-                       ((e["event_id"], {k: e[k] for k in ("event_id", "user_id", "movie_id", "rating", "ts",
-                                                            "source")}) for e in events)),
             bulk_write(self.es, self.aliases["users"],
                        ((str(u), self.user_document(u, r)) for u, r in users), op="update"),
             bulk_write(self.es, self.aliases["films"],
-                       ((str(m), self.film_document(**film)) for m, film in films),
-                       op="update"),
+                       ((str(m), self.film_document(**film)) for m, film in films), op="update"),
         ]
+        self._fail_on(reports)
+        started = time.perf_counter()
+        for alias in (self.aliases["users"], self.aliases["films"]):
+            self.es.indices.refresh(index=alias)
+        refresh = time.perf_counter() - started
+        reports.append(bulk_write(self.es, self.aliases["ratings"],
+                                  ((e["event_id"], {k: e[k] for k in RATING_FIELDS}) for e in events)))
+        self._fail_on(reports)
+        self.es.indices.refresh(index=self.aliases["ratings"])
+        return {**{r["index"]: r["seconds"] for r in reports}, "refresh": round(refresh, 3)}
+
+    @staticmethod
+    def _fail_on(reports: list[dict]) -> None:
         failed = [r for r in reports if r["failed"]]
         if failed:
             raise RuntimeError(f"Elasticsearch rejected {sum(r['failed'] for r in failed)} documents "
                                f"in {[r['index'] for r in failed]}: {failed[0]['errors'][:1]}")
-        for alias in self.aliases.values():
-            self.es.indices.refresh(index=alias)
 
     def _maybe_reload(self) -> None:
         if self.champion is None or time.monotonic() - self.checked_at < self.check_model_s:
