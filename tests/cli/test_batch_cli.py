@@ -96,3 +96,19 @@ def test_index_builds_the_champions_indices(env, capsys, base_settings, fresh_in
     assert report["version"] == version and report["films"]["failed"] == 0
     assert report["aliases"]["films"] == [f"films-v{version}"]
     assert fresh_indices.count(index="films")["count"] == report["films"]["written"] > 0
+
+
+def test_evaluate_streaming_compares_fold_in_with_a_retrain(env, capsys):
+    assert main(["evaluate", "--protocol", "temporal", "--streaming", "--k", "5"]) == 0
+    result = out(capsys)
+    assert result["streaming"] is True and result["model"] == "als" and result["streamed_ratings"] > 0
+    assert result["ndcg_ratio"] == pytest.approx(result["streaming_model"]["ndcg"] / result["retrained_model"]["ndcg"],
+                                                 abs=1e-4)
+    assert main(["evaluate", "--protocol", "stratified", "--streaming"]) == 1
+    assert "use it with --protocol temporal" in capsys.readouterr().err
+
+
+def test_benchmarks_of_the_live_loop_say_what_is_missing(env, capsys, monkeypatch):
+    monkeypatch.setenv("CINEREC_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:1")
+    assert main(["bench", "throughput", "--rates", "100", "--duration", "1"]) == 3
+    assert "cinerec services up" in capsys.readouterr().err

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from confluent_kafka import Producer
 from planted import planted_frames
+from prometheus_client import REGISTRY
 
 from batch.artifact import ModelArtifact
 from batch.indexing import build_indices
@@ -98,6 +99,7 @@ def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indice
                    topic=settings.kafka.ratings_topic)
     assert sent["failed"] == 0
     checkpoint = tmp_path / "ckpt"
+    accepted_before = REGISTRY.get_sample_value("cinerec_stream_events_total", {"outcome": "accepted"}) or 0.0
     first = run(spark, world, es, settings, checkpoint, max_offsets_per_trigger=100, state_buckets=4)
     assert len(first) >= 3
     # A crash after the last batch's writes, before Spark committed it: the restart re-runs it.
@@ -129,6 +131,8 @@ def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indice
     accepted_ids = {json.loads(r.value)["event_id"] for r in records if r.value.startswith(b'{"')}
     assert es.count(index="ratings")["count"] == len(accepted_ids)
     assert sum(r["accepted"] + r["dead"] for r in first) == len(records)
+    accepted_after = REGISTRY.get_sample_value("cinerec_stream_events_total", {"outcome": "accepted"})
+    assert accepted_after - accepted_before == sum(r["accepted"] for r in first + again)
     resent = len(records) - len({r.value for r in records}) - (sum(not r.value.startswith(b'{"') for r in records) - 1)
     assert sum(r["duplicates"] for r in first) == resent > 0
     dead = consume_all(settings.kafka, settings.kafka.dlq_topic)
