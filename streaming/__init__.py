@@ -1,9 +1,12 @@
-"""Spark Structured Streaming job: Kafka source, validation, per-user fold-in, Elasticsearch sink.
+"""Spark Structured Streaming job: Kafka ratings -> validation -> keyed state -> fold-in -> Elasticsearch.
 
-Built so far: the rating stream (``source.rating_stream``) — Spark's native ``kafka`` format
-when the connector is on the classpath, otherwise the Python data source in ``kafka_source``
-with its offsets in the query checkpoint — and the validation step (``validate``: accepted
-events, dead letters with reason and source offset, duplicates), and per-user state
-(``state``: order-independent re-ratings, film-statistics deltas, exact fold-in). The Spark job
-that wires them to Elasticsearch is the streaming issue's remaining work. Imports ``core`` and ``search`` only.
+    source.py / kafka_source.py   the rating stream (Spark's kafka format or a Python data source;
+                                  offsets in the query checkpoint)
+    validate.py                   records -> accepted events and dead letters (reason, source offset)
+    state.py                      the state rules: latest rating wins, film totals, exact fold-in
+    stateful.py                   keyed state in Spark's state store (transformWithStateInPandas)
+    processor.py                  per micro-batch: fold-in and the Elasticsearch / DLQ writes
+    job.py                        the query that wires them; metrics.py its Prometheus metrics
+    quality.py                    fold-in vs. retrain (``cinerec evaluate --streaming``)
+Imports ``core``, ``search`` and, for the quality evaluation only, ``batch``.
 """
