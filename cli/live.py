@@ -42,7 +42,10 @@ PROBE_USER_BASE = 900_000_000          # probe users of `bench freshness`: ids n
 def demo_command(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)          # `kill` stops the demo like Ctrl-C does
     started_services = not all(svc.status(settings)[s]["healthy"] for s in ("kafka", "elasticsearch"))
-    svc.up(settings)
+    if started_services:
+        svc.up(settings)
+    else:
+        svc.ensure_topics(settings.kafka)
     children: list[subprocess.Popen] = []
     try:
         _prepare(settings, args.data)
