@@ -157,6 +157,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     from streaming.job import start
     from streaming.metrics import serve, watch_progress
     from streaming.processor import RatingProcessor
+    from streaming.stateful import stored_users
 
     registry = Registry(settings)
     model = champion_model(registry)
@@ -165,18 +166,19 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     data = Path(registry.version(CHAMPION).tags["data_path"])
     frames, report = prepare(data, settings)
     stream = settings.streaming
+    spark = spark_session("cinerec-stream")
+    checkpoint = Path(settings.services.data_dir) / "streaming" / "checkpoint"
     processor = RatingProcessor(
         es=connect(settings.elasticsearch), producer=Producer(settings.kafka.client_config()),
         dlq_topic=settings.kafka.dlq_topic, model=model,
         bayesian_prior=(report["bayesian_prior_count"], report["global_mean"]),
-        champion=lambda current: newer_champion(registry, current), check_model_s=stream.model_check_s)
-    spark = spark_session("cinerec-stream")
+        champion=lambda current: newer_champion(registry, current), check_model_s=stream.model_check_s,
+        all_users=(lambda: stored_users(spark, checkpoint)) if stream.refold_all else None)
     if stream.metrics_port:
         serve(stream.metrics_port)
     listener = watch_progress(spark, settings.kafka)
-    root = Path(settings.services.data_dir) / "streaming"
     query = start(spark, settings.kafka, processor, catalog=set(map(int, frames["movies"]["movie_id"])),
-                  initial_ratings=frames["ratings"], checkpoint=root / "checkpoint",
+                  initial_ratings=frames["ratings"], checkpoint=checkpoint,
                   trigger_ms=stream.trigger_ms, native=stream.native_kafka,
                   max_offsets_per_trigger=stream.max_offsets_per_trigger, available_now=args.available_now,
                   trending_window_ms=stream.trending_window_s * 1000, lateness_ms=stream.lateness_s * 1000,

@@ -123,6 +123,8 @@ class StreamingSettings:
     state_partitions: int = setting("Spark partitions of the keyed state: about the cores the job has "
                                     "(fixed for the life of a checkpoint).", min=1)
     model_check_s: float = setting("How often the job checks the registry for a new champion, seconds.", min=0)
+    refold_all: bool = setting("true: on a new champion, re-fold every user at once from the job's state; "
+                               "false: each user when they next rate.")
     trending_window_s: int = setting("Event-time window of the films' trending count, seconds.", min=60)
     lateness_s: int = setting("Watermark: how late an event may arrive and still count as trending, seconds.",
                               min=0)

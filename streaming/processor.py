@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import metrics
@@ -43,13 +43,18 @@ RATING_FIELDS = ("event_id", "user_id", "movie_id", "rating", "ts", "source")
 class RatingProcessor:
     def __init__(self, *, es, producer, dlq_topic: str, model: Model, bayesian_prior: tuple[float, float],
                  films_alias: str = "films", users_alias: str = "users", ratings_alias: str = "ratings",
-                 champion: Callable[[str], Model | None] | None = None, check_model_s: float = 10.0):
+                 champion: Callable[[str], Model | None] | None = None, check_model_s: float = 10.0,
+                 all_users: Callable[[], Iterable[tuple[int, list]]] | None = None):
         """``bayesian_prior``: (prior count C, global mean m) of the training data;
-        ``champion(current version)``: the registry's champion when it is another version, else None."""
+        ``champion(current version)``: the registry's champion when it is another version, else None;
+        ``all_users()``: every user's current ratings from the job's state; when given, users whose
+        document was folded with another model are all re-folded at a batch boundary (at the first
+        batch and after a model change), not only when they next rate."""
         self.es, self.producer, self.dlq_topic = es, producer, dlq_topic
         self.prior_count, self.prior_mean = bayesian_prior
         self.aliases = {"films": films_alias, "users": users_alias, "ratings": ratings_alias}
         self.champion, self.check_model_s, self.checked_at = champion, check_model_s, time.monotonic()
+        self.all_users, self.refold_pending = all_users, all_users is not None
         self.use(model)
 
     def use(self, model: Model) -> None:
@@ -62,6 +67,7 @@ class RatingProcessor:
         """``rows``: (kind, key, payload) rows of ``RatingState`` for one batch."""
         started = time.perf_counter()
         self._maybe_reload()
+        refolded = self._refold_stale_users() if self.refold_pending else 0
         by_kind: dict[str, list] = {"user": [], "film": [], "rating": [], "dead": []}
         for kind, key, payload in rows:
             by_kind[kind].append((int(key[2:]) if key[1:2] == ":" else None, json.loads(payload)))
@@ -79,7 +85,7 @@ class RatingProcessor:
                               freshness=[(written_ms - e["record_ts"]) / 1000 for e in events if e["record_ts"]])
         return {"batch": batch_id, "records": len(events) + len(by_kind["dead"]), "accepted": len(events),
                 "dead": len(by_kind["dead"]), "duplicates": duplicates, "users": len(users),
-                "films": len(by_kind["film"]), "model_version": self.model.version,
+                "films": len(by_kind["film"]), "model_version": self.model.version, "refolded": refolded,
                 "seconds": round(time.perf_counter() - started, 3), "write_seconds": write_seconds}
 
     def user_document(self, user: int, ratings: list) -> dict:
@@ -130,3 +136,18 @@ class RatingProcessor:
         newer = self.champion(self.model.version)
         if newer is not None:
             self.use(newer)
+            self.refold_pending = self.all_users is not None
+
+    def _refold_stale_users(self) -> int:
+        """Re-folds every user whose document another model folded; idempotent, so a crash
+        half-way is finished by the next run's first batch."""
+        self.refold_pending = False
+        stale = self.es.count(index=self.aliases["users"], query={"bool": {"must_not": [
+            {"term": {"model_version": self.model.version}}]}})["count"]
+        if not stale:
+            return 0
+        report = bulk_write(self.es, self.aliases["users"],
+                            ((str(u), self.user_document(u, r)) for u, r in self.all_users()), op="update")
+        self._fail_on([report])
+        self.es.indices.refresh(index=self.aliases["users"])
+        return report["written"]

@@ -31,6 +31,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pandas as pd
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
@@ -214,3 +215,16 @@ class RatingState(StatefulProcessor):
 def _plain(value):
     """numpy scalars -> JSON-ready Python values."""
     return value.item() if hasattr(value, "item") else value
+
+
+def stored_users(spark, checkpoint) -> Iterator[tuple[int, list]]:
+    """Every user's current ratings [[movie, rating, ts], …] as of the checkpoint's last committed
+    batch (Spark's state data source); nothing before the first commit."""
+    if not any((Path(checkpoint) / "commits").glob("[0-9]*")):
+        return
+    frame = (spark.read.format("statestore").option("path", str(checkpoint)).option("stateVarName", "entities")
+             .load().where("key.key LIKE 'u:%'").select("value.json"))
+    for row in frame.toLocalIterator():
+        for entity, raw in json.loads(row.json).items():
+            state = EntityState(raw)
+            yield int(entity), [[m, r, ts] for m, (r, ts, _) in state.ratings.items()]

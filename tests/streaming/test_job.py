@@ -20,6 +20,7 @@ from kafka_helpers import consume_all
 from simulator.producer import Message, publish
 from streaming.job import start
 from streaming.processor import Model, RatingProcessor
+from streaming.stateful import stored_users
 from streaming.validate import Record
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
@@ -140,6 +141,21 @@ def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indice
     assert broken <= len(dead) <= broken + again[0]["dead"]
     assert {h[0] for h in dead[0].headers()} >= {"reason", "source.partition", "source.offset"}
     assert json.loads(dead[0].value())["reason"] == "bad_json"
+
+    # A new champion with refold-all: every user is re-folded from the job's state at once.
+    newer = Model(list(artifact.item_ids), artifact.item_factors * 3, PARAMS["regularization"], PARAMS["alpha"], "2")
+    job = processor(world, es, settings)
+    job.all_users, job.refold_pending = (lambda: stored_users(spark, checkpoint)), False
+    job.champion, job.check_model_s = (lambda current: newer if current != "2" else None), 0.0
+    assert job.process([], last + 1)["refolded"] == len(frames["ratings"]["user_id"].unique())
+    fold = newer.fold()
+    for user in sorted(touched)[:10]:
+        mine = {m: r for (u, m), (r, _) in expected.items() if u == user}
+        doc = es.get(index="users", id=str(user))["_source"]
+        solved = fold.user_vector(np.array([index[m] for m in sorted(mine)]), np.array([mine[m] for m in sorted(mine)]))
+        assert doc["model_version"] == "2"
+        np.testing.assert_allclose(doc["vector"], solved, rtol=1e-6, atol=1e-9)
+    assert job.process([], last + 2)["refolded"] == 0                 # nothing stale any more
 
 
 def test_a_new_champion_is_used_from_the_next_batch(world, fresh_indices, settings):
