@@ -14,8 +14,9 @@ import numpy as np
 
 from core.events import RatingEvent
 from core.foldin import FoldIn
+from search.documents import LIKED_THRESHOLD
 
-LIKED = 4.0        # a rating this high or higher is a like (users.liked, films.like_count)
+LIKED = LIKED_THRESHOLD        # the indexer's like: users.liked and films.like_count mean the same
 
 
 def supersedes(current: tuple | None, ts: int, event_id: str) -> bool:
