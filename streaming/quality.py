@@ -4,7 +4,7 @@ quality, ``cinerec evaluate --protocol temporal --streaming``).
     temporal holdout: each user's last 20 % of ratings by time are the test set
     train part ─ by time ─▶ first 80 %  ──▶ ALS trained once (item factors fixed from then on)
                         └─▶ last 20 %   ──▶ streamed, in event-time order, through the job's own
-                                            per-user state (``UserState.apply``) and fold-in
+                                            state (``stateful.EntityState``) and fold-in
     streaming model  = base item factors + every touched user re-solved from their whole state
     retrained model  = ALS trained on the whole train part
 Both rank all items for the same test users with the same exclusions; the ratio of their
@@ -17,7 +17,8 @@ import time
 
 import pandas as pd
 
-from .state import UserState
+from .state import solve_user
+from .stateful import EntityState
 from batch.evaluate import Holdout, evaluate_model, score_model
 from batch.interactions import Interactions
 from batch.recommenders import create
@@ -50,17 +51,18 @@ def evaluate_streaming(frames: dict[str, pd.DataFrame], *, k: int = 10, model: s
     fold = als.fold_in()
     known = set(base["movie_id"].astype(int))                    # the job only knows the model's films
     item_index = {int(m): i for i, m in enumerate(train.item_ids) if int(m) in known}
-    states = {int(user): UserState(int(user), {int(m): (float(r), int(ts), "train") for m, r, ts in
-                                               group[["movie_id", "rating", "ts"]].itertuples(index=False)})
-              for user, group in base.groupby("user_id")}
+    states: dict[int, EntityState] = {}
+    for user, movie, rating, ts in base[["user_id", "movie_id", "rating", "ts"]].itertuples(index=False):
+        states.setdefault(int(user), EntityState()).apply(int(movie), float(rating), int(ts), "train")
     touched: set[int] = set()
     events = streamed_events(streamed)
     for event in events:
-        state = states.setdefault(event.user_id, UserState(event.user_id))
-        if state.apply(event) is not None:
+        state = states.setdefault(event.user_id, EntityState())
+        if state.apply(event.movie_id, event.rating, event.ts, event.event_id) is not False:
             touched.add(event.user_id)
     for user in sorted(touched):
-        als.user_factors[train.user_index([user])[0]] = states[user].vector(fold, item_index)
+        ratings = ((m, r) for m, (r, _, _) in states[user].ratings.items())
+        als.user_factors[train.user_index([user])[0]] = solve_user(fold, item_index, ratings)
     fold_seconds = time.perf_counter() - started
     als.train = train              # exclude everything rated before the test part, as the retrain does
     streaming = score_model(als, holdout, k)

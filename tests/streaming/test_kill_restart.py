@@ -16,6 +16,7 @@ from core.events import InvalidEvent, parse_event
 from kafka_helpers import consume_all
 from simulator.producer import publish, simulated_messages
 from simulator.world import Tastes
+from streaming.metrics import process_tree
 
 # The kill takes the whole process tree: Spark's JVM runs in a session of its own and would
 # otherwise survive and keep running the old query on the same checkpoint.
@@ -40,24 +41,8 @@ def stream(env: dict, *extra: str) -> subprocess.Popen:
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
 
 
-def descendants(pid: int) -> list[int]:
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except OSError:
-            continue
-        children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    found, todo = [], [pid]
-    while todo:
-        for child in children.get(todo.pop(), []):
-            found.append(child)
-            todo.append(child)
-    return found
-
-
 def kill_tree(pid: int) -> None:
-    for victim in [pid, *descendants(pid)]:
+    for victim in process_tree(pid):
         try:
             os.kill(victim, signal.SIGKILL)
         except ProcessLookupError:
