@@ -152,13 +152,16 @@ def bench_api_command(settings: Settings, args: argparse.Namespace) -> int:
 def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     """The streaming job on the champion: Kafka ratings -> keyed state, fold-in -> Elasticsearch."""
     from confluent_kafka import Producer
+    from threadpoolctl import threadpool_limits
 
     from batch.spark import spark_session
     from streaming.job import start
     from streaming.metrics import serve, watch_progress
     from streaming.processor import RatingProcessor
-    from streaming.stateful import stored_users
+    from streaming.stateful import checkpoint_dir, stored_users
 
+    # The fold-in solves are rank x rank: BLAS threads would only fight Spark for the cores.
+    threadpool_limits(1)
     registry = Registry(settings)
     model = champion_model(registry)
     if model is None:
@@ -167,7 +170,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     frames, report = prepare(data, settings)
     stream = settings.streaming
     spark = spark_session("cinerec-stream")
-    checkpoint = Path(settings.services.data_dir) / "streaming" / "checkpoint"
+    checkpoint = checkpoint_dir(settings.services.data_dir)
     processor = RatingProcessor(
         es=connect(settings.elasticsearch), producer=Producer(settings.kafka.client_config()),
         dlq_topic=settings.kafka.dlq_topic, model=model,

@@ -118,8 +118,9 @@ class StreamingSettings:
                                  "Python source in streaming/kafka_source.py.")
     max_offsets_per_trigger: int = setting("Most records per micro-batch (0: no limit).", min=0)
     metrics_port: int = setting("Port of the job's Prometheus /metrics (0: off).", min=0, max=65535)
-    state_buckets: int = setting("Hash buckets per kind (users, films) of the keyed state; more for larger "
-                                 "data (fixed for the life of a checkpoint).", min=1)
+    state_buckets: int = setting("Hash buckets per kind (users, films) of the keyed state: Spark groups "
+                                 "per micro-batch, each with its own map of entities; a few per state "
+                                 "partition (fixed for the life of a checkpoint).", min=1)
     state_partitions: int = setting("Spark partitions of the keyed state: about the cores the job has "
                                     "(fixed for the life of a checkpoint).", min=1)
     model_check_s: float = setting("How often the job checks the registry for a new champion, seconds.", min=0)

@@ -26,11 +26,12 @@ ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvi
 def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: set[int], checkpoint: Path,
           initial_ratings: pd.DataFrame | None = None, trigger_ms: int = 500, available_now: bool = False,
           native: bool = False, max_offsets_per_trigger: int = 0, trending_window_ms: int = 3_600_000,
-          lateness_ms: int = 600_000, state_buckets: int = 64, state_partitions: int = 2, on_batch=None):
+          lateness_ms: int = 600_000, state_buckets: int = 16, state_partitions: int = 2, on_batch=None):
     """Starts the query and returns it (``query.awaitTermination()`` / ``query.stop()``).
 
     ``initial_ratings``: the ratings the model was trained on (user_id, movie_id, rating, ts);
-    they seed the state of a new checkpoint and are ignored when the checkpoint has state.
+    they seed the state of a new checkpoint. A checkpoint that already has state is restarted
+    without them: Spark would otherwise carry them in every micro-batch's plan.
     ``state_partitions``: Spark partitions of the keyed state (fixed for the life of a checkpoint)."""
     spark.conf.set("spark.sql.streaming.stateStore.providerClass", ROCKSDB)
     spark.conf.set("spark.sql.shuffle.partitions", str(state_partitions))
@@ -40,7 +41,7 @@ def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: s
              .select("key", "value", "partition", "offset", "timestamp")
              .mapInPandas(keyed_rows(catalog, state_buckets), INPUT_SCHEMA))
     initial = None
-    if initial_ratings is not None and len(initial_ratings):
+    if initial_ratings is not None and len(initial_ratings) and not has_state(checkpoint):
         initial = spark.createDataFrame(initial_rows(initial_ratings, state_buckets), INITIAL_SCHEMA).groupBy("key")
     state = keyed.groupBy("key").transformWithStateInPandas(
         RatingState(trending_window_ms, lateness_ms), OUTPUT_SCHEMA, "Append", "None",
@@ -56,3 +57,9 @@ def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: s
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
         processingTime=f"{trigger_ms} milliseconds")
     return writer.start()
+
+
+def has_state(checkpoint: Path) -> bool:
+    """True once a micro-batch of the query at ``checkpoint`` committed (its state exists)."""
+    commits = Path(checkpoint) / "commits"
+    return commits.is_dir() and any(p.name.isdigit() for p in commits.iterdir())

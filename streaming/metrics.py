@@ -3,6 +3,8 @@
     cinerec_stream_events_total{outcome}          accepted | dead (to the DLQ) | duplicate
     cinerec_stream_input_rows_per_second          Spark's input rate of the last micro-batch
     cinerec_stream_batch_seconds                  driver time of a micro-batch (writes included)
+    cinerec_stream_trigger_phase_seconds{phase}   Spark's time per phase of the last trigger
+                                                  (latestOffset, addBatch, walCommit, triggerExecution…)
     cinerec_stream_input_lag{partition}           records in Kafka not yet read by the query
     cinerec_stream_freshness_seconds              Kafka record time -> Elasticsearch write, per event
     cinerec_stream_model_version                  registry version of the model in use
@@ -26,6 +28,8 @@ BATCH_SECONDS = Histogram("cinerec_stream_batch_seconds", "Driver time per micro
 LAG = Gauge("cinerec_stream_input_lag", "Records in Kafka not yet read, per partition", ["partition"])
 FRESHNESS = Histogram("cinerec_stream_freshness_seconds", "Kafka record time to Elasticsearch write",
                       buckets=(0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0))
+PHASE_SECONDS = Gauge("cinerec_stream_trigger_phase_seconds", "Spark's time per phase of the last trigger",
+                      ["phase"])
 MEMORY = Gauge("cinerec_stream_memory_bytes", "Resident memory of the job: driver, JVM and Python workers")
 MODEL_VERSION = Gauge("cinerec_stream_model_version", "Registry version of the model the job folds with")
 
@@ -42,6 +46,8 @@ def observe_batch(*, accepted: int, dead: int, duplicates: int, seconds: float, 
 def observe_progress(progress, end_offsets: dict[str, int]) -> None:
     """From a query progress event and the topic's end offsets (``{partition: offset}``)."""
     INPUT_RATE.set(progress.inputRowsPerSecond or 0.0)
+    for phase, millis in (progress.durationMs or {}).items():
+        PHASE_SECONDS.labels(phase).set(millis / 1000)
     MEMORY.set(tree_rss_bytes(os.getpid()))
     read = json.loads(progress.sources[0].endOffset or "{}") if progress.sources else {}
     for partition, end in end_offsets.items():

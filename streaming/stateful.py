@@ -12,11 +12,12 @@ An entity's state (``EntityState``) is its current ratings (a user's per film, a
 user): a re-rating replaces the old value, the later (event time, event id) wins, so arrival
 order does not matter and a re-sent event changes nothing. Films also keep (count, sum, likes)
 and trending buckets. Entities are grouped into B hash buckets per kind
-(``streaming.state_buckets``), one state value each, because every group costs the Python worker
-a round trip to the JVM: thousands of users per micro-batch would cost seconds, B buckets cost
-milliseconds. The state is versioned with the query's checkpoint (RocksDB provider), so when
-Spark re-runs a batch after a crash it starts from the state before that batch and emits the same
-rows again.
+(``streaming.state_buckets``) because every group costs the Python worker a round trip to the
+JVM: thousands of users per micro-batch would cost seconds, B buckets cost milliseconds. Within
+a bucket each entity is its own entry of a map state, so a micro-batch reads and writes only the
+entities it touches. The state is versioned with the query's checkpoint (RocksDB provider), so
+when Spark re-runs a batch after a crash it starts from the state before that batch and emits
+the same rows again.
 
 Trending: ratings per ``TRENDING_BUCKET_MS`` bucket of event time. When a film gets a rating,
 the event counts if its event time is not behind the watermark (processing time −
@@ -40,6 +41,7 @@ from .state import film_totals, supersedes
 from .validate import Record, validate_records
 
 TRENDING_BUCKET_MS = 60_000
+STATE_LAYOUT = 2   # bumped when the state's shape changes: a new layout starts a new checkpoint
 INPUT_SCHEMA = ("key string, kind string, event_id string, user_id long, movie_id long, rating double, "
                 "ts long, source string, record_ts long, payload string")
 OUTPUT_SCHEMA = "kind string, key string, payload string"
@@ -124,23 +126,24 @@ class EntityState:
         return sum(self.buckets.values())
 
 
-class Bucket:
-    """The state value of one group key: entity id -> its ``EntityState`` as JSON, parsed only
-    for the entities a batch touches."""
+class Entities:
+    """The entities of one group key, one entry each in Spark's map state (entity id -> its
+    ``EntityState`` as JSON), read when a batch first touches them and written back when changed:
+    a micro-batch costs what it touches, not what the bucket holds."""
 
-    def __init__(self, raw: str | None):
-        self.raw: dict[str, str] = json.loads(raw) if raw else {}
+    def __init__(self, state):
+        self.state = state
         self.loaded: dict[int, EntityState] = {}
 
     def __getitem__(self, entity: int) -> EntityState:
         if entity not in self.loaded:
-            self.loaded[entity] = EntityState(self.raw.get(str(entity)))
+            value = self.state.getValue((entity,))
+            self.loaded[entity] = EntityState(value[0] if value else None)
         return self.loaded[entity]
 
-    def dumps(self) -> str:
-        for entity, state in self.loaded.items():
-            self.raw[str(entity)] = state.dumps()
-        return json.dumps(self.raw)
+    def save(self, entities) -> None:
+        for entity in entities:
+            self.state.updateValue((entity,), (self.loaded[entity].dumps(),))
 
 
 class RatingState(StatefulProcessor):
@@ -148,20 +151,16 @@ class RatingState(StatefulProcessor):
         self.window_ms, self.lateness_ms = trending_window_ms, lateness_ms
 
     def init(self, handle: StatefulProcessorHandle) -> None:
-        self.state = handle.getValueState("entities", "json string")
-
-    def _load(self) -> Bucket:
-        value = self.state.get()
-        return Bucket(value[0] if value else None)
+        self.state = handle.getMapState("entities", "entity long", "json string")
 
     # -- initial state: the training ratings ------------------------------------------------
 
     def handleInitialState(self, key, initialState: pd.DataFrame, timerValues) -> None:
-        bucket = self._load()
+        bucket = Entities(self.state)
         for entity, other, rating, ts, event_id in initialState[
                 ["entity", "other", "rating", "ts", "event_id"]].itertuples(index=False, name=None):
             bucket[int(entity)].apply(int(other), float(rating), int(ts), str(event_id))
-        self.state.update((bucket.dumps(),))
+        bucket.save(bucket.loaded)
 
     # -- new events --------------------------------------------------------------------------
 
@@ -173,7 +172,7 @@ class RatingState(StatefulProcessor):
             return
         is_user = key.startswith("u:")
         now = int(time.time() * 1000)
-        bucket = self._load()
+        bucket = Entities(self.state)
         changed: set[int] = set()
         duplicates: dict[int, int] = {}
         out = []
@@ -203,8 +202,7 @@ class RatingState(StatefulProcessor):
                 out.append(("film", f"m:{entity}", json.dumps(
                     {"count": count, "total": total, "likes": likes,
                      "trending": state.trending(now, self.window_ms)})))
-        if changed:
-            self.state.update((bucket.dumps(),))
+        bucket.save(changed)
         if out:
             yield pd.DataFrame(out, columns=["kind", "key", "payload"])
 
@@ -217,14 +215,18 @@ def _plain(value):
     return value.item() if hasattr(value, "item") else value
 
 
+def checkpoint_dir(data_dir: str | Path) -> Path:
+    """The query checkpoint (offsets + state) under the data directory, one per state layout."""
+    return Path(data_dir) / "streaming" / f"checkpoint-v{STATE_LAYOUT}"
+
+
 def stored_users(spark, checkpoint) -> Iterator[tuple[int, list]]:
     """Every user's current ratings [[movie, rating, ts], …] as of the checkpoint's last committed
     batch (Spark's state data source); nothing before the first commit."""
     if not any((Path(checkpoint) / "commits").glob("[0-9]*")):
         return
     frame = (spark.read.format("statestore").option("path", str(checkpoint)).option("stateVarName", "entities")
-             .load().where("key.key LIKE 'u:%'").select("value.json"))
+             .load().where("key.key LIKE 'u:%'").select("user_map_key.entity", "user_map_value.json"))
     for row in frame.toLocalIterator():
-        for entity, raw in json.loads(row.json).items():
-            state = EntityState(raw)
-            yield int(entity), [[m, r, ts] for m, (r, ts, _) in state.ratings.items()]
+        state = EntityState(row.json)
+        yield int(row.entity), [[m, r, ts] for m, (r, ts, _) in state.ratings.items()]

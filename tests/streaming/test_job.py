@@ -130,6 +130,7 @@ def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indice
         solved = fold.user_vector(np.array([index[m] for m in items]), np.array([mine[m] for m in items]))
         np.testing.assert_allclose(doc["vector"], solved, rtol=1e-6, atol=1e-9)
     accepted_ids = {json.loads(r.value)["event_id"] for r in records if r.value.startswith(b'{"')}
+    es.indices.refresh(index="ratings")                 # the job leaves it to refresh_interval
     assert es.count(index="ratings")["count"] == len(accepted_ids)
     assert sum(r["accepted"] + r["dead"] for r in first) == len(records)
     accepted_after = REGISTRY.get_sample_value("cinerec_stream_events_total", {"outcome": "accepted"})

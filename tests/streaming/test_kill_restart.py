@@ -17,6 +17,7 @@ from kafka_helpers import consume_all
 from simulator.producer import publish, simulated_messages
 from simulator.world import Tastes
 from streaming.metrics import process_tree
+from streaming.stateful import checkpoint_dir
 
 # The kill takes the whole process tree: Spark's JVM runs in a session of its own and would
 # otherwise survive and keep running the old query on the same checkpoint.
@@ -65,7 +66,7 @@ def test_kill_9_and_restart_lose_nothing_and_count_nothing_twice(settings, fresh
 
     produce(2000, seed=1)
     job = stream(env)
-    commits = tmp_path / "var" / "streaming" / "checkpoint" / "commits"
+    commits = checkpoint_dir(tmp_path / "var") / "commits"
     deadline = time.monotonic() + 240
     while len(list(commits.glob("[0-9]*"))) < 2:                     # mid-run: some batches committed
         assert time.monotonic() < deadline and job.poll() is None, "stream did not make progress"
@@ -101,4 +102,5 @@ def test_kill_9_and_restart_lose_nothing_and_count_nothing_twice(settings, fresh
     for user in range(1, 61):
         rated = sorted(str(m) for (u, m) in current if u == user)
         assert sorted(es.get(index="users", id=str(user))["_source"]["rated"]) == rated, user
+    es.indices.refresh(index="ratings")                 # the job leaves it to refresh_interval
     assert es.count(index="ratings")["count"] == len(accepted)
