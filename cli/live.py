@@ -28,6 +28,7 @@ import numpy as np
 from . import services as svc
 from ._output import print_json
 from .commands import load_or_generate_tastes, world_dir
+from .events import end_offsets
 from batch.registry import CHAMPION, Registry
 from core.settings import Settings
 from search.client import connect
@@ -194,24 +195,31 @@ def _forget_probe_users(settings: Settings, count: int) -> None:
 # -- bench throughput -------------------------------------------------------------------------
 
 def bench_throughput(settings: Settings, args: argparse.Namespace) -> int:
-    """The highest rate the running job sustains for ``duration`` seconds without growing lag."""
+    """The highest rate the running job sustains for ``duration`` seconds without growing lag.
+
+    Lag = records produced to the topic since the step began − records the job finished (its
+    accepted + dead counters, which move when a micro-batch completes), so a stalled batch shows
+    as growing lag."""
     svc.require_kafka(settings.kafka)
     metrics_url = args.metrics_url or f"http://127.0.0.1:{settings.streaming.metrics_port}/metrics"
     _job_metrics(metrics_url)                          # fails early when the job is not running
     tastes = load_or_generate_tastes(settings)
+    topic = settings.kafka.ratings_topic
     steps, best, peak = [], 0, 0.0
     for rate in args.rates:
         _drain(metrics_url, timeout_s=args.duration * 2)
+        produced0, finished0 = sum(end_offsets(settings.kafka, topic).values()), _job_metrics(metrics_url)["finished"]
         samples: list[tuple[float, float]] = []
         started = time.monotonic()
         load = threading.Thread(target=publish, daemon=True, kwargs=dict(
             kafka=settings.kafka, messages=simulated_messages(tastes, seed=rate, rate=rate),
-            topic=settings.kafka.ratings_topic, duration_s=args.duration))
+            topic=topic, duration_s=args.duration))
         load.start()
         while load.is_alive():
             time.sleep(1.0)
             values = _job_metrics(metrics_url)
-            samples.append((time.monotonic() - started, values["lag"]))
+            produced = sum(end_offsets(settings.kafka, topic).values()) - produced0
+            samples.append((time.monotonic() - started, produced - (values["finished"] - finished0)))
             peak = max(peak, values["memory"])
         half = [s for s in samples if s[0] >= args.duration / 2] or samples
         slope = float(np.polyfit([t for t, _ in half], [lag for _, lag in half], 1)[0]) if len(half) > 1 else 0.0
@@ -228,19 +236,23 @@ def bench_throughput(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def _job_metrics(url: str) -> dict:
-    """Total input lag and memory from the job's Prometheus endpoint."""
+    """Input lag (as of the last micro-batch), records finished and memory, from the job's
+    Prometheus endpoint."""
     try:
         text = urllib.request.urlopen(url, timeout=5).read().decode()
     except (urllib.error.URLError, OSError) as err:
         raise svc.ServiceError(f"no streaming job metrics at {url} ({err}); start `cinerec stream` "
                                "(or `cinerec demo`) first") from None
-    lag = memory = 0.0
+    lag = memory = finished = 0.0
     for line in text.splitlines():
         if line.startswith("cinerec_stream_input_lag{"):
             lag += float(line.rsplit(" ", 1)[1])
         elif line.startswith("cinerec_stream_memory_bytes "):
             memory = float(line.rsplit(" ", 1)[1])
-    return {"lag": lag, "memory": memory}
+        elif line.startswith(('cinerec_stream_events_total{outcome="accepted"}',
+                              'cinerec_stream_events_total{outcome="dead"}')):
+            finished += float(line.rsplit(" ", 1)[1])
+    return {"lag": lag, "memory": memory, "finished": finished}
 
 
 def _drain(url: str, timeout_s: float) -> None:

@@ -116,7 +116,8 @@ class StreamingSettings:
     trigger_ms: int = setting("Micro-batch interval of `cinerec stream` in milliseconds.", min=0)
     native_kafka: bool = setting("true: Spark's kafka format (connector on the classpath); false: the "
                                  "Python source in streaming/kafka_source.py.")
-    max_offsets_per_trigger: int = setting("Most records per micro-batch (0: no limit).", min=0)
+    max_offsets_per_trigger: int = setting("Most records per micro-batch (0: no limit); bounds a catch-up "
+                                           "batch after downtime.", min=0)
     metrics_port: int = setting("Port of the job's Prometheus /metrics (0: off).", min=0, max=65535)
     state_buckets: int = setting("Hash buckets per kind (users, films) of the keyed state: Spark groups "
                                  "per micro-batch, each with its own map of entities; a few per state "
