@@ -24,6 +24,7 @@ import uuid
 from pathlib import Path
 
 import numpy as np
+from confluent_kafka import Consumer
 
 from . import services as svc
 from ._output import print_json
@@ -205,10 +206,15 @@ def bench_throughput(settings: Settings, args: argparse.Namespace) -> int:
     _job_metrics(metrics_url)                          # fails early when the job is not running
     tastes = load_or_generate_tastes(settings)
     topic = settings.kafka.ratings_topic
+    offsets = Consumer({**settings.kafka.client_config(), "group.id": f"cinerec-bench-{uuid.uuid4().hex}"})
+
+    def produced_total() -> int:
+        return sum(end_offsets(settings.kafka, topic, consumer=offsets).values())
+
     steps, best, peak = [], 0, 0.0
     for rate in args.rates:
         _drain(metrics_url, timeout_s=args.duration * 2)
-        produced0, finished0 = sum(end_offsets(settings.kafka, topic).values()), _job_metrics(metrics_url)["finished"]
+        produced0, finished0 = produced_total(), _job_metrics(metrics_url)["finished"]
         samples: list[tuple[float, float]] = []
         started = time.monotonic()
         load = threading.Thread(target=publish, daemon=True, kwargs=dict(
@@ -218,7 +224,7 @@ def bench_throughput(settings: Settings, args: argparse.Namespace) -> int:
         while load.is_alive():
             time.sleep(1.0)
             values = _job_metrics(metrics_url)
-            produced = sum(end_offsets(settings.kafka, topic).values()) - produced0
+            produced = produced_total() - produced0
             samples.append((time.monotonic() - started, produced - (values["finished"] - finished0)))
             peak = max(peak, values["memory"])
         half = [s for s in samples if s[0] >= args.duration / 2] or samples
@@ -230,6 +236,7 @@ def bench_throughput(settings: Settings, args: argparse.Namespace) -> int:
         if not sustained:
             break
         best = rate
+    offsets.close()
     print_json({"duration_s": args.duration, "sustained_events_per_s": best, "steps": steps,
                 "job_peak_memory_mb": round(peak / 2**20, 1)})
     return 0

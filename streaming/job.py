@@ -17,7 +17,7 @@ import pandas as pd
 
 from .processor import RatingProcessor
 from .source import rating_stream
-from .stateful import INITIAL_SCHEMA, INPUT_SCHEMA, OUTPUT_SCHEMA, RatingState, initial_rows, keyed_rows
+from .stateful import INITIAL_SCHEMA, INPUT_SCHEMA, OUTPUT_SCHEMA, RatingState, has_state, initial_rows, keyed_rows
 from core.settings import KafkaSettings
 
 ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
@@ -59,9 +59,3 @@ def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: s
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
         processingTime=f"{trigger_ms} milliseconds")
     return writer.start()
-
-
-def has_state(checkpoint: Path) -> bool:
-    """True once a micro-batch of the query at ``checkpoint`` committed (its state exists)."""
-    commits = Path(checkpoint) / "commits"
-    return commits.is_dir() and any(p.name.isdigit() for p in commits.iterdir())

@@ -220,10 +220,15 @@ def checkpoint_dir(data_dir: str | Path) -> Path:
     return Path(data_dir) / "streaming" / f"checkpoint-v{STATE_LAYOUT}"
 
 
+def has_state(checkpoint: str | Path) -> bool:
+    """True once a micro-batch of the query at ``checkpoint`` committed (its state exists)."""
+    return any((Path(checkpoint) / "commits").glob("[0-9]*"))
+
+
 def stored_users(spark, checkpoint) -> Iterator[tuple[int, list]]:
     """Every user's current ratings [[movie, rating, ts], …] as of the checkpoint's last committed
     batch (Spark's state data source); nothing before the first commit."""
-    if not any((Path(checkpoint) / "commits").glob("[0-9]*")):
+    if not has_state(checkpoint):
         return
     frame = (spark.read.format("statestore").option("path", str(checkpoint)).option("stateVarName", "entities")
              .load().where("key.key LIKE 'u:%'").select("user_map_key.entity", "user_map_value.json"))
