@@ -15,6 +15,7 @@ class Interactions:
     item_ids: np.ndarray          # column j is movie item_ids[j]
     matrix: sp.csr_matrix         # ratings (0 = not rated), users x items
     items: pd.DataFrame           # item metadata aligned with item_ids: title, year, genres, tags
+    times: sp.csr_matrix | None = None   # rating times (ms), same sparsity as ``matrix``; None if unknown
 
     @classmethod
     def build(cls, ratings: pd.DataFrame, user_ids: np.ndarray, item_ids: np.ndarray,
@@ -24,15 +25,29 @@ class Interactions:
         rows = pd.Index(user_ids).get_indexer(ratings["user_id"])
         cols = pd.Index(item_ids).get_indexer(ratings["movie_id"])
         keep = (rows >= 0) & (cols >= 0)
-        matrix = sp.csr_matrix((ratings["rating"].to_numpy(np.float32)[keep], (rows[keep], cols[keep])),
-                               shape=(len(user_ids), len(item_ids)))
+        shape, at = (len(user_ids), len(item_ids)), (rows[keep], cols[keep])
+        matrix = sp.csr_matrix((ratings["rating"].to_numpy(np.float32)[keep], at), shape=shape)
+        times = (sp.csr_matrix((ratings["ts"].to_numpy(np.float64)[keep], at), shape=shape)
+                 if "ts" in ratings else None)
         meta = items if items is not None else pd.DataFrame(index=item_ids)
-        return cls(user_ids, item_ids, matrix, meta)
+        return cls(user_ids, item_ids, matrix, meta, times)
 
     @property
     def binary(self) -> sp.csr_matrix:
         out = self.matrix.copy()
         out.data[:] = 1.0
+        return out
+
+    def histories(self) -> list[np.ndarray]:
+        """Each user's item columns in the order they were rated (ties by column)."""
+        if self.times is None:
+            raise ValueError("these interactions have no rating times (a 'ts' column is needed)")
+        t = self.times
+        out = []
+        for row in range(t.shape[0]):
+            lo, hi = t.indptr[row], t.indptr[row + 1]
+            cols = t.indices[lo:hi]
+            out.append(cols[np.lexsort((cols, t.data[lo:hi]))])
         return out
 
     def user_index(self, user_ids) -> np.ndarray:

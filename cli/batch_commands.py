@@ -18,8 +18,8 @@ from batch.training import heldout_metrics, prepare, train, tune
 from core.settings import Settings
 from search.client import connect
 
-DEFAULT_MODELS = ("popular", "itemknn-cosine", "itemknn-pearson", "rp3beta", "content", "ease", "als",
-                  "als-explicit", "hybrid")
+DEFAULT_MODELS = ("popular", "itemknn-cosine", "itemknn-pearson", "rp3beta", "content", "ease", "ease-session",
+                  "als", "als-explicit", "hybrid")
 
 
 def data_path(settings: Settings, path: Path | None) -> Path:

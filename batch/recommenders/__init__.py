@@ -13,7 +13,7 @@ from ._base import Recommender
 from .als import ExplicitALS, FactorModel, ImplicitALS
 from .baselines import ItemKNN, MostPopular, RP3Beta
 from .content import ContentTFIDF
-from .ease import EASE
+from .ease import EASE, SessionEASE
 from .hybrid import Hybrid
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "models"
@@ -24,6 +24,7 @@ MODELS: dict[str, tuple[type[Recommender], dict]] = {
     "rp3beta": (RP3Beta, {}),
     "content": (ContentTFIDF, {}),
     "ease": (EASE, {}),
+    "ease-session": (SessionEASE, {}),
     "als": (ImplicitALS, {}),
     "als-explicit": (ExplicitALS, {}),
     "hybrid": (Hybrid, {}),

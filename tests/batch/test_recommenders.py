@@ -10,10 +10,11 @@ from batch.recommenders import MODELS, create
 SPARK_MODELS = {"als-explicit"}
 FAST_PARAMS = {"als": {"rank": 8, "iterations": 8, "regularization": 0.05},
                "als-explicit": {"rank": 4, "iterations": 8}, "ease": {"regularization": 10.0},
+               "ease-session": {"regularization": 10.0},
                "itemknn-cosine": {"neighbours": 20}, "itemknn-pearson": {"neighbours": 20}}
 # Share of top-5 films from the user's own block (chance: about 0.4). Pearson centres each
 # film on its mean, and the planted ratings are all 4-5 stars, so it sees a weaker signal.
-LEARNS_PATTERN = {"itemknn-cosine": 0.9, "ease": 0.9, "als": 0.9, "hybrid": 0.9, "content": 0.9,
+LEARNS_PATTERN = {"itemknn-cosine": 0.9, "ease": 0.9, "ease-session": 0.9, "als": 0.9, "hybrid": 0.9, "content": 0.9,
                   "itemknn-pearson": 0.7}
 
 
