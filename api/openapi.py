@@ -29,6 +29,8 @@ def _query(name: str, description: str, required: bool = False, kind: str = "str
 ROUTES = [
     ("/films", "get", "Find films by title: exact, as-you-type prefix, fuzzy; 'Heat (1995)' picks the year",
      [_query("q", "title text", True), K], {"400": ERROR}),
+    ("/films/trending", "get", "Films rated most in the last trending window (streaming.trending_window_s)",
+     [K, _query("genre", "only these genres (repeatable)")], {"400": ERROR}),
     ("/films/{movie_id}", "get", "One film", [_path_param("movie_id")], {"404": ERROR}),
     ("/films/{movie_id}/also-watched", "get", "Users who liked this film also liked",
      [_path_param("movie_id"), K], {"404": ERROR}),

@@ -25,6 +25,12 @@ def search_films():
     return jsonify({"query": text, "results": queries.find_titles(clients().es, text, size=_k())})
 
 
+@bp.get("/films/trending")
+def trending_films():
+    genres = request.args.getlist("genre") or None
+    return jsonify({"results": queries.trending(clients().es, size=_k(), genres=genres)})
+
+
 @bp.get("/films/<int:movie_id>")
 def film(movie_id: int):
     return jsonify(_film_or_404(movie_id))

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import threading
 from pathlib import Path
 
 from ._output import print_json
@@ -120,6 +121,15 @@ def index_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _every(seconds: float, action, stop: threading.Event) -> None:
+    """Runs ``action`` every ``seconds`` until ``stop``; a failure is reported and retried next time."""
+    while not stop.wait(seconds):
+        try:
+            action()
+        except Exception as err:  # noqa: BLE001 - a clock must outlive one failed call (e.g. ES restarting)
+            print(f"{getattr(action, '__name__', action)} failed: {err}", file=sys.stderr, flush=True)
+
+
 def serve_command(settings: Settings, args: argparse.Namespace) -> int:
     from .serve import serve
     serve(settings)
@@ -176,7 +186,12 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
         dlq_topic=settings.kafka.dlq_topic, model=model,
         bayesian_prior=(report["bayesian_prior_count"], report["global_mean"]),
         champion=lambda current: newer_champion(registry, current), check_model_s=stream.model_check_s,
-        all_users=(lambda: stored_users(spark, checkpoint)) if stream.refold_all else None)
+        all_users=(lambda: stored_users(spark, checkpoint)) if stream.refold_all else None,
+        trending_window_ms=stream.trending_window_s * 1000)
+    stop = threading.Event()
+    if stream.trending_decay_s:
+        threading.Thread(target=_every, args=(stream.trending_decay_s, processor.decay_trending, stop),
+                         name="trending-decay", daemon=True).start()
     if stream.metrics_port:
         serve(stream.metrics_port)
     listener = watch_progress(spark, settings.kafka)
@@ -192,6 +207,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     try:
         query.awaitTermination(args.duration) if args.duration else query.awaitTermination()
     finally:
+        stop.set()
         spark.streams.removeListener(listener)
         query.stop()
     if query.exception():

@@ -130,6 +130,8 @@ class StreamingSettings:
     trending_window_s: int = setting("Event-time window of the films' trending count, seconds.", min=60)
     lateness_s: int = setting("Watermark: how late an event may arrive and still count as trending, seconds.",
                               min=0)
+    trending_decay_s: float = setting("How often the job re-counts the trending of films whose window moved "
+                                      "on without new ratings, seconds (0: only when a film is rated).", min=0)
 
 
 @dataclass(frozen=True)

@@ -130,6 +130,14 @@ def popular(es: Elasticsearch, *, size: int = 10, genres: list[str] | None = Non
     return [{**_film(h), "reason": "popular with everyone"} for h in hits]
 
 
+def trending(es: Elasticsearch, *, size: int = 10, genres: list[str] | None = None) -> list[dict]:
+    """Films rated most in the streaming job's trending window (``streaming.trending_window_s``)."""
+    query = {"bool": {"filter": [{"range": {"trending": {"gt": 0}}}, *_filters(genres, (None, None))]}}
+    hits = es.search(index=FILMS, query=query, size=size, source=SOURCE + ["trending"],
+                     sort=[{"trending": "desc"}, {"rating_count": "desc"}])["hits"]["hits"]
+    return [{**_film(h), "reason": f"rated {int(h['_source']['trending'])} times lately"} for h in hits]
+
+
 # -- helpers ----------------------------------------------------------------------------------
 
 def _knn(es: Elasticsearch, vector: list[float], size: int, *, exclude: list[str],

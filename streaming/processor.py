@@ -1,7 +1,7 @@
 """The driver side of one micro-batch: what the keyed state emitted -> Elasticsearch and the DLQ.
 
     user rows   (current ratings) ─fold-in with the current model─▶ users   (partial documents)
-    film rows   (count, sum, trend)                               ─▶ films   (partial documents)
+    film rows   (count, sum, likes, trending buckets)             ─▶ films   (partial documents)
     rating rows (every valid event)                               ─▶ ratings (one doc per event id)
     dead rows                                                     ─▶ Kafka ``ratings.dlq``
 
@@ -9,17 +9,22 @@ Exactly once: every document holds absolute values under a deterministic id, com
 state Spark restored for the batch, so a batch Spark re-runs after a crash writes the same
 documents again. A rejected document fails the batch (Spark then re-runs it). Dead letters are
 at-least-once (a re-run may publish one twice; each carries its source partition and offset).
+
+Trending decays on a clock, not only when a film is rated: ``decay_trending`` (called every few
+seconds by the job) re-counts the films whose oldest trending bucket has left the window, from
+the buckets stored in their documents. It and ``process`` never run at the same time.
 """
 
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import metrics
-from .state import UserState
+from .state import UserState, live_buckets, trend_fields
 from core.foldin import FoldIn
 from search.indices import bulk_write
 
@@ -44,7 +49,8 @@ class RatingProcessor:
     def __init__(self, *, es, producer, dlq_topic: str, model: Model, bayesian_prior: tuple[float, float],
                  films_alias: str = "films", users_alias: str = "users", ratings_alias: str = "ratings",
                  champion: Callable[[str], Model | None] | None = None, check_model_s: float = 10.0,
-                 all_users: Callable[[], Iterable[tuple[int, list]]] | None = None):
+                 all_users: Callable[[], Iterable[tuple[int, list]]] | None = None,
+                 trending_window_ms: int = 3_600_000):
         """``bayesian_prior``: (prior count C, global mean m) of the training data;
         ``champion(current version)``: the registry's champion when it is another version, else None;
         ``all_users()``: every user's current ratings from the job's state; when given, users whose
@@ -55,6 +61,8 @@ class RatingProcessor:
         self.aliases = {"films": films_alias, "users": users_alias, "ratings": ratings_alias}
         self.champion, self.check_model_s, self.checked_at = champion, check_model_s, time.monotonic()
         self.all_users, self.refold_pending = all_users, all_users is not None
+        self.trending_window_ms = trending_window_ms
+        self.lock = threading.Lock()     # a batch and the trending clock write films one at a time
         self.use(model)
 
     def use(self, model: Model) -> None:
@@ -65,6 +73,10 @@ class RatingProcessor:
 
     def process(self, rows: list, batch_id: int) -> dict:
         """``rows``: (kind, key, payload) rows of ``RatingState`` for one batch."""
+        with self.lock:
+            return self._process(rows, batch_id)
+
+    def _process(self, rows: list, batch_id: int) -> dict:
         started = time.perf_counter()
         self._maybe_reload()
         refolded = self._refold_stale_users() if self.refold_pending else 0
@@ -94,11 +106,28 @@ class RatingProcessor:
         return {**state.document(), "vector": state.vector(self.fold, self.item_index).tolist(),
                 "model_version": self.model.version}
 
-    def film_document(self, count: int, total: float, likes: int, trending: int) -> dict:
+    def film_document(self, count: int, total: float, likes: int, buckets: dict) -> dict:
         return {"rating_count": count, "rating_mean": total / count if count else None, "like_count": likes,
                 "bayesian_avg": (self.prior_count * self.prior_mean + total) / (self.prior_count + count)
                 if self.prior_count + count else None,
-                "trending": trending}
+                **trend_fields({int(b): n for b, n in buckets.items()}, self.trending_window_ms)}
+
+    def decay_trending(self, now_ms: int | None = None) -> int:
+        """Re-counts the trending of films whose oldest bucket has left the window; returns how many."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        with self.lock:
+            hits = self.es.search(index=self.aliases["films"], size=10_000, source=["trending_buckets"],
+                                  query={"range": {"trending_until": {"lte": now}}})["hits"]["hits"]
+            if not hits:
+                return 0
+            docs = []
+            for hit in hits:
+                buckets = {int(b): n for b, n in json.loads(hit["_source"].get("trending_buckets") or "[]")}
+                docs.append((hit["_id"], trend_fields(live_buckets(buckets, now, self.trending_window_ms),
+                                                      self.trending_window_ms)))
+            self._fail_on([bulk_write(self.es, self.aliases["films"], docs, op="update")])
+            self.es.indices.refresh(index=self.aliases["films"])
+            return len(docs)
 
     # -- writes -----------------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ vector is re-solved exactly from the whole state with ``core.foldin`` (no drift)
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -29,6 +30,22 @@ def film_totals(totals: tuple[int, float, int], old: float | None, new: float) -
     count, total, likes = totals
     return (count + (old is None), total + new - (old or 0.0), likes + (new >= LIKED) - (old is not None
                                                                                           and old >= LIKED))
+
+
+TRENDING_BUCKET_MS = 60_000   # trending counts ratings per minute of event time
+
+
+def live_buckets(buckets: dict[int, int], now: int, window_ms: int) -> dict[int, int]:
+    """The trending buckets (bucket start -> ratings) still inside the window ending ``now``."""
+    return {b: n for b, n in buckets.items() if b + TRENDING_BUCKET_MS > now - window_ms}
+
+
+def trend_fields(buckets: dict[int, int], window_ms: int) -> dict:
+    """A film's trending fields: the count over the window, its buckets, and when the oldest
+    bucket leaves the window (``trending_until``: when the count must drop even if nobody rates)."""
+    return {"trending": sum(buckets.values()),
+            "trending_buckets": json.dumps(sorted(buckets.items())),
+            "trending_until": min(buckets) + TRENDING_BUCKET_MS + window_ms if buckets else None}
 
 
 def solve_user(fold: FoldIn, item_index: dict[int, int], ratings) -> np.ndarray:

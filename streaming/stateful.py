@@ -22,9 +22,10 @@ the same rows again.
 Trending: ratings per ``TRENDING_BUCKET_MS`` bucket of event time. When a film gets a rating,
 the event counts if its event time is not behind the watermark (processing time −
 ``lateness_ms``), buckets that left the window (``trending_window_ms``) are dropped, and the
-film's trend is the sum of the rest. A film nobody rates keeps its last trend until its next
-rating: processing-time timers would decay it, but with them Spark runs a micro-batch on every
-trigger even without data, and ``availableNow`` never finishes.
+film row carries the rest. Processing-time timers could drop buckets of a film nobody rates,
+but with them Spark runs a micro-batch on every trigger even without data and ``availableNow``
+never finishes; instead the film document keeps its buckets and when the oldest leaves the
+window, and the driver lowers such films on a clock (``RatingProcessor.decay_trending``).
 """
 
 from __future__ import annotations
@@ -37,10 +38,9 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
-from .state import film_totals, supersedes
+from .state import TRENDING_BUCKET_MS, film_totals, live_buckets, supersedes
 from .validate import Record, validate_records
 
-TRENDING_BUCKET_MS = 60_000
 STATE_LAYOUT = 2   # bumped when the state's shape changes: a new layout starts a new checkpoint
 INPUT_SCHEMA = ("key string, kind string, event_id string, user_id long, movie_id long, rating double, "
                 "ts long, source string, record_ts long, payload string")
@@ -122,7 +122,7 @@ class EntityState:
 
     def trending(self, now: int, window_ms: int) -> int:
         """Ratings in the window ending now; drops buckets that left it."""
-        self.buckets = {b: n for b, n in self.buckets.items() if b + TRENDING_BUCKET_MS > now - window_ms}
+        self.buckets = live_buckets(self.buckets, now, window_ms)
         return sum(self.buckets.values())
 
 
@@ -199,9 +199,9 @@ class RatingState(StatefulProcessor):
                                                                "duplicates": duplicates.get(entity, 0)})))
             elif entity in changed:
                 count, total, likes = state.totals
+                state.trending(now, self.window_ms)
                 out.append(("film", f"m:{entity}", json.dumps(
-                    {"count": count, "total": total, "likes": likes,
-                     "trending": state.trending(now, self.window_ms)})))
+                    {"count": count, "total": total, "likes": likes, "buckets": state.buckets})))
         bucket.save(changed)
         if out:
             yield pd.DataFrame(out, columns=["kind", "key", "payload"])

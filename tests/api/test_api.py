@@ -79,6 +79,20 @@ def test_film_similar_and_also_watched(client):
     assert len(also) == 3 and all(block_of(r["movie_id"]) == 1 for r in also)
 
 
+def test_trending_films_most_rated_lately_first(client, indexed, fresh_indices):
+    assert client.get("/films/trending").get_json()["results"] == []      # freshly indexed: nothing yet
+    for film, count in ((30, 3), (5, 7)):
+        fresh_indices.update(index="films", id=str(film), doc={"trending": count}, refresh=True)
+    try:
+        results = client.get("/films/trending?k=5").get_json()["results"]
+        assert [(r["movie_id"], r["trending"]) for r in results] == [(5, 7), (30, 3)]
+        assert results[0]["reason"] == "rated 7 times lately"
+        assert [r["movie_id"] for r in client.get("/films/trending?genre=Horror").get_json()["results"]] == [30]
+    finally:
+        for film in (30, 5):
+            fresh_indices.update(index="films", id=str(film), doc={"trending": 0}, refresh=True)
+
+
 def test_user_recommendations(client):
     body = client.get("/users/45/recommendations?k=5").get_json()
     assert len(body["results"]) == 5 and all(block_of(r["movie_id"]) == 1 for r in body["results"])

@@ -173,3 +173,22 @@ def test_a_new_champion_is_used_from_the_next_batch(world, fresh_indices, settin
     index = {int(m): i for i, m in enumerate(artifact.item_ids)}
     expected = newer.fold().user_vector(np.array([index[1], index[2]]), np.array([5.0, 4.0]))
     np.testing.assert_allclose(doc["vector"], expected, rtol=1e-6, atol=1e-9)
+
+
+def test_trending_drops_on_the_clock_when_nobody_rates(world, fresh_indices, settings):
+    es, minute = fresh_indices, 60_000
+    job = processor(world, es, settings)
+    job.trending_window_ms = 10 * minute
+    start = 1_000 * minute                                  # two buckets, 3 minutes apart
+    job.process([("film", "m:3", json.dumps({"count": 5, "total": 20.0, "likes": 3,
+                                             "buckets": {str(start): 2, str(start + 3 * minute): 1}}))], 0)
+    doc = es.get(index="films", id="3")["_source"]
+    assert (doc["trending"], doc["trending_until"]) == (3, start + 11 * minute)
+    assert job.decay_trending(now_ms=start + 11 * minute - 1) == 0           # nothing left the window yet
+    assert job.decay_trending(now_ms=start + 11 * minute) == 1
+    doc = es.get(index="films", id="3")["_source"]
+    assert (doc["trending"], doc["trending_until"], doc["rating_count"]) == (1, start + 14 * minute, 5)
+    assert job.decay_trending(now_ms=start + 14 * minute) == 1
+    doc = es.get(index="films", id="3")["_source"]
+    assert (doc["trending"], doc["trending_until"]) == (0, None)
+    assert job.decay_trending(now_ms=start + 60 * minute) == 0               # and it stays out of the sweep
