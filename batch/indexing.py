@@ -2,14 +2,50 @@
 
     clean frames + champion artifact ─▶ films-v<version>, users-v<version> ─▶ alias swap ─▶ prune
 The ``ratings`` index (one document per accepted event, written by streaming) is created once.
+When the streaming job has run, ``with_streamed`` adds the ratings it took to the training ratings
+first, so a rebuild keeps every streamed rating in the film statistics and user documents.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+import numpy as np
+import pandas as pd
 from elasticsearch import Elasticsearch
 
 from .artifact import ModelArtifact
+from core.foldin import FoldIn, solve_user
 from search import documents, indices
+
+
+def with_streamed(frames: dict, artifact: ModelArtifact, streamed: pd.DataFrame,
+                  prior: tuple[float, float]) -> tuple[dict, ModelArtifact]:
+    """Training frames and artifact plus the ratings streaming took since (user_id, movie_id,
+    rating, ts; a streamed rating replaces the training rating of the same user and film).
+
+    Film statistics are recomputed from the merged ratings with the Bayesian ``prior`` (C, m);
+    users with streamed ratings get vectors re-solved against the artifact's item factors."""
+    if streamed.empty:
+        return frames, artifact
+    ratings = (pd.concat([frames["ratings"], streamed[frames["ratings"].columns]], ignore_index=True)
+               .drop_duplicates(["user_id", "movie_id"], keep="last").reset_index(drop=True))
+    stats = ratings.groupby("movie_id")["rating"].agg(["size", "sum"])
+    movies = frames["movies"].copy()
+    count = movies["movie_id"].map(stats["size"]).fillna(0).astype(int)
+    total = movies["movie_id"].map(stats["sum"]).fillna(0.0)
+    prior_count, prior_mean = prior
+    movies["rating_count"] = count
+    movies["rating_mean"] = (total / count).where(count > 0)
+    movies["bayesian_avg"] = ((prior_count * prior_mean + total) / (prior_count + count)).where(count > 0)
+    fold = FoldIn(artifact.item_factors, float(artifact.params["regularization"]), float(artifact.params["alpha"]))
+    item_index = {int(m): i for i, m in enumerate(artifact.item_ids)}
+    vectors = dict(zip(map(int, artifact.user_ids), artifact.user_factors))
+    for user, group in ratings[ratings["user_id"].isin(streamed["user_id"])].groupby("user_id"):
+        vectors[int(user)] = solve_user(fold, item_index, zip(group["movie_id"].astype(int), group["rating"]))
+    user_ids = np.array(sorted(vectors))
+    users = replace(artifact, user_ids=user_ids, user_factors=np.stack([vectors[u] for u in user_ids]))
+    return {**frames, "ratings": ratings, "movies": movies}, users
 
 
 def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, version: int | str,

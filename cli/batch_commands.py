@@ -12,7 +12,7 @@ from ._output import print_json
 from .commands import generate_world, world_dir
 from batch import report as html_report
 from batch.evaluate import evaluate
-from batch.indexing import build_indices
+from batch.indexing import build_indices, with_streamed
 from batch.recommenders import MODELS
 from batch.registry import CHALLENGER, CHAMPION, Registry, registered_name
 from batch.training import heldout_metrics, prepare, train, tune
@@ -114,11 +114,27 @@ def index_command(settings: Settings, args: argparse.Namespace) -> int:
     if version is None:
         raise LookupError(f"{registry.name} has no {args.alias}: run `cinerec train` and `cinerec promote`")
     artifact = registry.load(args.alias)
-    frames, _ = prepare(Path(version.tags["data_path"]), settings)
+    frames, prepared = prepare(Path(version.tags["data_path"]), settings)
+    streamed = _streamed_ratings(settings)
+    if streamed is not None:
+        frames, artifact = with_streamed(frames, artifact, streamed,
+                                         (prepared["bayesian_prior_count"], prepared["global_mean"]))
     report = build_indices(connect(settings.elasticsearch), frames, artifact, version=version.version,
                            keep=settings.elasticsearch.keep_versions)
-    print_json({"model": registry.name, "alias": args.alias, "version": int(version.version), **report})
+    print_json({"model": registry.name, "alias": args.alias, "version": int(version.version),
+                "streamed_ratings": 0 if streamed is None else len(streamed), **report})
     return 0
+
+
+def _streamed_ratings(settings: Settings):
+    """The ratings the streaming job has taken so far (from its checkpoint), or None if it never ran."""
+    from streaming.stateful import checkpoint_dir, has_state, streamed_ratings
+
+    checkpoint = checkpoint_dir(settings.services.data_dir)
+    if not has_state(checkpoint):
+        return None
+    from batch.spark import spark_session
+    return streamed_ratings(spark_session("cinerec-index"), checkpoint)
 
 
 def _every(seconds: float, action, stop: threading.Event) -> None:

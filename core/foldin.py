@@ -56,3 +56,12 @@ def user_vector_reference(item_factors: np.ndarray, item_index: np.ndarray, rati
     c = np.diag(c_u)
     lam = regularization * len(item_index)
     return np.linalg.inv(y.T @ y + y.T @ (c - np.eye(n_items)) @ y + lam * np.eye(rank)) @ y.T @ c @ p_u
+
+
+def solve_user(fold: FoldIn, item_index: dict[int, int], ratings) -> np.ndarray:
+    """x_u from (movie, rating) pairs; films the model does not know are left out."""
+    known = sorted((item_index[m], r) for m, r in ratings if m in item_index)
+    if not known:
+        return np.zeros(fold.gram.shape[0])
+    items, values = zip(*known)
+    return fold.user_vector(np.array(items), np.array(values))

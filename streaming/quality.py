@@ -17,13 +17,13 @@ import time
 
 import pandas as pd
 
-from .state import solve_user
-from .stateful import EntityState
+from .stateful import TRAINING_EVENT, EntityState
 from batch.evaluate import Holdout, evaluate_model, score_model
 from batch.interactions import Interactions
 from batch.recommenders import create
 from batch.split import split
 from core.events import RatingEvent
+from core.foldin import solve_user
 
 
 def streamed_events(frame: pd.DataFrame) -> list[RatingEvent]:
@@ -53,7 +53,7 @@ def evaluate_streaming(frames: dict[str, pd.DataFrame], *, k: int = 10, model: s
     item_index = {int(m): i for i, m in enumerate(train.item_ids) if int(m) in known}
     states: dict[int, EntityState] = {}
     for user, movie, rating, ts in base[["user_id", "movie_id", "rating", "ts"]].itertuples(index=False):
-        states.setdefault(int(user), EntityState()).apply(int(movie), float(rating), int(ts), "train")
+        states.setdefault(int(user), EntityState()).apply(int(movie), float(rating), int(ts), TRAINING_EVENT)
     touched: set[int] = set()
     events = streamed_events(streamed)
     for event in events:

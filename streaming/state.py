@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from core.events import RatingEvent
-from core.foldin import FoldIn
+from core.foldin import FoldIn, solve_user
 from search.documents import LIKED_THRESHOLD
 
 LIKED = LIKED_THRESHOLD        # the indexer's like: users.liked and films.like_count mean the same
@@ -46,15 +46,6 @@ def trend_fields(buckets: dict[int, int], window_ms: int) -> dict:
     return {"trending": sum(buckets.values()),
             "trending_buckets": json.dumps(sorted(buckets.items())),
             "trending_until": min(buckets) + TRENDING_BUCKET_MS + window_ms if buckets else None}
-
-
-def solve_user(fold: FoldIn, item_index: dict[int, int], ratings) -> np.ndarray:
-    """x_u from (movie, rating) pairs; films the model does not know are left out."""
-    known = sorted((item_index[m], r) for m, r in ratings if m in item_index)
-    if not known:
-        return np.zeros(fold.gram.shape[0])
-    items, values = zip(*known)
-    return fold.user_vector(np.array(items), np.array(values))
 
 
 @dataclass(frozen=True)

@@ -45,6 +45,7 @@ STATE_LAYOUT = 2   # bumped when the state's shape changes: a new layout starts 
 INPUT_SCHEMA = ("key string, kind string, event_id string, user_id long, movie_id long, rating double, "
                 "ts long, source string, record_ts long, payload string")
 OUTPUT_SCHEMA = "kind string, key string, payload string"
+TRAINING_EVENT = "train"   # event id of the training ratings that seed a new checkpoint
 INITIAL_SCHEMA = "key string, entity long, other long, rating double, ts long, event_id string"
 EVENT_COLUMNS = ["event_id", "user_id", "movie_id", "rating", "ts", "source"]
 
@@ -89,7 +90,7 @@ def initial_rows(ratings: pd.DataFrame, buckets: int) -> pd.DataFrame:
                           "other": base["movie_id"], "rating": base["rating"], "ts": base["ts"]})
     films = pd.DataFrame({"key": "m:" + (base["movie_id"] % buckets).astype(str), "entity": base["movie_id"],
                           "other": base["user_id"], "rating": base["rating"], "ts": base["ts"]})
-    return pd.concat([users, films], ignore_index=True).assign(event_id="train")
+    return pd.concat([users, films], ignore_index=True).assign(event_id=TRAINING_EVENT)
 
 
 class EntityState:
@@ -228,10 +229,24 @@ def has_state(checkpoint: str | Path) -> bool:
 def stored_users(spark, checkpoint) -> Iterator[tuple[int, list]]:
     """Every user's current ratings [[movie, rating, ts], …] as of the checkpoint's last committed
     batch (Spark's state data source); nothing before the first commit."""
+    for user, state in _stored(spark, checkpoint, "u"):
+        yield user, [[m, r, ts] for m, (r, ts, _) in state.ratings.items()]
+
+
+def streamed_ratings(spark, checkpoint) -> pd.DataFrame:
+    """The current ratings the job took from Kafka (not the training ratings that seeded its
+    state): user_id, movie_id, rating, ts, as of the last committed batch."""
+    rows = [(user, movie, rating, ts) for user, state in _stored(spark, checkpoint, "u")
+            for movie, (rating, ts, event_id) in state.ratings.items() if event_id != TRAINING_EVENT]
+    return pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "ts"]).astype(
+        {"user_id": "int64", "movie_id": "int64", "rating": float, "ts": "int64"})
+
+
+def _stored(spark, checkpoint, kind: str) -> Iterator[tuple[int, EntityState]]:
+    """(entity id, state) of every user ("u") or film ("m") in the checkpoint's state."""
     if not has_state(checkpoint):
         return
     frame = (spark.read.format("statestore").option("path", str(checkpoint)).option("stateVarName", "entities")
-             .load().where("key.key LIKE 'u:%'").select("user_map_key.entity", "user_map_value.json"))
+             .load().where(f"key.key LIKE '{kind}:%'").select("user_map_key.entity", "user_map_value.json"))
     for row in frame.toLocalIterator():
-        state = EntityState(row.json)
-        yield int(row.entity), [[m, r, ts] for m, (r, ts, _) in state.ratings.items()]
+        yield int(row.entity), EntityState(row.json)

@@ -12,7 +12,7 @@ from planted import planted_frames
 from prometheus_client import REGISTRY
 
 from batch.artifact import ModelArtifact
-from batch.indexing import build_indices
+from batch.indexing import build_indices, with_streamed
 from batch.interactions import Interactions
 from batch.recommenders import create
 from core.foldin import FoldIn
@@ -20,7 +20,7 @@ from kafka_helpers import consume_all
 from simulator.producer import Message, publish
 from streaming.job import start
 from streaming.processor import Model, RatingProcessor
-from streaming.stateful import stored_users
+from streaming.stateful import stored_users, streamed_ratings
 from streaming.validate import Record
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
@@ -112,23 +112,8 @@ def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indice
     assert again[0]["accepted"] == [r for r in first if r["batch"] == last][0]["accepted"] > 0
 
     expected = truth(frames, records)
-    for movie in range(1, 61):
-        values = [r for (u, m), (r, _) in expected.items() if m == movie]
-        doc = es.get(index="films", id=str(movie))["_source"]
-        assert doc["rating_count"] == len(values), movie
-        assert doc["rating_mean"] == pytest.approx(np.mean(values)), movie
-        assert doc["like_count"] == sum(v >= 4 for v in values), movie
-    fold = FoldIn(artifact.item_factors, PARAMS["regularization"], PARAMS["alpha"])
-    index = {int(m): i for i, m in enumerate(artifact.item_ids)}
     touched = {json.loads(r.value)["user_id"] for r in records if r.value.startswith(b'{"')}
-    for user in touched:
-        mine = {m: r for (u, m), (r, _) in expected.items() if u == user}
-        doc = es.get(index="users", id=str(user))["_source"]
-        assert sorted(doc["rated"]) == sorted(str(m) for m in mine)
-        assert sorted(doc["liked"]) == sorted(str(m) for m, r in mine.items() if r >= 4)
-        items = sorted(mine)
-        solved = fold.user_vector(np.array([index[m] for m in items]), np.array([mine[m] for m in items]))
-        np.testing.assert_allclose(doc["vector"], solved, rtol=1e-6, atol=1e-9)
+    assert_indices_match(es, expected, artifact, touched)
     accepted_ids = {json.loads(r.value)["event_id"] for r in records if r.value.startswith(b'{"')}
     es.indices.refresh(index="ratings")                 # the job leaves it to refresh_interval
     assert es.count(index="ratings")["count"] == len(accepted_ids)
@@ -149,7 +134,7 @@ def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indice
     job.all_users, job.refold_pending = (lambda: stored_users(spark, checkpoint)), False
     job.champion, job.check_model_s = (lambda current: newer if current != "2" else None), 0.0
     assert job.process([], last + 1)["refolded"] == len(frames["ratings"]["user_id"].unique())
-    fold = newer.fold()
+    fold, index = newer.fold(), {int(m): i for i, m in enumerate(artifact.item_ids)}
     for user in sorted(touched)[:10]:
         mine = {m: r for (u, m), (r, _) in expected.items() if u == user}
         doc = es.get(index="users", id=str(user))["_source"]
@@ -157,6 +142,33 @@ def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indice
         assert doc["model_version"] == "2"
         np.testing.assert_allclose(doc["vector"], solved, rtol=1e-6, atol=1e-9)
     assert job.process([], last + 2)["refolded"] == 0                 # nothing stale any more
+
+    # `cinerec index` rebuilds films and users with every rating the job took, not only training's.
+    streamed = streamed_ratings(spark, checkpoint)
+    training = {(int(r.user_id), int(r.movie_id)): (float(r.rating), int(r.ts)) for r in frames["ratings"].itertuples()}
+    assert len(streamed) == sum(training.get(pair) != value for pair, value in expected.items()) > 0
+    build_indices(es, *with_streamed(frames, artifact, streamed, (10.0, 3.5)), version=3)
+    assert_indices_match(es, expected, artifact, touched)
+
+
+def assert_indices_match(es, expected, artifact, users):
+    """Every film's count, mean and likes, and the users' rated, liked and vectors, as ``expected``."""
+    for movie in range(1, 61):
+        values = [r for (u, m), (r, _) in expected.items() if m == movie]
+        doc = es.get(index="films", id=str(movie))["_source"]
+        assert doc["rating_count"] == len(values), movie
+        assert doc["rating_mean"] == pytest.approx(np.mean(values)), movie
+        assert doc["like_count"] == sum(v >= 4 for v in values), movie
+    fold = FoldIn(artifact.item_factors, PARAMS["regularization"], PARAMS["alpha"])
+    index = {int(m): i for i, m in enumerate(artifact.item_ids)}
+    for user in users:
+        mine = {m: r for (u, m), (r, _) in expected.items() if u == user}
+        doc = es.get(index="users", id=str(user))["_source"]
+        assert sorted(doc["rated"]) == sorted(str(m) for m in mine)
+        assert sorted(doc["liked"]) == sorted(str(m) for m, r in mine.items() if r >= 4)
+        items = sorted(mine)
+        solved = fold.user_vector(np.array([index[m] for m in items]), np.array([mine[m] for m in items]))
+        np.testing.assert_allclose(doc["vector"], solved, rtol=1e-6, atol=1e-9)
 
 
 def test_a_new_champion_is_used_from_the_next_batch(world, fresh_indices, settings):
