@@ -18,6 +18,7 @@ from batch.registry import CHALLENGER, CHAMPION, Registry, registered_name
 from batch.training import heldout_metrics, prepare, train, tune
 from core.settings import Settings
 from search.client import connect
+from search.indices import add_missing_fields
 
 DEFAULT_MODELS = ("popular", "itemknn-cosine", "itemknn-pearson", "rp3beta", "content", "ease", "ease-session",
                   "als", "als-explicit", "hybrid")
@@ -195,11 +196,14 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     data = Path(registry.version(CHAMPION).tags["data_path"])
     frames, report = prepare(data, settings)
     stream = settings.streaming
+    es = connect(settings.elasticsearch)
+    for alias in ("films", "users", "ratings"):     # indices built by an older version get new fields
+        if es.indices.exists_alias(name=alias):
+            add_missing_fields(es, alias)
     spark = spark_session("cinerec-stream")
     checkpoint = checkpoint_dir(settings.services.data_dir)
     processor = RatingProcessor(
-        es=connect(settings.elasticsearch), producer=Producer(settings.kafka.client_config()),
-        dlq_topic=settings.kafka.dlq_topic, model=model,
+        es=es, producer=Producer(settings.kafka.client_config()), dlq_topic=settings.kafka.dlq_topic, model=model,
         bayesian_prior=(report["bayesian_prior_count"], report["global_mean"]),
         champion=lambda current: newer_champion(registry, current), check_model_s=stream.model_check_s,
         all_users=(lambda: stored_users(spark, checkpoint)) if stream.refold_all else None,

@@ -42,7 +42,22 @@ def create_index(es: Elasticsearch, alias: str, version: int | str, *, dims: int
     if not es.indices.exists(index=name):
         body = mapping(alias, dims=dims)
         es.indices.create(index=name, settings=body["settings"], mappings=body["mappings"])
+    else:
+        add_missing_fields(es, alias, name)
     return name
+
+
+def add_missing_fields(es: Elasticsearch, alias: str, index: str | None = None) -> list[str]:
+    """Adds the fields of ``alias``'s mapping file that ``index`` (default: the alias) lacks, so an
+    index built by an older version takes the documents this version writes. Returns them."""
+    fields = json.loads((MAPPINGS / f"{alias}.json").read_text())["mappings"]["properties"]
+    added: list[str] = []
+    for name, current in es.indices.get_mapping(index=index or alias).items():
+        missing = {f: spec for f, spec in fields.items() if f not in current["mappings"].get("properties", {})}
+        if missing:
+            es.indices.put_mapping(index=name, properties=missing)
+            added += sorted(missing)
+    return added
 
 
 def current_indices(es: Elasticsearch, alias: str) -> list[str]:

@@ -131,3 +131,18 @@ def test_exact_title_is_the_cheap_hot_path(es):
     assert queries.exact_title(es, "Heat")["title"] == "Heat"
     assert queries.exact_title(es, "Heat (2001)") is None
     assert queries.exact_title(es, "heat") is None   # exact means exact; find_titles is the forgiving one
+
+
+def test_an_index_built_by_an_older_version_gets_the_new_fields(es):
+    old = indices.mapping("films", dims=4)
+    del old["mappings"]["properties"]["trending_until"]              # as built before the field existed
+    es.indices.create(index="films-old", settings=old["settings"], mappings=old["mappings"])
+    try:
+        with pytest.raises(Exception, match="strict"):
+            es.index(index="films-old", id="1", document={"trending_until": 5})
+        assert indices.add_missing_fields(es, "films", "films-old") == ["trending_until"]
+        es.index(index="films-old", id="1", document={"trending_until": 5}, refresh=True)
+        assert es.get(index="films-old", id="1")["_source"]["trending_until"] == 5
+        assert indices.add_missing_fields(es, "films", "films-old") == []
+    finally:
+        es.indices.delete(index="films-old")
