@@ -34,10 +34,9 @@ def with_streamed(frames: dict, artifact: ModelArtifact, streamed: pd.DataFrame,
     movies = frames["movies"].copy()
     count = movies["movie_id"].map(stats["size"]).fillna(0).astype(int)
     total = movies["movie_id"].map(stats["sum"]).fillna(0.0)
-    prior_count, prior_mean = prior
     movies["rating_count"] = count
     movies["rating_mean"] = (total / count).where(count > 0)
-    movies["bayesian_avg"] = ((prior_count * prior_mean + total) / (prior_count + count)).where(count > 0)
+    movies["bayesian_avg"] = documents.bayesian_average(total, count, *prior).where(count > 0)
     fold = FoldIn(artifact.item_factors, float(artifact.params["regularization"]), float(artifact.params["alpha"]))
     item_index = {int(m): i for i, m in enumerate(artifact.item_ids)}
     vectors = dict(zip(map(int, artifact.user_ids), artifact.user_factors))

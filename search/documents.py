@@ -13,6 +13,12 @@ import pandas as pd
 LIKED_THRESHOLD = 4.0  # a rating at or above this counts as a like
 
 
+def bayesian_average(total, count, prior_count: float, prior_mean: float):
+    """(C·m + Σ ratings) / (C + n): a film's mean pulled towards the global mean m by C ratings.
+    Works on scalars and on pandas/numpy columns alike."""
+    return (prior_count * prior_mean + total) / (prior_count + count)
+
+
 def film_documents(movies: pd.DataFrame, tags: pd.DataFrame, ratings: pd.DataFrame,
                    item_ids: np.ndarray, item_factors: np.ndarray, model_version: str,
                    liked_threshold: float = LIKED_THRESHOLD) -> Iterator[tuple[str, dict]]:

@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from . import metrics
 from .state import UserState, live_buckets, trend_fields
 from core.foldin import FoldIn
+from search.documents import bayesian_average
 from search.indices import bulk_write
 
 
@@ -108,7 +109,7 @@ class RatingProcessor:
 
     def film_document(self, count: int, total: float, likes: int, buckets: dict) -> dict:
         return {"rating_count": count, "rating_mean": total / count if count else None, "like_count": likes,
-                "bayesian_avg": (self.prior_count * self.prior_mean + total) / (self.prior_count + count)
+                "bayesian_avg": bayesian_average(total, count, self.prior_count, self.prior_mean)
                 if self.prior_count + count else None,
                 **trend_fields({int(b): n for b, n in buckets.items()}, self.trending_window_ms)}
 
