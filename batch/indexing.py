@@ -3,7 +3,8 @@
     clean frames + champion artifact ─▶ films-v<version>, users-v<version> ─▶ alias swap ─▶ prune
 The ``ratings`` index (one document per accepted event, written by streaming) is created once.
 When the streaming job has run, ``with_streamed`` adds the ratings it took to the training ratings
-first, so a rebuild keeps every streamed rating in the film statistics and user documents.
+first, so a rebuild keeps every streamed rating in the film statistics and user documents, and
+the films keep the job's trending (``film_fields``).
 """
 
 from __future__ import annotations
@@ -48,14 +49,16 @@ def with_streamed(frames: dict, artifact: ModelArtifact, streamed: pd.DataFrame,
 
 
 def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, version: int | str,
-                  keep: int = 3) -> dict:
+                  keep: int = 3, film_fields: dict[int, dict] | None = None) -> dict:
+    """``film_fields``: extra fields of some film documents (the streaming job's trending)."""
     model_version = str(version)
+    extra = film_fields or {}
     rank = artifact.item_factors.shape[1]
     report = {}
     films = indices.create_index(es, "films", version, dims=rank)
-    report["films"] = indices.bulk_write(es, films, documents.film_documents(
-        frames["movies"], frames["tags"], frames["ratings"], artifact.item_ids, artifact.item_factors,
-        model_version))
+    film_docs = documents.film_documents(frames["movies"], frames["tags"], frames["ratings"], artifact.item_ids,
+                                         artifact.item_factors, model_version)
+    report["films"] = indices.bulk_write(es, films, ((i, {**doc, **extra.get(int(i), {})}) for i, doc in film_docs))
     users = indices.create_index(es, "users", version, dims=rank)
     report["users"] = indices.bulk_write(es, users, documents.user_documents(
         frames["ratings"], artifact.user_ids, artifact.user_factors, model_version))

@@ -116,26 +116,29 @@ def index_command(settings: Settings, args: argparse.Namespace) -> int:
         raise LookupError(f"{registry.name} has no {args.alias}: run `cinerec train` and `cinerec promote`")
     artifact = registry.load(args.alias)
     frames, prepared = prepare(Path(version.tags["data_path"]), settings)
-    streamed = _streamed_ratings(settings)
+    streamed, trending = _streamed(settings)
     if streamed is not None:
         frames, artifact = with_streamed(frames, artifact, streamed,
                                          (prepared["bayesian_prior_count"], prepared["global_mean"]))
     report = build_indices(connect(settings.elasticsearch), frames, artifact, version=version.version,
-                           keep=settings.elasticsearch.keep_versions)
+                           keep=settings.elasticsearch.keep_versions, film_fields=trending)
     print_json({"model": registry.name, "alias": args.alias, "version": int(version.version),
                 "streamed_ratings": 0 if streamed is None else len(streamed), **report})
     return 0
 
 
-def _streamed_ratings(settings: Settings):
-    """The ratings the streaming job has taken so far (from its checkpoint), or None if it never ran."""
-    from streaming.stateful import checkpoint_dir, has_state, streamed_ratings
+def _streamed(settings: Settings) -> tuple:
+    """(ratings the streaming job has taken, {film: trending fields}) from its checkpoint, or
+    (None, None) if it never ran."""
+    from streaming.stateful import checkpoint_dir, has_state, stored_trending, streamed_ratings
 
     checkpoint = checkpoint_dir(settings.services.data_dir)
     if not has_state(checkpoint):
-        return None
+        return None, None
     from batch.spark import spark_session
-    return streamed_ratings(spark_session("cinerec-index"), checkpoint)
+    spark = spark_session("cinerec-index")
+    return (streamed_ratings(spark, checkpoint),
+            stored_trending(spark, checkpoint, settings.streaming.trending_window_s * 1000))
 
 
 def _every(seconds: float, action, stop: threading.Event) -> None:

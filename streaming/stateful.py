@@ -38,7 +38,7 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
-from .state import TRENDING_BUCKET_MS, film_totals, live_buckets, supersedes
+from .state import TRENDING_BUCKET_MS, film_totals, live_buckets, supersedes, trend_fields
 from .validate import Record, validate_records
 
 STATE_LAYOUT = 2   # bumped when the state's shape changes: a new layout starts a new checkpoint
@@ -240,6 +240,13 @@ def streamed_ratings(spark, checkpoint) -> pd.DataFrame:
             for movie, (rating, ts, event_id) in state.ratings.items() if event_id != TRAINING_EVENT]
     return pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "ts"]).astype(
         {"user_id": "int64", "movie_id": "int64", "rating": float, "ts": "int64"})
+
+
+def stored_trending(spark, checkpoint, window_ms: int) -> dict[int, dict]:
+    """The trending fields of every film with trending buckets in the checkpoint's state, as of now."""
+    now = int(time.time() * 1000)
+    return {film: trend_fields(live_buckets(state.buckets, now, window_ms), window_ms)
+            for film, state in _stored(spark, checkpoint, "m") if state.buckets}
 
 
 def _stored(spark, checkpoint, kind: str) -> Iterator[tuple[int, EntityState]]:

@@ -3,6 +3,7 @@ store, the result equals a ledger of the events exactly, also when Spark re-runs
 writes were done but whose commit was lost (a crash between the two)."""
 
 import json
+import time
 import uuid
 
 import numpy as np
@@ -20,7 +21,7 @@ from kafka_helpers import consume_all
 from simulator.producer import Message, publish
 from streaming.job import start
 from streaming.processor import Model, RatingProcessor
-from streaming.stateful import stored_users, streamed_ratings
+from streaming.stateful import stored_trending, stored_users, streamed_ratings
 from streaming.validate import Record
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
@@ -63,7 +64,7 @@ def run(spark, world, es, settings, checkpoint, **options) -> list[dict]:
 def ledger(n: int, seed: int) -> list[Record]:
     """n records: valid ratings (with re-ratings and a re-sent event), and bad ones."""
     rng = np.random.default_rng(seed)
-    records, sent = [], []
+    records, sent, now = [], [], int(time.time() * 1000)     # event times now: they count as trending
     for i in range(n):
         user, movie = int(rng.integers(1, 81)), int(rng.integers(1, 61))
         if i % 17 == 5:
@@ -73,7 +74,7 @@ def ledger(n: int, seed: int) -> list[Record]:
         else:
             value = json.dumps({"event_id": str(uuid.UUID(int=int(rng.integers(1, 2**62)))),
                                 "user_id": user, "movie_id": movie,
-                                "rating": float(rng.integers(1, 11)) / 2, "ts": 2 * 10**12 + i,
+                                "rating": float(rng.integers(1, 11)) / 2, "ts": now + i,
                                 "source": "simulator"}).encode()
             sent.append(value)
         key = json.loads(value)["user_id"] if value.startswith(b'{"') else user
@@ -114,6 +115,7 @@ def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indice
     expected = truth(frames, records)
     touched = {json.loads(r.value)["user_id"] for r in records if r.value.startswith(b'{"')}
     assert_indices_match(es, expected, artifact, touched)
+    assert_trending_matches(es, records)
     accepted_ids = {json.loads(r.value)["event_id"] for r in records if r.value.startswith(b'{"')}
     es.indices.refresh(index="ratings")                 # the job leaves it to refresh_interval
     assert es.count(index="ratings")["count"] == len(accepted_ids)
@@ -147,8 +149,19 @@ def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indice
     streamed = streamed_ratings(spark, checkpoint)
     training = {(int(r.user_id), int(r.movie_id)): (float(r.rating), int(r.ts)) for r in frames["ratings"].itertuples()}
     assert len(streamed) == sum(training.get(pair) != value for pair, value in expected.items()) > 0
-    build_indices(es, *with_streamed(frames, artifact, streamed, (10.0, 3.5)), version=3)
+    trending = stored_trending(spark, checkpoint, 3_600_000)
+    build_indices(es, *with_streamed(frames, artifact, streamed, (10.0, 3.5)), version=3, film_fields=trending)
     assert_indices_match(es, expected, artifact, touched)
+    assert_trending_matches(es, records)
+
+
+def assert_trending_matches(es, records):
+    """Each film's trending is the number of distinct events it got (all inside the window)."""
+    events = {json.loads(r.value)["event_id"]: json.loads(r.value)["movie_id"]
+              for r in records if r.value.startswith(b'{"')}
+    for movie in range(1, 61):
+        doc = es.get(index="films", id=str(movie))["_source"]
+        assert doc["trending"] == sum(m == movie for m in events.values()), movie
 
 
 def assert_indices_match(es, expected, artifact, users):
