@@ -121,10 +121,10 @@ class EntityState:
             bucket = ts - ts % TRENDING_BUCKET_MS
             self.buckets[bucket] = self.buckets.get(bucket, 0) + 1
 
-    def trending(self, now: int, window_ms: int) -> int:
-        """Ratings in the window ending now; drops buckets that left it."""
+    def drop_old_buckets(self, now: int, window_ms: int) -> dict[int, int]:
+        """Drops the trending buckets that left the window ending now; returns the rest."""
         self.buckets = live_buckets(self.buckets, now, window_ms)
-        return sum(self.buckets.values())
+        return self.buckets
 
 
 class Entities:
@@ -200,9 +200,9 @@ class RatingState(StatefulProcessor):
                                                                "duplicates": duplicates.get(entity, 0)})))
             elif entity in changed:
                 count, total, likes = state.totals
-                state.trending(now, self.window_ms)
                 out.append(("film", f"m:{entity}", json.dumps(
-                    {"count": count, "total": total, "likes": likes, "buckets": state.buckets})))
+                    {"count": count, "total": total, "likes": likes,
+                     "buckets": state.drop_old_buckets(now, self.window_ms)})))
         bucket.save(changed)
         if out:
             yield pd.DataFrame(out, columns=["kind", "key", "payload"])

@@ -71,7 +71,7 @@ def test_key_state_round_trips_and_counts_trending_inside_the_watermark():
     assert state.apply(2, 5.0, now - 1, "c") == (3.0, now - 5, "b")  # a re-rating replaces
     state.count_trending(now, now, lateness)
     state.count_trending(now - lateness - 1, now, lateness)          # behind the watermark
-    assert state.trending(now, window) == 1
+    assert sum(state.drop_old_buckets(now, window).values()) == 1
     copy = EntityState(state.dumps())
     assert copy.ratings == state.ratings and copy.totals == (2, 9.0, 2)
-    assert copy.trending(now + window + TRENDING_BUCKET_MS, window) == 0
+    assert sum(copy.drop_old_buckets(now + window + TRENDING_BUCKET_MS, window).values()) == 0
