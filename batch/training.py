@@ -71,28 +71,42 @@ def search_space(model: str, config: Path | None = None) -> list[dict]:
     return [dict(zip(keys, values)) for values in itertools.product(*(space[k] for k in keys))]
 
 
-def validation_holdout(frames: dict) -> Holdout:
-    """A 75/25 split (seed 43) of the serving split's train part: the test part is never seen."""
+def validation_holdout(frames: dict, seed: int = SEED + 1) -> Holdout:
+    """A 75/25 split of the serving split's train part: the test part is never seen."""
     train_part, _ = stratified_split(frames["ratings"], seed=SEED)
-    return Holdout.build({**frames, "ratings": train_part}, SERVING_PROTOCOL, seed=SEED + 1)
+    return Holdout.build({**frames, "ratings": train_part}, SERVING_PROTOCOL, seed=seed)
 
 
 def tune(frames: dict, *, model: str, config: Path | None = None, k: int = 10,
-         trials: int | None = None, metric: str = "ndcg", on_trial=None) -> dict:
-    """Grid (or ``trials`` random points of it) on a validation split carved from the train part."""
-    validation = validation_holdout(frames)
+         trials: int | None = None, metric: str = "ndcg", folds: int = 3, on_trial=None) -> dict:
+    """Grid (or ``trials`` random points of it) on validation splits carved from the train part.
+
+    Each point is scored on ``folds`` validation splits (seeds 43, 44, …) and ranked by the mean:
+    on ml-latest-small one split's nDCG@10 moves by about 0.01 between seeds, more than the
+    differences between neighbouring grid points.
+    """
+    validations = [validation_holdout(frames, seed=SEED + 1 + fold) for fold in range(folds)]
     candidates = search_space(model, config)
     if trials is not None and trials < len(candidates):
         candidates = random.Random(SEED).sample(candidates, trials)
     results = []
     for point in candidates:
-        scored = evaluate_model(create(model, point, config), validation, k)
-        scored.pop("curve")
+        scored = mean_metrics([evaluate_model(create(model, point, config), v, k) for v in validations], metric)
         results.append({"params": point, "metrics": scored})
         if on_trial:
             on_trial(point, scored)
     sign = -1.0 if metric in LOWER_IS_BETTER else 1.0
     best = max(results, key=lambda r: sign * r["metrics"].get(metric, float("-inf") * sign))
     return {"model": model, "metric": metric, "k": k, "trials": len(results),
-            "validation": "stratified 75/25 of the training part (seed 43)",
+            "validation": f"mean over {folds} stratified 75/25 splits of the training part "
+                          f"(seeds {SEED + 1}–{SEED + folds})",
             "best": best, "results": results}
+
+
+def mean_metrics(per_fold: list[dict], metric: str) -> dict:
+    """The mean of each numeric metric over the folds, and the ranking metric of each fold."""
+    numeric = [name for name, value in per_fold[0].items() if isinstance(value, int | float)]
+    out = {name: float(np.mean([fold[name] for fold in per_fold])) for name in numeric}
+    if metric in out:
+        out[f"{metric}_per_fold"] = [fold[metric] for fold in per_fold]
+    return out

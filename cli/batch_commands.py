@@ -87,9 +87,10 @@ def tune_command(settings: Settings, args: argparse.Namespace) -> int:
 
     def log(point, metrics):
         registry.log_trial(f"trial-{args.model}", point, metrics, parent_run_id=parent)
-        print(f"{point}: {args.metric}={metrics[args.metric]:.4f}", file=sys.stderr)
+        folds = " ".join(f"{v:.4f}" for v in metrics.get(f"{args.metric}_per_fold", []))
+        print(f"{point}: {args.metric}={metrics[args.metric]:.4f} (folds {folds})", file=sys.stderr)
     result = tune(frames, model=args.model, config=args.config_file, k=args.k, trials=args.trials,
-                  metric=args.metric, on_trial=log)
+                  metric=args.metric, folds=args.folds, on_trial=log)
     print_json({**result, "mlflow_parent_run": parent})
     return 0
 
@@ -311,6 +312,8 @@ def add_parsers(sub) -> None:
     tune_p.add_argument("--model", default="als", choices=sorted(MODELS))
     tune_p.add_argument("--config", dest="config_file", type=Path)
     tune_p.add_argument("--trials", type=int, help="random sample of the grid (default: all of it)")
+    tune_p.add_argument("--folds", type=int, default=3,
+                        help="validation splits each point is scored on; points rank by the mean (default 3)")
     tune_p.add_argument("--metric", default="ndcg", choices=("ndcg", "precision", "recall", "map", "rmse", "mae"),
                         help="what to optimise (rmse and mae: lower is better; for als-explicit)")
     tune_p.set_defaults(run=tune_command)

@@ -80,13 +80,27 @@ def test_tune_picks_the_best_trial(tmp_path):
     assert result["best"]["metrics"]["ndcg"] == max(r["metrics"]["ndcg"] for r in result["results"])
 
 
+def test_tune_ranks_points_by_the_mean_over_validation_folds(tmp_path):
+    config = tmp_path / "ease.toml"
+    config.write_text("[search]\nregularization = [1.0, 1000.0]\n")
+    result = tune(planted_frames(), model="ease", config=config, folds=3)
+    for trial in result["results"]:
+        per_fold = trial["metrics"]["ndcg_per_fold"]
+        assert len(per_fold) == 3 and len(set(per_fold)) > 1   # three different validation splits
+        assert trial["metrics"]["ndcg"] == pytest.approx(sum(per_fold) / 3)
+
+
 def test_the_validation_split_never_contains_a_test_rating():
     frames = planted_frames()
     train_part, test = stratified_split(frames["ratings"], seed=42)
-    validation = validation_holdout(frames)
     pairs = lambda users, items: set(zip(users, items))  # noqa: E731
     test_pairs = pairs(test["user_id"], test["movie_id"])
-    coo = validation.train.matrix.tocoo()
-    assert not pairs(validation.train.user_ids[coo.row], validation.train.item_ids[coo.col]) & test_pairs
-    assert not pairs(validation.test["user_id"], validation.test["movie_id"]) & test_pairs
-    assert validation.train.matrix.nnz + len(validation.test) == len(train_part)
+    held_out = []
+    for seed in (43, 44, 45):   # the folds `cinerec tune` scores on
+        validation = validation_holdout(frames, seed=seed)
+        coo = validation.train.matrix.tocoo()
+        assert not pairs(validation.train.user_ids[coo.row], validation.train.item_ids[coo.col]) & test_pairs
+        assert not pairs(validation.test["user_id"], validation.test["movie_id"]) & test_pairs
+        assert validation.train.matrix.nnz + len(validation.test) == len(train_part)
+        held_out.append(pairs(validation.test["user_id"], validation.test["movie_id"]))
+    assert held_out[0] != held_out[1] != held_out[2]
