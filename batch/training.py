@@ -85,6 +85,8 @@ def tune(frames: dict, *, model: str, config: Path | None = None, k: int = 10,
     on ml-latest-small one split's nDCG@10 moves by about 0.01 between seeds, more than the
     differences between neighbouring grid points.
     """
+    if folds < 1:
+        raise ValueError(f"folds must be at least 1, got {folds}")
     validations = [validation_holdout(frames, seed=SEED + 1 + fold) for fold in range(folds)]
     candidates = search_space(model, config)
     if trials is not None and trials < len(candidates):

@@ -88,6 +88,8 @@ def test_tune_ranks_points_by_the_mean_over_validation_folds(tmp_path):
         per_fold = trial["metrics"]["ndcg_per_fold"]
         assert len(per_fold) == 3 and len(set(per_fold)) > 1   # three different validation splits
         assert trial["metrics"]["ndcg"] == pytest.approx(sum(per_fold) / 3)
+    with pytest.raises(ValueError, match="folds must be at least 1"):
+        tune(planted_frames(), model="ease", config=config, folds=0)
 
 
 def test_the_validation_split_never_contains_a_test_rating():
