@@ -1,4 +1,4 @@
-"""Fold-in: the fast Cholesky path against the equation as written, and its properties."""
+"""Fold-in: both fast paths (Cholesky, low-rank update) against the equation as written, and its properties."""
 
 import numpy as np
 from hypothesis import given, settings
@@ -11,17 +11,29 @@ def factors(seed: int, items: int = 30, rank: int = 5) -> np.ndarray:
     return np.random.default_rng(seed).normal(0, 0.5, (items, rank))
 
 
-@given(seed=st.integers(0, 10_000), n=st.integers(1, 29), alpha=st.floats(0.1, 40),
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 29), alpha=st.just(0.0) | st.floats(0.1, 40),
        reg=st.floats(0.001, 2.0))
-@settings(max_examples=60, deadline=None)
-def test_fast_path_matches_the_reference(seed, n, alpha, reg):
-    y = factors(seed)
+@settings(max_examples=80, deadline=None)
+def test_fast_paths_match_the_reference(seed, n, alpha, reg):
+    # rank 12: fewer ratings than that take the low-rank update, more the Cholesky path;
+    # alpha 0 (all confidences 1) always takes the Cholesky path
+    y = factors(seed, rank=12)
     rng = np.random.default_rng(seed + 1)
     items = rng.choice(len(y), n, replace=False)
     ratings = rng.choice(np.arange(1, 11) / 2, n)
     fast = FoldIn(y, reg, alpha).user_vector(items, ratings)
     slow = user_vector_reference(y, items, ratings, reg, alpha)
-    np.testing.assert_allclose(fast, slow, rtol=1e-8, atol=1e-10)
+    np.testing.assert_allclose(fast, slow, rtol=1e-7, atol=1e-10)
+
+
+def test_low_rank_update_and_cholesky_agree_on_the_same_user():
+    y = factors(3, items=200, rank=40)
+    fold = FoldIn(y, 0.2, 1.5)
+    rng = np.random.default_rng(3)
+    items, ratings = rng.choice(200, 10, replace=False), rng.choice(np.arange(1, 11) / 2, 10)
+    c = 1 + 1.5 * ratings
+    a = fold.gram + (y[items].T * (c - 1)) @ y[items] + 0.2 * 10 * np.eye(40)
+    np.testing.assert_allclose(fold.user_vector(items, ratings), np.linalg.solve(a, y[items].T @ c), rtol=1e-8)
 
 
 @given(seed=st.integers(0, 10_000))
