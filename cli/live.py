@@ -37,6 +37,10 @@ from search.queries import FILMS, USERS
 from simulator.producer import producer_config, publish, simulated_messages
 
 PROBE_USER_BASE = 900_000_000          # probe users of `bench freshness`: ids no dataset uses
+# The demo's model rank. The tuned ALS (config/models/als.toml, rank 512) is for ranking quality;
+# the embedded Elasticsearch stand-in serialises and scans vectors in Python, so every streamed
+# user write and kNN query costs time in proportion to the rank, and the demo's loop would lag.
+DEMO_RANK = 64
 
 
 # -- demo -------------------------------------------------------------------------------------
@@ -92,7 +96,7 @@ def _prepare(settings: Settings, data: Path | None) -> None:
             _run("data", "generate")
         data = world_dir(settings)
     if data is not None and (champion is None or Path(champion.tags["data_path"]) != data.resolve()):
-        _run("train", "--data", str(data))
+        _run("train", "--data", str(data), "--param", f"rank={DEMO_RANK}")
         _run("promote", check=False)                  # a refusal keeps the current champion
         _run("index")
     elif not connect(settings.elasticsearch).indices.exists_alias(name=FILMS):
