@@ -64,11 +64,14 @@ def train_command(settings: Settings, args: argparse.Namespace) -> int:
 def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
     if args.streaming and args.protocol != "temporal":
         raise ValueError("--streaming replays the later ratings in time order; use it with --protocol temporal")
+    if args.param and not args.streaming:
+        raise ValueError("--param sets the hyper-parameters of the one model --streaming evaluates; "
+                         "other comparisons use each model's TOML")
     frames, _ = prepare(data_path(settings, args.data), settings)
     if args.streaming:
         from streaming.quality import evaluate_streaming
 
-        print_json(evaluate_streaming(frames, k=args.k, model=args.models or "als"))
+        print_json(evaluate_streaming(frames, k=args.k, model=args.models or "als", params=parse_params(args.param)))
         return 0
     result = evaluate(frames, protocol=args.protocol, k=args.k, models=_models(args.models),
                       progress=lambda name, r: print(f"{name}: ndcg@{args.k}={r['ndcg']:.4f} "
@@ -305,6 +308,8 @@ def add_parsers(sub) -> None:
     eval_p.add_argument("--streaming", action="store_true",
                         help="temporal only: train on the first 80%% by time, fold the rest in as the streaming "
                              "job does, and compare with a full retrain (--models: one ALS model, default als)")
+    eval_p.add_argument("--param", action="append", metavar="KEY=VALUE",
+                        help="with --streaming: override a hyper-parameter of that model, e.g. --param rank=64")
     eval_p.set_defaults(run=evaluate_command)
 
     tune_p = sub.add_parser("tune", help="search the TOML search space on a validation split")

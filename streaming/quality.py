@@ -70,7 +70,7 @@ def evaluate_streaming(frames: dict[str, pd.DataFrame], *, k: int = 10, model: s
     retrained = evaluate_model(create(model, params), holdout, k)
     for result in (streaming, retrained):
         result.pop("curve")
-    return {"protocol": "temporal", "streaming": True, "k": k, "model": model,
+    return {"protocol": "temporal", "streaming": True, "k": k, "model": model, "params": als.params,
             "base_ratings": len(base), "streamed_ratings": len(events), "users_refolded": len(touched),
             "test_users": len(holdout.test_users),
             "streaming_model": {**streaming, "train_seconds": round(base_seconds, 3),

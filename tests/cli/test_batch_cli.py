@@ -108,6 +108,15 @@ def test_evaluate_streaming_compares_fold_in_with_a_retrain(env, capsys):
     assert "use it with --protocol temporal" in capsys.readouterr().err
 
 
+def test_evaluate_streaming_takes_the_model_s_hyper_parameters(env, capsys):
+    assert main(["evaluate", "--protocol", "temporal", "--streaming", "--k", "5",
+                 "--param", "rank=6", "--param", "iterations=2"]) == 0
+    result = out(capsys)
+    assert result["params"]["rank"] == 6 and result["params"]["iterations"] == 2
+    assert main(["evaluate", "--protocol", "temporal", "--param", "rank=6"]) == 1
+    assert "--param sets the hyper-parameters of the one model --streaming evaluates" in capsys.readouterr().err
+
+
 def test_benchmarks_of_the_live_loop_say_what_is_missing(env, capsys, monkeypatch):
     monkeypatch.setenv("CINEREC_KAFKA__BOOTSTRAP_SERVERS", "127.0.0.1:1")
     assert main(["bench", "throughput", "--rates", "100", "--duration", "1"]) == 3
