@@ -1,6 +1,7 @@
 # Cinerec: `make demo` runs the system on the embedded services, `make test` runs the tests.
-# Both install everything they need into .venv first (Python packages from PyPI; Java 17+
-# must be on the machine for Spark and is checked, not installed).
+# Both install everything they need first: Python packages from PyPI into .venv, and the engines
+# (Apache Kafka, Elasticsearch, Spark's Kafka connector) from Maven Central into .engines with
+# deployment/engines/pom.xml. Java 17+ and Maven must be on the machine; both are checked.
 
 PYTHON ?= python3
 VENV := .venv
@@ -10,9 +11,21 @@ DATA ?=
 DURATION ?=
 export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 
-.PHONY: install check-java demo test test-chaos lint clean services-down
+ENGINES := .engines
+ENGINE_POMS := $(wildcard deployment/engines/pom.xml deployment/engines/*/pom.xml)
 
-install: $(VENV)/.installed
+.PHONY: install check-java check-maven demo test test-chaos lint clean services-down
+
+install: $(VENV)/.installed $(ENGINES)/.fetched
+
+$(ENGINES)/.fetched: $(ENGINE_POMS)
+	@$(MAKE) --no-print-directory check-java check-maven
+	@rm -rf $(ENGINES)
+	@echo "fetching Kafka, Elasticsearch and Spark's Kafka connector from Maven Central into $(ENGINES)/"
+	@mvn -q -B -f deployment/engines/pom.xml package > $(ENGINES).log 2>&1 || { \
+	  echo "Maven could not fetch the engines (is Maven Central reachable?); last lines of $(ENGINES).log:"; \
+	  grep -E "ERROR|Could not" $(ENGINES).log | head -n 3; exit 1; }
+	@touch $@
 
 $(VENV)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	@$(MAKE) --no-print-directory check-java
@@ -32,6 +45,10 @@ check-java:
 	if [ "$${major:-0}" -lt 17 ]; then \
 	  echo "Java $$major found; Spark 4 needs Java 17 or newer (apt-get install openjdk-17-jre-headless)."; \
 	  exit 1; fi
+
+check-maven:
+	@command -v mvn >/dev/null 2>&1 || { \
+	  echo "Maven is required to fetch the engines from Maven Central (apt-get install maven)."; exit 1; }
 
 demo: install
 ifneq ($(strip $(DATA)),)
@@ -53,4 +70,4 @@ lint: install
 
 clean:
 	-$(CINEREC) services down
-	rm -rf var
+	rm -rf var $(ENGINES) $(ENGINES).log

@@ -1,6 +1,7 @@
 """`cinerec index`: the champion model and the catalog into versioned Elasticsearch indices.
 
-    clean frames + champion artifact ─▶ films-v<version>, users-v<version> ─▶ alias swap ─▶ prune
+    clean frames + champion artifact ─▶ per-film lists (also watched, similar; core.neighbours)
+        ─▶ films-v<version>, users-v<version> ─▶ alias swap ─▶ prune
 The ``ratings`` index (one document per accepted event, written by streaming) is created once.
 When the streaming job has run, ``with_streamed`` adds the ratings it took to the training ratings
 first, so a rebuild keeps every streamed rating in the film statistics and user documents, and
@@ -13,9 +14,11 @@ from dataclasses import replace
 
 import numpy as np
 import pandas as pd
+import scipy.sparse as sp
 from elasticsearch import Elasticsearch
 
 from .artifact import ModelArtifact
+from core import neighbours
 from core.foldin import FoldIn, solve_user
 from search import documents, indices
 
@@ -48,16 +51,36 @@ def with_streamed(frames: dict, artifact: ModelArtifact, streamed: pd.DataFrame,
     return {**frames, "ratings": ratings, "movies": movies}, users
 
 
+def film_neighbours(movies: pd.DataFrame, ratings: pd.DataFrame, artifact: ModelArtifact, *,
+                    size: int) -> dict[int, dict]:
+    """Every film's stored lists: co-liked films scored for significance (the like matrix of all
+    users, ``core.neighbours.co_like_lists``) and the films nearest its item vector."""
+    movie_ids = np.asarray(sorted(set(map(int, movies["movie_id"])) | set(map(int, artifact.item_ids))))
+    column = {m: i for i, m in enumerate(movie_ids)}
+    users = {u: i for i, u in enumerate(sorted(map(int, ratings["user_id"].unique())))}
+    liked = ratings[(ratings["rating"] >= documents.LIKED_THRESHOLD) & ratings["movie_id"].isin(column)]
+    likes = sp.csr_matrix((np.ones(len(liked)), (liked["user_id"].map(users).to_numpy(),
+                                                  liked["movie_id"].map(column).to_numpy())),
+                          shape=(len(users), len(movie_ids)))
+    vectors = dict(zip(map(int, artifact.item_ids), artifact.item_factors))
+    together = neighbours.co_like_lists(likes, movie_ids, vectors, size=size)
+    nearest = neighbours.vector_neighbours(np.asarray(artifact.item_ids), artifact.item_factors, size=size)
+    return {m: {"also_watched": [n.as_dict() for n in together.get(m, [])],
+                "similar": [n.as_dict() for n in nearest.get(m, [])]} for m in movie_ids}
+
+
 def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, version: int | str,
-                  keep: int = 3, film_fields: dict[int, dict] | None = None) -> dict:
-    """``film_fields``: extra fields of some film documents (the streaming job's trending)."""
+                  keep: int = 3, film_fields: dict[int, dict] | None = None, neighbours_kept: int = 50) -> dict:
+    """``film_fields``: extra fields of some film documents (the streaming job's trending);
+    ``neighbours_kept``: length of each film's stored lists."""
     model_version = str(version)
     extra = film_fields or {}
     rank = artifact.item_factors.shape[1]
     report = {}
     films = indices.create_index(es, "films", version, dims=rank)
+    lists = film_neighbours(frames["movies"], frames["ratings"], artifact, size=neighbours_kept)
     film_docs = documents.film_documents(frames["movies"], frames["tags"], frames["ratings"], artifact.item_ids,
-                                         artifact.item_factors, model_version)
+                                         artifact.item_factors, model_version, neighbours=lists)
     report["films"] = indices.bulk_write(es, films, ((i, {**doc, **extra.get(int(i), {})}) for i, doc in film_docs))
     users = indices.create_index(es, "users", version, dims=rank)
     report["users"] = indices.bulk_write(es, users, documents.user_documents(

@@ -76,6 +76,26 @@ def split_genres(raw: object) -> list[str]:
     return [g for g in raw.split("|") if g not in NO_GENRES]
 
 
+def write_csv(dataset: Dataset, directory: Path) -> Path:
+    """Writes ``dataset`` in the ml-csv layout (what ``load`` reads back as the same frames)."""
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    ratings = dataset.ratings.dropna(subset=list(RATING_COLUMNS))
+    pd.DataFrame({"userId": ratings["user_id"].astype(int), "movieId": ratings["movie_id"].astype(int),
+                  "rating": ratings["rating"], "timestamp": (ratings["ts"] // 1000).astype(int)}
+                 ).to_csv(directory / "ratings.csv", index=False)
+    movies = dataset.movies
+    titles = [f"{t} ({int(y)})" if pd.notna(y) else t for t, y in zip(movies["title"], movies["year"])]
+    genres = ["|".join(g) if len(g) else "(no genres listed)" for g in movies["genres"]]
+    pd.DataFrame({"movieId": movies["movie_id"], "title": titles, "genres": genres}
+                 ).to_csv(directory / "movies.csv", index=False)
+    tags = dataset.tags.dropna(subset=list(TAG_COLUMNS))
+    pd.DataFrame({"userId": tags["user_id"].astype(int), "movieId": tags["movie_id"].astype(int),
+                  "tag": tags["tag"], "timestamp": (tags["ts"] // 1000).astype(int)}
+                 ).to_csv(directory / "tags.csv", index=False)
+    return directory
+
+
 # -- layouts ---------------------------------------------------------------------------------
 
 def _load_csv(directory: Path) -> Dataset:

@@ -7,7 +7,9 @@ import sys
 import tempfile
 
 
-def spark_session(app: str = "cinerec", master: str = "local[2]"):
+def spark_session(app: str = "cinerec", master: str = "local[2]", jars: list[str] = ()):
+    """``jars``: extra jars on ``spark.jars`` (the streaming job's Kafka connector). The first
+    caller in a process creates the session; later callers get it as it is."""
     from pyspark.sql import SparkSession
 
     os.environ.setdefault("PYSPARK_PYTHON", sys.executable)
@@ -17,6 +19,7 @@ def spark_session(app: str = "cinerec", master: str = "local[2]"):
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.driver.memory", "4g")
+               .config("spark.jars", ",".join(jars))
                .getOrCreate())
     session.sparkContext.setLogLevel("ERROR")
     if session.sparkContext.getCheckpointDir() is None:

@@ -183,6 +183,18 @@ def bench_api_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def bench_wrk_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Each route under wrk against a running `cinerec serve`; JSON with the floor ratio."""
+    from .bench_wrk import bench_routes, route_paths
+
+    url = args.url or f"http://{settings.api.host}:{settings.api.port}"
+    routes = route_paths(connect(settings.elasticsearch))
+    print_json({"benchmark": "wrk", "url": url, "duration_s": args.duration, "connections": args.connections,
+                "threads": args.threads, "routes": bench_routes(url, routes, duration_s=args.duration,
+                                                                connections=args.connections, threads=args.threads)})
+    return 0
+
+
 def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     """The streaming job on the champion: Kafka ratings -> keyed state, fold-in -> Elasticsearch."""
     from confluent_kafka import Producer
@@ -192,6 +204,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     from streaming.job import start
     from streaming.metrics import serve, watch_progress
     from streaming.processor import RatingProcessor
+    from streaming.source import kafka_jars
     from streaming.stateful import checkpoint_dir, stored_users
 
     # The fold-in solves are rank x rank: BLAS threads would only fight Spark for the cores.
@@ -207,7 +220,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     for alias in ("films", "users", "ratings"):     # indices built by an older version get new fields
         if es.indices.exists_alias(name=alias):
             add_missing_fields(es, alias)
-    spark = spark_session("cinerec-stream")
+    spark = spark_session("cinerec-stream", jars=kafka_jars(settings.services))
     checkpoint = checkpoint_dir(settings.services.data_dir)
     processor = RatingProcessor(
         es=es, producer=Producer(settings.kafka.client_config()), dlq_topic=settings.kafka.dlq_topic, model=model,
@@ -219,12 +232,15 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     if stream.trending_decay_s:
         threading.Thread(target=_every, args=(stream.trending_decay_s, processor.decay_trending, stop),
                          name="trending-decay", daemon=True).start()
+    if stream.also_watched_refresh_s:
+        threading.Thread(target=_every, args=(stream.also_watched_refresh_s, processor.refresh_also_watched, stop),
+                         name="also-watched", daemon=True).start()
     if stream.metrics_port:
         serve(stream.metrics_port)
     listener = watch_progress(spark, settings.kafka)
     query = start(spark, settings.kafka, processor, catalog=set(map(int, frames["movies"]["movie_id"])),
                   initial_ratings=frames["ratings"], checkpoint=checkpoint,
-                  trigger_ms=stream.trigger_ms, native=stream.native_kafka,
+                  trigger_ms=stream.trigger_ms,
                   max_offsets_per_trigger=stream.max_offsets_per_trigger, available_now=args.available_now,
                   trending_window_ms=stream.trending_window_s * 1000, lateness_ms=stream.lateness_s * 1000,
                   state_buckets=stream.state_buckets, state_partitions=stream.state_partitions,

@@ -13,7 +13,7 @@ from batch import integrity, movielens, store
 from batch.download import DownloadError, download
 from core.settings import Settings
 from simulator.producer import publish, simulated_messages
-from simulator.replay import replay_messages
+from simulator.replay import replay_messages, time_cut
 from simulator.world import TASTES_FILE, Tastes, World, generate
 
 FAILURES = (movielens.DataError, DownloadError, FileNotFoundError, ValueError, RuntimeError)
@@ -54,6 +54,21 @@ def data_load(settings: Settings, args: argparse.Namespace) -> int:
     name = args.name or Path(args.path).resolve().name
     print_json(store.save(dataset, Path(settings.services.data_dir) / "datasets" / name,
                           source=args.path))
+    return 0
+
+
+def cut_dir(settings: Settings, path: Path, fraction: float) -> Path:
+    return Path(settings.services.data_dir) / "datasets" / f"{Path(path).resolve().name}-first{round(fraction * 100)}"
+
+
+def data_cut(settings: Settings, args: argparse.Namespace) -> int:
+    dataset = movielens.load(args.path)
+    before, after = time_cut(dataset.ratings, args.fraction)
+    out = args.out or cut_dir(settings, args.path, args.fraction)
+    dataset.ratings = before
+    movielens.write_csv(dataset, out)
+    print_json({"path": str(out), "fraction": args.fraction, "ratings_before": len(before),
+                "ratings_after": len(after), "cut_ts": int(after["ts"].min()) if len(after) else None})
     return 0
 
 
@@ -110,12 +125,15 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
 def replay(settings: Settings, args: argparse.Namespace) -> int:
     svc.require_kafka(settings.kafka)
     dataset = movielens.load(args.path)
-    messages, skipped = replay_messages(dataset.ratings, speed=args.speed, limit=args.limit)
+    messages, skipped = replay_messages(dataset.ratings, speed=args.speed, rate=args.rate, after=args.after,
+                                        limit=args.limit)
     topic = args.topic or settings.kafka.ratings_topic
-    total = min(len(dataset.ratings) - skipped, args.limit or len(dataset.ratings))
+    remaining = len(time_cut(dataset.ratings, args.after)[1]) if args.after else len(dataset.ratings)
+    total = min(remaining - skipped, args.limit or remaining)
     with progress_bar(total, f"replay -> {topic}") as bar:
         summary = publish(settings.kafka, messages, topic=topic, progress=bar.update)
-    print_json({"layout": dataset.layout, "speed": args.speed, "skipped_incomplete_rows": skipped,
+    print_json({"layout": dataset.layout, "speed": args.speed, "rate": args.rate, "after": args.after,
+                "skipped_incomplete_rows": skipped,
                 **summary})
     return 0 if summary["failed"] == 0 else 1
 

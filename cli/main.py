@@ -61,6 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
     download.add_argument("--dest", type=Path, help="target directory (default: <data_dir>/downloads)")
     download.add_argument("--url", help="mirror URL of the same zip archive")
     download.set_defaults(run=commands.data_download)
+    cut = data_sub.add_parser("cut", help="the first part of a MovieLens history by time, as a dataset to "
+                                          "train on (replay the rest with `replay --after`)")
+    cut.add_argument("path", type=Path)
+    cut.add_argument("--fraction", type=float, default=0.8, help="share of the ratings by time (default 0.8)")
+    cut.add_argument("--out", type=Path, help="directory (default: <data_dir>/datasets/<name>-first<pct>)")
+    cut.set_defaults(run=commands.data_cut)
     generate = data_sub.add_parser("generate", help="create the seeded synthetic world")
     generate.add_argument("--out", type=Path, help="directory (default: <data_dir>/world)")
     generate.add_argument("--seed", type=int, help=env_help("seed", "simulator", "seed"))
@@ -84,6 +90,10 @@ def build_parser() -> argparse.ArgumentParser:
     replay.add_argument("path", type=Path)
     replay.add_argument("--speed", type=float, default=0.0,
                         help="event-time seconds per wall second, 0 = as fast as possible")
+    replay.add_argument("--rate", type=float, default=0.0,
+                        help="a steady number of events per second instead of --speed (0: use --speed)")
+    replay.add_argument("--after", type=float, default=0.0, metavar="F",
+                        help="only the ratings after the first fraction F by time (see `data cut`)")
     replay.add_argument("--limit", type=int, help="only the first N ratings by time")
     replay.add_argument("--topic", help=env_help("target topic", "kafka", "ratings_topic"))
     replay.set_defaults(run=commands.replay)
@@ -104,6 +114,13 @@ def build_parser() -> argparse.ArgumentParser:
     api.add_argument("--rps", type=float, default=200.0, help="requests per second (default 200)")
     api.add_argument("--url", help="API base URL (default: http://<api.host>:<api.port>)")
     api.set_defaults(run=batch_commands.bench_api_command)
+    wrk = bench_sub.add_parser("wrk", help="each API route under wrk (max throughput, latency percentiles, "
+                                           "ratio to GET /films/<id>)")
+    wrk.add_argument("--duration", type=float, default=15.0, help="seconds per route (default 15)")
+    wrk.add_argument("--connections", type=int, default=8, help="open connections (default 8)")
+    wrk.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
+    wrk.add_argument("--url", help="API base URL (default: http://<api.host>:<api.port>)")
+    wrk.set_defaults(run=batch_commands.bench_wrk_command)
 
     batch_commands.add_parsers(sub)
     live.add_parsers(sub, bench_sub)

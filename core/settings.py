@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any
 
 ENV_PREFIX = "CINEREC_"
-DEFAULT_TOML = Path(__file__).resolve().parent.parent / "config" / "cinerec.toml"
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+DEFAULT_TOML = PROJECT_ROOT / "config" / "cinerec.toml"
 SECRET_MASK = "********"
 
 
@@ -32,11 +33,22 @@ def setting(help: str, *, choices: tuple = (), min: float | None = None,
 
 @dataclass(frozen=True)
 class ServicesSettings:
-    mode: str = setting("'embedded' starts noida-db locally; 'external' only checks the endpoints.",
-                        choices=("embedded", "external"))
+    mode: str = setting("'embedded' starts Kafka and Elasticsearch locally (from engines_dir); "
+                        "'external' only checks the endpoints.", choices=("embedded", "external"))
     data_dir: Path = setting("Directory for service data, datasets, the synthetic world and models.")
     start_timeout_s: float = setting("Seconds `services up` waits for both services to be healthy.",
                                      min=1)
+    engines_dir: Path = setting("Where `make install` put the engines fetched from Maven Central "
+                                "(deployment/engines/pom.xml); relative paths are from the project root.")
+    java_home: str = setting("JDK the engines run on (empty: JAVA_HOME, else the java on PATH); Java 17+.")
+    kafka_heap_mb: int = setting("Heap of the embedded Kafka broker's JVM, MiB.", min=128)
+    elasticsearch_heap_mb: int = setting("Heap of the embedded Elasticsearch node's JVM, MiB.", min=256)
+    elasticsearch_user: str = setting("Unprivileged system user the embedded Elasticsearch runs as when "
+                                      "`services up` runs as root (created if missing).")
+
+    def engines_path(self) -> Path:
+        """``engines_dir`` made absolute (relative paths are from the project root)."""
+        return self.engines_dir if self.engines_dir.is_absolute() else PROJECT_ROOT / self.engines_dir
 
 
 @dataclass(frozen=True)
@@ -114,8 +126,6 @@ class ApiSettings:
 @dataclass(frozen=True)
 class StreamingSettings:
     trigger_ms: int = setting("Micro-batch interval of `cinerec stream` in milliseconds.", min=0)
-    native_kafka: bool = setting("true: Spark's kafka format (connector on the classpath); false: the "
-                                 "Python source in streaming/kafka_source.py.")
     max_offsets_per_trigger: int = setting("Most records per micro-batch (0: no limit); bounds a catch-up "
                                            "batch after downtime.", min=0)
     metrics_port: int = setting("Port of the job's Prometheus /metrics (0: off).", min=0, max=65535)
@@ -130,6 +140,8 @@ class StreamingSettings:
     trending_window_s: int = setting("Event-time window of the films' trending count, seconds.", min=60)
     lateness_s: int = setting("Watermark: how late an event may arrive and still count as trending, seconds.",
                               min=0)
+    also_watched_refresh_s: float = setting("How often the job re-scores the stored \"also watched\" lists of "
+                                            "the films rated since, seconds (0: only at `cinerec index`).", min=0)
     trending_decay_s: float = setting("How often the job re-counts the trending of films whose window moved "
                                       "on without new ratings, seconds (0: only when a film is rated).", min=0)
 

@@ -5,12 +5,21 @@ Ids are the movie and user ids, so rebuilding writes the same documents (idempot
 
 from __future__ import annotations
 
+import unicodedata
 from collections.abc import Iterator
 
 import numpy as np
 import pandas as pd
 
 LIKED_THRESHOLD = 4.0  # a rating at or above this counts as a like
+
+
+def searchable_title(text: str) -> str:
+    """The title with accents folded ('Misérables' -> 'Miserables'): Elasticsearch's own folding
+    filter lives in the analysis-common module, which the embedded distribution lacks, so the
+    ``title_search`` field and every title query are folded here, the one owner of the rule."""
+    decomposed = unicodedata.normalize("NFKD", text or "")
+    return "".join(c for c in decomposed if not unicodedata.combining(c))
 
 
 def bayesian_average(total, count, prior_count: float, prior_mean: float):
@@ -21,19 +30,24 @@ def bayesian_average(total, count, prior_count: float, prior_mean: float):
 
 def film_documents(movies: pd.DataFrame, tags: pd.DataFrame, ratings: pd.DataFrame,
                    item_ids: np.ndarray, item_factors: np.ndarray, model_version: str,
+                   neighbours: dict[int, dict] | None = None,
                    liked_threshold: float = LIKED_THRESHOLD) -> Iterator[tuple[str, dict]]:
     """One document per catalog film. ``movies`` carries the batch features (rating_count,
-    rating_mean, bayesian_avg); films the model never saw get no vector."""
+    rating_mean, bayesian_avg); films the model never saw get no vector. ``neighbours``: per film,
+    its stored lists ({"also_watched": [...], "similar": [...]}, see ``core.neighbours``)."""
+    neighbours = neighbours or {}
     vectors = dict(zip(map(int, item_ids), item_factors))
     tag_text = tags.dropna(subset=["tag"]).groupby("movie_id")["tag"].agg(lambda t: " ".join(map(str, t)))
     likes = ratings[ratings["rating"] >= liked_threshold].groupby("movie_id").size()
     for row in movies.itertuples(index=False):
         movie = int(row.movie_id)
-        doc = {"movie_id": movie, "title": row.title, "year": _int_or_none(row.year),
+        doc = {"movie_id": movie, "title": row.title, "title_search": searchable_title(row.title),
+               "year": _int_or_none(row.year),
                "genres": [str(g) for g in row.genres], "tags": tag_text.get(movie, ""),
                "rating_count": int(row.rating_count), "rating_mean": _float_or_none(row.rating_mean),
                "bayesian_avg": _float_or_none(row.bayesian_avg), "like_count": int(likes.get(movie, 0)),
-               "trending": 0.0, "model_version": model_version}
+               "trending": 0.0, "model_version": model_version,
+               "also_watched": [], "similar": [], **neighbours.get(movie, {})}
         if movie in vectors:
             doc["vector"] = [float(v) for v in vectors[movie]]
         yield str(movie), doc

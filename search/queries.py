@@ -1,17 +1,19 @@
 """Query builders and runners over the ``films`` and ``users`` aliases (Elasticsearch 8 DSL).
 
-Only what both Elasticsearch 8 and the embedded stand-in serve: ``bool``/``match``/``term``
-queries, an edge-n-gram subfield for as-you-type titles (no ``search_as_you_type`` type), a
-``terms`` aggregation scored client-side for significance (no ``significant_terms``), and
-top-level ``knn`` with filters.
+Every request is a lookup: a GET or ``mget`` by id, a ``term`` query on a keyword, a
+``match_bool_prefix`` for as-you-type titles (core Lucene; the embedded distribution has no
+``analysis-common``, so no edge n-grams and no folding filter: titles are folded in Python), or
+one top-level ``knn`` on the films' HNSW vectors. "Also watched" and "similar" are lists stored
+with each film, not computed per request.
 """
 
 from __future__ import annotations
 
-import math
 import re
 
 from elasticsearch import Elasticsearch
+
+from .documents import searchable_title
 
 FILMS, USERS = "films", "users"
 _TITLE_YEAR = re.compile(r"^\s*(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
@@ -27,11 +29,12 @@ def parse_title(text: str) -> tuple[str, int | None]:
 def find_titles(es: Elasticsearch, text: str, *, size: int = 10, fuzzy: bool = True) -> list[dict]:
     """Exact title first, then as-you-type prefix matches, then fuzzy matches."""
     title, year = parse_title(text)
+    folded = searchable_title(title)
     should = [{"term": {"title.raw": {"value": title, "boost": 20}}},
-              {"match": {"title.prefix": {"query": title, "operator": "and", "boost": 3}}},
-              {"match": {"title": {"query": title, "operator": "and", "boost": 2}}}]
+              {"match_bool_prefix": {"title_search": {"query": folded, "operator": "and", "boost": 3}}},
+              {"match": {"title_search": {"query": folded, "operator": "and", "boost": 2}}}]
     if fuzzy:
-        should.append({"match": {"title": {"query": title, "fuzziness": "AUTO", "prefix_length": 1}}})
+        should.append({"match": {"title_search": {"query": folded, "fuzziness": "AUTO", "prefix_length": 1}}})
     query = {"bool": {"should": should, "minimum_should_match": 1,
                       "filter": [{"term": {"year": year}}] if year else []}}
     hits = es.search(index=FILMS, query=query, size=size, source=SOURCE)["hits"]["hits"]
@@ -40,24 +43,23 @@ def find_titles(es: Elasticsearch, text: str, *, size: int = 10, fuzzy: bool = T
                                                           -(h["_source"].get("rating_count") or 0)))]
 
 
-def exact_title(es: Elasticsearch, text: str) -> dict | None:
+def exact_title(es: Elasticsearch, text: str, *, with_lists: bool = False) -> dict | None:
     """The film whose title is exactly ``text`` (with its year, if given); the most rated one
-    if several share the title. One cheap ``term`` query: the hot path of title requests."""
+    if several share the title. One cheap ``term`` query: the hot path of title requests.
+    ``with_lists``: the film's stored ``also_watched`` list comes with it (for ``also_watched``)."""
     title, year = parse_title(text)
     filters = [{"term": {"title.raw": title}}] + ([{"term": {"year": year}}] if year else [])
-    hits = es.search(index=FILMS, query={"bool": {"filter": filters}}, size=1, source=SOURCE,
+    hits = es.search(index=FILMS, query={"bool": {"filter": filters}}, size=1,
+                     source=SOURCE + (["also_watched"] if with_lists else []),
                      sort=[{"rating_count": "desc"}])["hits"]["hits"]
     return _film(hits[0]) if hits else None
 
 
 def get_film(es: Elasticsearch, movie_id: int, *, with_vector: bool = False) -> dict | None:
-    result = es.options(ignore_status=404).get(index=FILMS, id=str(movie_id))
-    if not result.get("found"):
-        return None
-    film = dict(result["_source"])
-    if not with_vector:
-        film.pop("vector", None)
-    return film
+    """The film's document without its stored lists and search-only fields (and vector)."""
+    hidden = ["also_watched", "similar", "title_search"] + ([] if with_vector else ["vector"])
+    result = es.options(ignore_status=404).get(index=FILMS, id=str(movie_id), source_excludes=hidden)
+    return dict(result["_source"]) if result.get("found") else None
 
 
 def get_user(es: Elasticsearch, user_id: int) -> dict | None:
@@ -65,50 +67,32 @@ def get_user(es: Elasticsearch, user_id: int) -> dict | None:
     return result["_source"] if result.get("found") else None
 
 
-def also_watched(es: Elasticsearch, movie_id: int, *, size: int = 10, candidates: int = 200,
-                 similarity_weight: float = 0.3) -> list[dict]:
-    """"Users who liked X also liked": co-likes scored for significance, blended with vectors.
-
-    n_x users liked X; n_c liked candidate c; co of them liked both; N users in all.
-    JLH significance (Elasticsearch's significant_terms heuristic, computed here):
-        fg = co / n_x,  bg = n_c / N,  jlh = (fg − bg) · fg / bg
-    Final score: (1 − w) · jlh / max(jlh) + w · item-vector similarity (0..1).
-    """
-    liked_by = {"term": {"liked": str(movie_id)}}
-    response = es.search(index=USERS, query=liked_by, size=0, track_total_hits=True,
-                         aggs={"co": {"terms": {"field": "liked", "size": candidates + 1}}})
-    n_x = response["hits"]["total"]["value"]
-    total_users = es.count(index=USERS)["count"]
-    buckets = [b for b in response["aggregations"]["co"]["buckets"] if b["key"] != str(movie_id)]
-    if not n_x or not buckets:
+def also_watched(es: Elasticsearch, movie_id: int, *, size: int = 10, film: dict | None = None) -> list[dict]:
+    """"Users who liked X also liked": the list stored with the film (``core.neighbours``: co-likes
+    scored for significance, blended with item vectors), computed by ``cinerec index`` and kept
+    current by the streaming job. One GET of the film (skipped when ``film`` carries the list) and
+    one ``mget`` of the films it names."""
+    film = film if film is not None and "also_watched" in film else _stored(es, movie_id)
+    if not film:
         return []
-    films = _films_by_id(es, [int(b["key"]) for b in buckets])
-    target = get_film(es, movie_id, with_vector=True) or {}
-    scored = []
-    for bucket in buckets:
-        film = films.get(int(bucket["key"]))
-        if film is None or not film.get("like_count"):
-            continue
-        fg, bg = bucket["doc_count"] / n_x, film["like_count"] / total_users
-        jlh = (fg - bg) * fg / bg if fg > bg else 0.0
-        scored.append((jlh, bucket["doc_count"], film))
-    top_jlh = max((s[0] for s in scored), default=0.0) or 1.0
-    results = []
-    for jlh, together, film in scored:
-        similarity = _cosine(target.get("vector"), film.pop("vector", None))
-        score = (1 - similarity_weight) * jlh / top_jlh + similarity_weight * (similarity + 1) / 2
-        results.append({**film, "score": score, "watched_together": together,
-                        "reason": f"liked together with {target.get('title', movie_id)} by {together} users"})
-    return sorted(results, key=lambda r: -r["score"])[:size]
+    entries = film.get("also_watched", [])[:size]
+    found = _films_by_id(es, [e["movie_id"] for e in entries])
+    title = film.get("title", movie_id)
+    return [{**found[e["movie_id"]], "score": e["score"], "watched_together": e["together"],
+             "reason": f"liked together with {title} by {e['together']} users"}
+            for e in entries if e["movie_id"] in found]
 
 
 def similar_films(es: Elasticsearch, movie_id: int, *, size: int = 10) -> list[dict]:
-    """Nearest films by item vector (inner product), the film itself excluded."""
-    film = get_film(es, movie_id, with_vector=True)
-    if not film or "vector" not in film:
+    """Nearest films by item vector (inner product), the film itself excluded: the list stored
+    with the film at index time (item vectors change only with the model)."""
+    film = _stored(es, movie_id)
+    if not film:
         return []
-    hits = _knn(es, film["vector"], size, exclude=[str(movie_id)])
-    return [{**f, "reason": f"similar to {film['title']}"} for f in hits]
+    entries = film.get("similar", [])[:size]
+    found = _films_by_id(es, [e["movie_id"] for e in entries])
+    return [{**found[e["movie_id"]], "score": e["score"], "reason": f"similar to {film['title']}"}
+            for e in entries if e["movie_id"] in found]
 
 
 def recommend_for_user(es: Elasticsearch, user: dict, *, size: int = 10, genres: list[str] | None = None,
@@ -160,18 +144,18 @@ def _filters(genres: list[str] | None, years) -> list[dict]:
     return out
 
 
+def _stored(es: Elasticsearch, movie_id: int) -> dict | None:
+    result = es.options(ignore_status=404).get(index=FILMS, id=str(movie_id),
+                                               source=["title", "also_watched", "similar"])
+    return result["_source"] if result.get("found") else None
+
+
 def _films_by_id(es: Elasticsearch, ids: list[int]) -> dict[int, dict]:
-    docs = es.mget(index=FILMS, ids=[str(i) for i in ids], source=SOURCE + ["vector"])["docs"]
+    if not ids:
+        return {}
+    docs = es.mget(index=FILMS, ids=[str(i) for i in ids], source=SOURCE)["docs"]
     return {int(d["_id"]): dict(d["_source"]) for d in docs if d.get("found")}
 
 
 def _film(hit: dict) -> dict:
     return {**hit["_source"], "score": hit.get("_score")}
-
-
-def _cosine(a, b) -> float:
-    if not a or not b:
-        return 0.0
-    dot = sum(x * y for x, y in zip(a, b))
-    norm = math.sqrt(sum(x * x for x in a)) * math.sqrt(sum(y * y for y in b))
-    return dot / norm if norm else 0.0

@@ -1,6 +1,6 @@
 """Spark Structured Streaming job: Kafka ratings -> validation -> keyed state -> fold-in -> Elasticsearch.
 
-    source.py / kafka_source.py   the rating stream (Spark's kafka format or a Python data source;
+    source.py                     the rating stream (Spark's native kafka source, jars from .engines;
                                   offsets in the query checkpoint)
     validate.py                   records -> accepted events and dead letters (reason, source offset)
     state.py                      the state rules: latest rating wins, film totals, exact fold-in

@@ -1,6 +1,6 @@
 """The streaming query: Kafka ratings -> keyed state in Spark -> ``RatingProcessor`` per micro-batch.
 
-    rating_stream (native kafka or the Python source; offsets in the checkpoint)
+    rating_stream (Spark's kafka source; offsets in the checkpoint)
         ─mapInPandas(keyed_rows)─▶ (key, event | dead letter)      validation against the contract
         ─groupBy(key).transformWithStateInPandas(RatingState)─▶      user / film state in buckets (RocksDB)
         ─foreachBatch─▶ RatingProcessor.process(rows, batch_id)      fold-in, Elasticsearch, DLQ
@@ -25,7 +25,7 @@ ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvi
 
 def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: set[int], checkpoint: Path,
           initial_ratings: pd.DataFrame | None = None, trigger_ms: int = 500, available_now: bool = False,
-          native: bool = False, max_offsets_per_trigger: int = 0, trending_window_ms: int = 3_600_000,
+          max_offsets_per_trigger: int = 0, trending_window_ms: int = 3_600_000,
           lateness_ms: int = 600_000, state_buckets: int = 16, state_partitions: int = 2, on_batch=None):
     """Starts the query and returns it (``query.awaitTermination()`` / ``query.stop()``).
 
@@ -38,7 +38,7 @@ def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: s
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
     # Commit the state as a changelog (not a full RocksDB checkpoint) every batch.
     spark.conf.set("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
-    keyed = (rating_stream(spark, kafka, native=native, max_offsets_per_trigger=max_offsets_per_trigger)
+    keyed = (rating_stream(spark, kafka, max_offsets_per_trigger=max_offsets_per_trigger)
              .select("key", "value", "partition", "offset", "timestamp")
              .mapInPandas(keyed_rows(catalog, state_buckets), INPUT_SCHEMA))
     initial = None

@@ -10,6 +10,11 @@ state Spark restored for the batch, so a batch Spark re-runs after a crash write
 documents again. A rejected document fails the batch (Spark then re-runs it). Dead letters are
 at-least-once (a re-run may publish one twice; each carries its source partition and offset).
 
+Users first: the user document (what makes a user's recommendations fresh; read by id, so real-time
+without a refresh) is written before the film statistics and the audit ``ratings`` index. The films'
+stored "also watched" lists are re-scored off the batch, on a clock (``refresh_also_watched``), for
+the films whose likes the stream changed.
+
 Trending decays on a clock, not only when a film is rated: ``decay_trending`` (called every few
 seconds by the job) re-counts the films whose oldest trending bucket has left the window, from
 the buckets stored in their documents. It and ``process`` never run at the same time.
@@ -24,6 +29,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from . import metrics
+from .neighbours import also_watched_updates
 from .state import UserState, live_buckets, trend_fields
 from core.foldin import FoldIn
 from search.documents import bayesian_average
@@ -51,7 +57,7 @@ class RatingProcessor:
                  films_alias: str = "films", users_alias: str = "users", ratings_alias: str = "ratings",
                  champion: Callable[[str], Model | None] | None = None, check_model_s: float = 10.0,
                  all_users: Callable[[], Iterable[tuple[int, list]]] | None = None,
-                 trending_window_ms: int = 3_600_000):
+                 trending_window_ms: int = 3_600_000, neighbours_kept: int = 50):
         """``bayesian_prior``: (prior count C, global mean m) of the training data;
         ``champion(current version)``: the registry's champion when it is another version, else None;
         ``all_users()``: every user's current ratings from the job's state; when given, users whose
@@ -63,6 +69,7 @@ class RatingProcessor:
         self.champion, self.check_model_s, self.checked_at = champion, check_model_s, time.monotonic()
         self.all_users, self.refold_pending = all_users, all_users is not None
         self.trending_window_ms = trending_window_ms
+        self.neighbours_kept, self.liked_changed = neighbours_kept, set()   # films rated since their list
         self.lock = threading.Lock()     # a batch and the trending clock write films one at a time
         self.use(model)
 
@@ -87,15 +94,16 @@ class RatingProcessor:
         events = [p for _, p in by_kind["rating"]]
         users = [(u, p["ratings"]) for u, p in by_kind["user"] if p["ratings"] is not None]
         duplicates = sum(p.get("duplicates", 0) for _, p in by_kind["user"])
-        write_seconds = self._write(events, users, by_kind["film"])
+        write_seconds, users_written_ms = self._write(events, users, by_kind["film"])
         for _, letter in by_kind["dead"]:
             self.producer.produce(self.dlq_topic, key=letter["key"].encode(), value=letter["value"].encode(),
                                   headers=[(k, v.encode()) for k, v in letter["headers"]])
         self.producer.flush(30)
-        written_ms = time.time() * 1000
+        self.liked_changed.update(m for m, _ in by_kind["film"])
         metrics.observe_batch(accepted=len(events), dead=len(by_kind["dead"]), duplicates=duplicates,
                               seconds=time.perf_counter() - started,
-                              freshness=[(written_ms - e["record_ts"]) / 1000 for e in events if e["record_ts"]])
+                              freshness=[(users_written_ms - e["record_ts"]) / 1000 for e in events
+                                         if e["record_ts"]])
         return {"batch": batch_id, "records": len(events) + len(by_kind["dead"]), "accepted": len(events),
                 "dead": len(by_kind["dead"]), "duplicates": duplicates, "users": len(users),
                 "films": len(by_kind["film"]), "model_version": self.model.version, "refolded": refolded,
@@ -130,21 +138,36 @@ class RatingProcessor:
             self.es.indices.refresh(index=self.aliases["films"])
             return len(docs)
 
+    def refresh_also_watched(self, limit: int = 200) -> int:
+        """Re-scores the stored "also watched" lists of up to ``limit`` films whose likes changed
+        since their list was computed; returns how many. Runs on the job's clock thread."""
+        with self.lock:
+            batch = sorted(self.liked_changed)[:limit]
+            if not batch:
+                return 0
+            updates = also_watched_updates(self.es, batch, films=self.aliases["films"],
+                                           users=self.aliases["users"], size=self.neighbours_kept)
+            self._fail_on([bulk_write(self.es, self.aliases["films"], updates, op="update")])
+            self.liked_changed.difference_update(batch)
+            return len(updates)
+
     # -- writes -----------------------------------------------------------------------------
 
-    def _write(self, events: list[dict], users: list[tuple[int, list]], films: list[tuple[int, dict]]) -> dict:
+    def _write(self, events: list[dict], users: list[tuple[int, list]],
+               films: list[tuple[int, dict]]) -> tuple[dict, float]:
         """All or an exception: a failed document fails the batch, so Spark runs it again.
+        Returns the seconds per index and when the user documents were written (epoch ms).
 
-        Users and films are written first and refreshed at once (a recommendation reads the user
-        document by id, which is real-time anyway; the refresh makes also-watched and the film
-        statistics searchable). The audit ``ratings`` index is not refreshed here: it becomes
-        searchable at its own ``refresh_interval``, so a growing audit index never slows a batch."""
-        reports = [
-            bulk_write(self.es, self.aliases["users"],
-                       ((str(u), self.user_document(u, r)) for u, r in users), op="update"),
-            bulk_write(self.es, self.aliases["films"],
-                       ((str(m), self.film_document(**film)) for m, film in films), op="update"),
-        ]
+        Users first, in a bulk of their own: a recommendation reads the user document by id,
+        which is real-time without a refresh. Then the film statistics, refreshed (popular and
+        trending search them), and the audit ``ratings`` index, left to its own
+        ``refresh_interval`` so a growing audit index never slows a batch."""
+        reports = [bulk_write(self.es, self.aliases["users"],
+                              ((str(u), self.user_document(u, r)) for u, r in users), op="update")]
+        self._fail_on(reports)
+        users_written_ms = time.time() * 1000
+        reports.append(bulk_write(self.es, self.aliases["films"],
+                                  ((str(m), self.film_document(**film)) for m, film in films), op="update"))
         self._fail_on(reports)
         started = time.perf_counter()
         self.es.indices.refresh(index=[self.aliases["users"], self.aliases["films"]])
@@ -152,7 +175,7 @@ class RatingProcessor:
         reports.append(bulk_write(self.es, self.aliases["ratings"],
                                   ((e["event_id"], {k: e[k] for k in RATING_FIELDS}) for e in events)))
         self._fail_on(reports)
-        return {**{r["index"]: r["seconds"] for r in reports}, "refresh": round(refresh, 3)}
+        return {**{r["index"]: r["seconds"] for r in reports}, "refresh": round(refresh, 3)}, users_written_ms
 
     @staticmethod
     def _fail_on(reports: list[dict]) -> None:

@@ -1,28 +1,49 @@
-"""The rating stream as a Spark DataFrame: Spark's native ``kafka`` source when the connector is
-on the classpath (production, ``--packages``), otherwise ``streaming.kafka_source``. Both give
-the columns key, value, topic, partition, offset, timestamp, timestampType."""
+"""The rating stream as a Spark DataFrame, read by Spark's native ``kafka`` source
+(``spark-sql-kafka-0-10`` at exactly Spark's version, on ``spark.jars`` from the engines folder
+that ``make install`` fills). Columns: key, value, topic, partition, offset, timestamp,
+timestampType. Offsets live in the query's checkpoint: a restarted query resumes exactly where
+the last committed micro-batch ended; Kafka's consumer-group offsets are not used."""
 
 from __future__ import annotations
 
-from . import kafka_source
-from core.settings import KafkaSettings
+from pathlib import Path
+
+from core.settings import KafkaSettings, ServicesSettings
+
+_LOGIN_MODULES = {"PLAIN": "org.apache.kafka.common.security.plain.PlainLoginModule",
+                  "SCRAM-SHA-256": "org.apache.kafka.common.security.scram.ScramLoginModule",
+                  "SCRAM-SHA-512": "org.apache.kafka.common.security.scram.ScramLoginModule"}
 
 
-def rating_stream(spark, kafka: KafkaSettings, *, native: bool = False, topic: str | None = None,
+def kafka_jars(services: ServicesSettings) -> list[str]:
+    """The connector's jars for ``spark.jars``; fails with one line when they were not fetched."""
+    jars = sorted(str(p) for p in Path(services.engines_path(), "spark-jars").glob("*.jar"))
+    if not any("spark-sql-kafka" in Path(j).name for j in jars):
+        raise FileNotFoundError(f"Spark's Kafka connector is missing from {services.engines_path()}/spark-jars: "
+                                f"run `make install`")
+    return jars
+
+
+def rating_stream(spark, kafka: KafkaSettings, *, topic: str | None = None,
                   starting_offsets: str = "earliest", max_offsets_per_trigger: int = 0):
-    topic = topic or kafka.ratings_topic
-    client = {k: str(v) for k, v in kafka.client_config().items()
-              if k not in ("bootstrap.servers", "log_level")}
-    if native:
-        reader = (spark.readStream.format("kafka")
-                  .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
-                  .option("failOnDataLoss", "true"))
-    else:
-        kafka_source.register(spark)
-        reader = spark.readStream.format(kafka_source.NAME).option("bootstrap.servers", kafka.bootstrap_servers)
-    reader = reader.option("subscribe", topic).option("startingOffsets", starting_offsets)
-    for key, value in client.items():
+    reader = (spark.readStream.format("kafka")
+              .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
+              .option("subscribe", topic or kafka.ratings_topic)
+              .option("startingOffsets", starting_offsets)
+              .option("failOnDataLoss", "true"))
+    for key, value in java_client_config(kafka).items():
         reader = reader.option(f"kafka.{key}", value)
     if max_offsets_per_trigger:
         reader = reader.option("maxOffsetsPerTrigger", str(max_offsets_per_trigger))
     return reader.load()
+
+
+def java_client_config(kafka: KafkaSettings) -> dict[str, str]:
+    """The security part of ``kafka.client_config()`` in the Java client's terms."""
+    config = {"security.protocol": kafka.security_protocol}
+    if kafka.sasl_mechanism:
+        login = _LOGIN_MODULES[kafka.sasl_mechanism]
+        config.update({"sasl.mechanism": kafka.sasl_mechanism,
+                       "sasl.jaas.config": f'{login} required username="{kafka.sasl_username}" '
+                                           f'password="{kafka.sasl_password}";'})
+    return config

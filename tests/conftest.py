@@ -3,8 +3,11 @@ developer's running instance; one topic pair per test; one local Spark session."
 
 from __future__ import annotations
 
+import shutil
 import socket
+import tempfile
 import uuid
+from pathlib import Path
 
 import pytest
 
@@ -19,19 +22,22 @@ def free_port() -> int:
 
 
 @pytest.fixture(scope="session")
-def base_settings(tmp_path_factory) -> Settings:
-    """Defaults from config/cinerec.toml, environment ignored, pointed at a temp data dir."""
-    data_dir = tmp_path_factory.mktemp("var")
-    return load_settings(env={}).replace(
+def base_settings() -> Settings:
+    """Defaults from config/cinerec.toml, environment ignored, pointed at a temp data dir that
+    Elasticsearch's own user can reach (pytest's temp root is private to root)."""
+    data_dir = Path(tempfile.mkdtemp(prefix="cinerec-tests-"))
+    data_dir.chmod(0o755)
+    yield load_settings(env={}).replace(
         services__data_dir=str(data_dir),
         kafka__bootstrap_servers=f"127.0.0.1:{free_port()}",
         elasticsearch__url=f"http://127.0.0.1:{free_port()}",
         simulator__users=200, simulator__movies=300)
+    shutil.rmtree(data_dir, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
 def services(base_settings):
-    """The embedded Kafka broker and Elasticsearch API, up for the whole session."""
+    """The embedded Kafka broker and Elasticsearch node, up for the whole session."""
     report = svc.up(base_settings)
     yield report
     svc.down(base_settings)
@@ -51,8 +57,9 @@ def settings(services, base_settings) -> Settings:
 def spark():
     """The one local[2] Spark session of the test run (the same builder the batch jobs use)."""
     from batch.spark import spark_session
+    from streaming.source import kafka_jars
 
-    session = spark_session(app="cinerec-tests")
+    session = spark_session(app="cinerec-tests", jars=kafka_jars(load_settings(env={}).services))
     yield session
     session.stop()
 

@@ -38,3 +38,26 @@ def test_build_contexts_and_mounted_files_exist():
             source = volume.split(":")[0]
             if source.startswith("./"):
                 assert (DEPLOYMENT / source).is_file(), source
+
+
+def engine_versions() -> dict[str, str]:
+    """The versions pinned in deployment/engines/pom.xml (what `make install` fetches)."""
+    import xml.etree.ElementTree as ET
+
+    ns = {"m": "http://maven.apache.org/POM/4.0.0"}
+    properties = ET.parse(DEPLOYMENT / "engines" / "pom.xml").getroot().find("m:properties", ns)
+    return {child.tag.split("}")[1]: child.text for child in properties}
+
+
+def test_production_runs_the_versions_the_embedded_default_runs():
+    services, pinned = compose()["services"], engine_versions()
+    assert services["kafka"]["image"].split(":")[-1] == pinned["kafka.version"]
+    assert services["elasticsearch"]["image"].split(":")[-1] == pinned["elasticsearch.version"]
+    assert services["kibana"]["image"].split(":")[-1] == pinned["elasticsearch.version"]
+
+
+def test_spark_connector_is_pinned_at_exactly_the_pyspark_version():
+    requirements = (DEPLOYMENT.parent / "requirements.txt").read_text()
+    pyspark = next(line.split("==")[1].split()[0] for line in requirements.splitlines()
+                   if line.startswith("pyspark=="))
+    assert engine_versions()["spark.version"] == pyspark

@@ -35,7 +35,7 @@ def test_external_mode_starts_nothing_and_reports_what_is_down(tmp_path, base_se
     assert not report["kafka"]["healthy"] and not report["elasticsearch"]["healthy"]
     with pytest.raises(ServiceError, match="not healthy after 1s"):
         svc.up(external)
-    assert not (tmp_path / "noida").exists()
+    assert not (tmp_path / "kafka").exists() and not (tmp_path / "elasticsearch").exists()
 
 
 def test_external_mode_accepts_healthy_endpoints(services, base_settings):
@@ -47,3 +47,17 @@ def test_external_mode_accepts_healthy_endpoints(services, base_settings):
 def test_embedded_mode_refuses_endpoints_it_cannot_serve(base_settings):
     with pytest.raises(ServiceError, match="one Kafka host:port"):
         svc.up(base_settings.replace(kafka__bootstrap_servers="a:1,b:2"))
+
+
+def test_up_without_fetched_engines_says_to_run_make_install(tmp_path, base_settings):
+    missing = base_settings.replace(services__data_dir=str(tmp_path), services__engines_dir=str(tmp_path / "none"),
+                                    kafka__bootstrap_servers=f"127.0.0.1:{free_port()}")
+    with pytest.raises(ServiceError, match="make install"):
+        svc.up(missing)
+
+
+def test_status_reports_each_engine_process_and_its_memory(services, base_settings):
+    report = svc.status(base_settings)
+    for name in ("kafka", "elasticsearch"):
+        assert report[name]["pid"] and report[name]["resident_mib"] > 50
+    assert report["elasticsearch"]["version"].startswith("8.19.")

@@ -17,11 +17,11 @@ def test_environment_overrides_are_typed():
     settings = load_settings(env={"CINEREC_KAFKA__PARTITIONS": "6",
                                   "CINEREC_SIMULATOR__RATE": "2.5",
                                   "CINEREC_SERVICES__MODE": "external",
-                                  "CINEREC_STREAMING__NATIVE_KAFKA": "yes"})
+                                  "CINEREC_STREAMING__REFOLD_ALL": "yes"})
     assert settings.kafka.partitions == 6
     assert settings.simulator.rate == 2.5
     assert settings.services.mode == "external"
-    assert settings.streaming.native_kafka is True
+    assert settings.streaming.refold_all is True
 
 
 @pytest.mark.parametrize("env, words", [
@@ -31,7 +31,7 @@ def test_environment_overrides_are_typed():
     ({"CINEREC_SERVICES__MODE": "cloud"}, ["services.mode", "'embedded', 'external'"]),
     ({"CINEREC_KAFKA__ACKS": "2"}, ["kafka.acks", "'0', '1', 'all'"]),
     ({"CINEREC_SIMULATOR__RATE": "-1"}, ["simulator.rate", ">= 0"]),
-    ({"CINEREC_STREAMING__NATIVE_KAFKA": "maybe"}, ["streaming.native_kafka", "true or false"]),
+    ({"CINEREC_STREAMING__REFOLD_ALL": "maybe"}, ["streaming.refold_all", "true or false"]),
     ({"CINEREC_KAFKA__PARTISHUNS": "3"}, ["unknown setting", "CINEREC_KAFKA__PARTISHUNS"]),
 ])
 def test_a_bad_value_fails_with_one_line_naming_key_and_allowed_values(env, words):

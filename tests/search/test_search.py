@@ -146,3 +146,15 @@ def test_an_index_built_by_an_older_version_gets_the_new_fields(es):
         assert indices.add_missing_fields(es, "films", "films-old") == []
     finally:
         es.indices.delete(index="films-old")
+
+
+def test_the_stream_rescores_also_watched_exactly_like_the_index_build(es):
+    from streaming.neighbours import also_watched_updates
+
+    updates = dict(also_watched_updates(es, [5, BLOCK + 4], films="films", users="users", size=50))
+    for movie in (5, BLOCK + 4):
+        stored = es.get(index="films", id=str(movie))["_source"]["also_watched"]
+        rescored = updates[str(movie)]["also_watched"]
+        assert stored and [e["movie_id"] for e in rescored] == [e["movie_id"] for e in stored]
+        assert [e["score"] for e in rescored] == pytest.approx([e["score"] for e in stored], abs=1e-5)
+        assert [e["together"] for e in rescored] == [e["together"] for e in stored]

@@ -42,3 +42,20 @@ def test_replayed_events_arrive(settings, tmp_path):
     arrived = [parse_event(m.value()) for m in consume_all(settings.kafka, settings.kafka.ratings_topic)]
     assert sorted((e.user_id, e.movie_id) for e in arrived) == sorted((u, m) for u, m, _, _ in RATINGS)
     assert {e.source for e in arrived} == {"replay"}
+
+
+@pytest.mark.parametrize("layout", ["ml-csv", "ml-100k", "ml-1m"])
+def test_time_cut_trains_on_the_past_and_replays_only_the_future_at_a_steady_rate(tmp_path, layout):
+    from batch.movielens import write_csv
+    from simulator.replay import time_cut
+
+    dataset = load(write(layout, tmp_path / "src"))
+    before, after = time_cut(dataset.ratings, 0.5)
+    assert len(before) + len(after) == len(dataset.ratings) and before["ts"].max() <= after["ts"].min()
+    dataset.ratings = before
+    again = load(write_csv(dataset, tmp_path / "cut"))
+    assert sorted(map(tuple, again.ratings.values.tolist())) == sorted(map(tuple, before.values.tolist()))
+    assert list(again.movies["title"]) == list(dataset.movies["title"])
+    messages = list(replay_messages(load(tmp_path / "src").ratings, rate=100.0, after=0.5)[0])
+    assert [parse_event(m.value).ts for m in messages] == sorted(after["ts"])
+    assert [m.due_s for m in messages] == pytest.approx([i / 100.0 for i in range(len(messages))])

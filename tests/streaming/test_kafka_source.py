@@ -1,4 +1,4 @@
-"""The Python Kafka source under a real Spark streaming query: exact offsets, resumes from the
+"""Spark's Kafka source under a real Spark streaming query: exact offsets, resumes from the
 checkpoint without skipping or repeating a message."""
 
 import time

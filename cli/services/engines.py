@@ -1,0 +1,210 @@
+"""The embedded engines: an Apache Kafka broker (KRaft, one combined broker + controller) and an
+Elasticsearch node, each in its own JVM, from the jars ``make install`` fetched from Maven Central
+(``deployment/engines/pom.xml``) into ``services.engines_dir``.
+
+    <data_dir>/kafka/          server.properties, data/ (formatted on first start), logs/, kafka.pid
+    <data_dir>/elasticsearch/  config/, data/, logs/, elasticsearch.pid — owned by the ES user
+
+Elasticsearch will not run as root: when we are root it runs as ``services.elasticsearch_user``, a
+system user created here when missing.
+"""
+
+from __future__ import annotations
+
+import os
+import pwd
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from urllib.parse import urlparse
+
+from . import _process
+from .errors import ServiceError
+from core.settings import PROJECT_ROOT, Settings
+
+KAFKA_LOG_CONFIG = PROJECT_ROOT / "config" / "kafka-log4j2.yaml"
+MIN_JAVA = 17
+
+
+# -- where things are -------------------------------------------------------------------------
+
+def java_home(settings: Settings) -> Path:
+    """The JDK of the engines, checked to be Java 17 or newer."""
+    home = settings.services.java_home or os.environ.get("JAVA_HOME", "")
+    if not home:
+        java = shutil.which("java")
+        if not java:
+            raise ServiceError("no Java found: install Java 17+ (apt-get install openjdk-17-jre-headless) "
+                               "or set services.java_home")
+        home = str(Path(os.path.realpath(java)).parent.parent)
+    version = subprocess.run([str(Path(home) / "bin" / "java"), "-version"], capture_output=True, text=True)
+    major = re.search(r'version "(\d+)', version.stderr)
+    if not major or int(major[1]) < MIN_JAVA:
+        raise ServiceError(f"Java at {home} is too old or broken; the engines need Java {MIN_JAVA}+")
+    return Path(home)
+
+
+def kafka_dir(settings: Settings) -> Path:
+    return Path(settings.services.data_dir).resolve() / "kafka"
+
+
+def elasticsearch_dir(settings: Settings) -> Path:
+    return Path(settings.services.data_dir).resolve() / "elasticsearch"
+
+
+def _installed(settings: Settings, pattern: str) -> Path:
+    found = sorted(settings.services.engines_path().glob(pattern))
+    if not found:
+        raise ServiceError(f"{settings.services.engines_path()}/{pattern} is missing: run `make install` "
+                           f"(fetches the engines from Maven Central with deployment/engines/pom.xml)")
+    return found[-1]
+
+
+def check_endpoints(settings: Settings) -> tuple[tuple[str, int], tuple[str, int]]:
+    """(Kafka host, port), (Elasticsearch host, port): one of each, on plain http."""
+    host, _, port = settings.kafka.bootstrap_servers.strip().rpartition(":")
+    es = urlparse(settings.elasticsearch.url)
+    if "," in settings.kafka.bootstrap_servers or not host or not port.isdigit() \
+            or es.scheme != "http" or not es.port:
+        raise ServiceError("embedded mode needs one Kafka host:port and an http://host:port "
+                           "Elasticsearch URL; set services.mode = 'external' for anything else")
+    return (host, int(port)), (es.hostname, es.port)
+
+
+# -- Kafka --------------------------------------------------------------------------------------
+
+def start_kafka(settings: Settings) -> int:
+    """Starts the broker unless it runs; returns its pid. Formats the storage on first start."""
+    directory = kafka_dir(settings)
+    pid_file = directory / "kafka.pid"
+    if (pid := _process.read_pid(pid_file)) is not None:
+        return pid
+    (host, port), _ = check_endpoints(settings)
+    classpath = f"{_installed(settings, 'kafka')}/*"
+    java = str(java_home(settings) / "bin" / "java")
+    for sub in ("data", "logs"):
+        (directory / sub).mkdir(parents=True, exist_ok=True)
+    properties = directory / "server.properties"
+    properties.write_text(_kafka_properties(host, port, _process.free_port(host), directory / "data"))
+    if not (directory / "data" / "meta.properties").exists():
+        cluster_id = _run_java(java, classpath, "kafka.tools.StorageTool", "random-uuid").strip()
+        _run_java(java, classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
+                  "-c", str(properties), "--ignore-formatted")
+    heap = f"{settings.services.kafka_heap_mb}m"
+    with open(directory / "logs" / "stdout.log", "ab") as out:
+        process = subprocess.Popen(
+            [java, f"-Xms{heap}", f"-Xmx{heap}", "-XX:+UseG1GC", "-Djava.awt.headless=true",
+             f"-Dlog4j2.configurationFile={KAFKA_LOG_CONFIG}", f"-Dkafka.logs.dir={directory / 'logs'}",
+             "-cp", classpath, "kafka.Kafka", str(properties)],
+            stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
+    pid_file.write_text(str(process.pid))
+    return process.pid
+
+
+def _kafka_properties(host: str, port: int, controller_port: int, data: Path) -> str:
+    # One combined broker + controller; replication 1 for every internal topic.
+    return "\n".join([
+        "process.roles=broker,controller", "node.id=1",
+        f"controller.quorum.voters=1@{host}:{controller_port}",
+        f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
+        f"advertised.listeners=PLAINTEXT://{host}:{port}",
+        "controller.listener.names=CONTROLLER", "inter.broker.listener.name=PLAINTEXT",
+        "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
+        f"log.dirs={data}", "num.partitions=1", "auto.create.topics.enable=false",
+        "offsets.topic.replication.factor=1", "offsets.topic.num.partitions=3",
+        "transaction.state.log.replication.factor=1", "transaction.state.log.min.isr=1",
+        "share.coordinator.state.topic.replication.factor=1", "share.coordinator.state.topic.min.isr=1",
+        "group.initial.rebalance.delay.ms=0", ""])
+
+
+def _run_java(java: str, classpath: str, main: str, *args: str) -> str:
+    result = subprocess.run([java, "-cp", classpath, f"-Dlog4j2.configurationFile={KAFKA_LOG_CONFIG}",
+                             "-Dkafka.logs.dir=/tmp", main, *args], capture_output=True, text=True, timeout=120)
+    if result.returncode != 0:
+        raise ServiceError(f"{main} {args[0]} failed: {(result.stderr or result.stdout).strip()[-300:]}")
+    return result.stdout
+
+
+# -- Elasticsearch ------------------------------------------------------------------------------
+
+def start_elasticsearch(settings: Settings) -> int:
+    """Starts the node unless it runs (``bin/elasticsearch -d`` returns once it is up); its pid."""
+    directory = elasticsearch_dir(settings)
+    pid_file = directory / "elasticsearch.pid"
+    if (pid := _process.read_pid(pid_file)) is not None:
+        return pid
+    _, (host, port) = check_endpoints(settings)
+    home = _installed(settings, "elasticsearch-*")
+    user = _elasticsearch_user(settings)
+    config = directory / "config"
+    if not config.exists():
+        shutil.copytree(home / "config", config)
+    (config / "elasticsearch.yml").write_text(_elasticsearch_yml(host, port, directory))
+    for sub in ("data", "logs"):
+        (directory / sub).mkdir(parents=True, exist_ok=True)
+    if user:
+        _give_to(user, directory)
+        _check_reachable(user, home, directory)
+    env = {**os.environ, "ES_JAVA_HOME": str(java_home(settings)), "ES_PATH_CONF": str(config),
+           "ES_JAVA_OPTS": f"-Xms{settings.services.elasticsearch_heap_mb}m "
+                           f"-Xmx{settings.services.elasticsearch_heap_mb}m"}
+    env.pop("JAVA_TOOL_OPTIONS", None)
+    with open(directory / "logs" / "startup.log", "ab") as out:
+        result = subprocess.run([str(home / "bin" / "elasticsearch"), "-d", "-p", str(pid_file)],
+                                stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, env=env,
+                                user=user or None, cwd=directory, timeout=settings.services.start_timeout_s)
+    if result.returncode != 0:
+        raise ServiceError(f"Elasticsearch did not start (exit code {result.returncode}); "
+                           f"see {directory / 'logs'}/startup.log: {_last_error(directory / 'logs' / 'startup.log')}")
+    pid = _process.read_pid(pid_file)
+    if pid is None:
+        raise ServiceError(f"Elasticsearch exited right after starting; see {directory / 'logs'}")
+    return pid
+
+
+def _elasticsearch_yml(host: str, port: int, directory: Path) -> str:
+    # Single node on loopback with security off: what the embedded default serves, never exposed.
+    return "\n".join([
+        "cluster.name: cinerec", "node.name: cinerec-1", "discovery.type: single-node",
+        f"network.host: {host}", f"http.port: {port}",
+        f"path.data: {directory / 'data'}", f"path.logs: {directory / 'logs'}",
+        "xpack.security.enabled: false",
+        "cluster.routing.allocation.disk.threshold_enabled: false",
+        "action.destructive_requires_name: false", ""])
+
+
+def _elasticsearch_user(settings: Settings) -> str:
+    """The user to run as: ours when we are root (created if missing), else we ourselves ('')."""
+    if os.geteuid() != 0:
+        return ""
+    name = settings.services.elasticsearch_user
+    try:
+        pwd.getpwnam(name)
+    except KeyError:
+        result = subprocess.run(["useradd", "--system", "--no-create-home", "--shell", "/usr/sbin/nologin",
+                                 name], capture_output=True, text=True)
+        if result.returncode != 0:
+            raise ServiceError(f"cannot create the system user {name!r} Elasticsearch runs as: "
+                               f"{result.stderr.strip()}") from None
+    return name
+
+
+def _give_to(user: str, directory: Path) -> None:
+    entry = pwd.getpwnam(user)
+    for root, dirs, files in os.walk(directory):
+        for name in [root, *(os.path.join(root, f) for f in dirs + files)]:
+            os.chown(name, entry.pw_uid, entry.pw_gid)
+
+
+def _check_reachable(user: str, home: Path, directory: Path) -> None:
+    for path, test in ((home / "bin" / "elasticsearch", "-x"), (directory / "data", "-w")):
+        if subprocess.run(["test", test, str(path)], user=user).returncode != 0:
+            raise ServiceError(f"user {user!r} cannot reach {path}: every folder above it must be "
+                               f"world-searchable (chmod o+x) for Elasticsearch to run as that user")
+
+
+def _last_error(log: Path) -> str:
+    lines = [line for line in log.read_text(errors="replace").splitlines() if line.strip()]
+    causes = [line for line in lines if "Exception" in line] or lines  # the cause, not the epilogue
+    return causes[-1][:300] if causes else "no output"

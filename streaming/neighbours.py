@@ -1,0 +1,48 @@
+"""Keeps the films' stored "also watched" lists current for the films the stream touched.
+
+``cinerec index`` computes every list from the whole like matrix; between rebuilds, the job
+re-scores the films whose likes changed, from Elasticsearch, off the critical path (a clock
+thread, after the user documents are written):
+
+    touched films ─msearch: users liked:X, terms(liked)─▶ (n_x, [(c, co)])
+        ─mget films: like_count, vector─▶ core.neighbours.score_candidates ─▶ films.also_watched
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from core.neighbours import CANDIDATES, cosines, score_candidates
+
+
+def also_watched_updates(es, movie_ids: list[int], *, films: str, users: str, size: int,
+                         candidates: int = CANDIDATES) -> list[tuple[str, dict]]:
+    """Partial film documents ``{"also_watched": [...]}`` for ``movie_ids``, scored like the index
+    build (the same formula; counts from the ``users`` index as it is now)."""
+    if not movie_ids:
+        return []
+    total_users = es.count(index=users)["count"]
+    searches: list[dict] = []
+    for movie in movie_ids:
+        searches += [{"index": users}, {"size": 0, "track_total_hits": True,
+                                        "query": {"term": {"liked": str(movie)}},
+                                        "aggs": {"co": {"terms": {"field": "liked", "size": candidates + 1}}}}]
+    answers = es.msearch(searches=searches)["responses"]
+    co_counts = {}
+    for movie, answer in zip(movie_ids, answers):
+        if "error" in answer:
+            raise RuntimeError(f"also-watched counts of film {movie}: {answer['error']}")
+        buckets = [(int(b["key"]), b["doc_count"]) for b in answer["aggregations"]["co"]["buckets"]
+                   if b["key"] != str(movie)][:candidates]
+        co_counts[movie] = (answer["hits"]["total"]["value"], buckets)
+    wanted = sorted({c for _, buckets in co_counts.values() for c, _ in buckets} | set(movie_ids))
+    docs = es.mget(index=films, ids=[str(m) for m in wanted], source=["like_count", "vector"])["docs"]
+    found = {int(d["_id"]): d["_source"] for d in docs if d.get("found")}
+    unit = {m: v / n for m, d in found.items() if "vector" in d
+            for v in [np.asarray(d["vector"], dtype=float)] if (n := np.linalg.norm(v)) > 0}
+    updates = []
+    for movie, (n_x, buckets) in co_counts.items():
+        chosen = [(c, co, int(found.get(c, {}).get("like_count") or 0)) for c, co in buckets]
+        scored = score_candidates(n_x, total_users, chosen, cosines(unit, movie, [c for c, _ in buckets]), size=size)
+        updates.append((str(movie), {"also_watched": [n.as_dict() for n in scored]}))
+    return updates
