@@ -16,6 +16,7 @@ import pwd
 import re
 import shutil
 import subprocess
+import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -145,6 +146,7 @@ def start_elasticsearch(settings: Settings) -> int:
         (directory / sub).mkdir(parents=True, exist_ok=True)
     if user:
         _give_to(user, directory)
+        home = _reachable_copy(user, home)
         _check_reachable(user, home, directory)
     env = {**os.environ, "ES_JAVA_HOME": str(java_home(settings)), "ES_PATH_CONF": str(config),
            "ES_JAVA_OPTS": f"-Xms{settings.services.elasticsearch_heap_mb}m "
@@ -197,9 +199,26 @@ def _give_to(user: str, directory: Path) -> None:
             os.chown(name, entry.pw_uid, entry.pw_gid)
 
 
+def _reachable_copy(user: str, home: Path) -> Path:
+    """``home`` if ``user`` can run it, else a copy in the system's temp folder that it can (a
+    checkout under a private folder, e.g. a CI clone in a mode-700 directory)."""
+    if _can(user, "-x", home / "bin" / "elasticsearch"):
+        return home
+    copy = Path(tempfile.gettempdir()) / f"cinerec-{home.name}"
+    if not (copy / "bin" / "elasticsearch").exists():
+        shutil.copytree(home, copy, dirs_exist_ok=True)
+        for root, dirs, _ in os.walk(copy):
+            os.chmod(root, 0o755)
+    return copy
+
+
+def _can(user: str, test: str, path: Path) -> bool:
+    return subprocess.run(["test", test, str(path)], user=user).returncode == 0
+
+
 def _check_reachable(user: str, home: Path, directory: Path) -> None:
     for path, test in ((home / "bin" / "elasticsearch", "-x"), (directory / "data", "-w")):
-        if subprocess.run(["test", test, str(path)], user=user).returncode != 0:
+        if not _can(user, test, path):
             raise ServiceError(f"user {user!r} cannot reach {path}: every folder above it must be "
                                f"world-searchable (chmod o+x) for Elasticsearch to run as that user")
 
