@@ -52,7 +52,7 @@ def with_streamed(frames: dict, artifact: ModelArtifact, streamed: pd.DataFrame,
 
 
 def film_neighbours(movies: pd.DataFrame, ratings: pd.DataFrame, artifact: ModelArtifact, *,
-                    size: int) -> dict[int, dict]:
+                    size: int) -> dict[int, dict[str, list[neighbours.Neighbour]]]:
     """Every film's stored lists: co-liked films scored for significance (the like matrix of all
     users, ``core.neighbours.co_like_lists``) and the films nearest its item vector."""
     movie_ids = np.asarray(sorted(set(map(int, movies["movie_id"])) | set(map(int, artifact.item_ids))))
@@ -65,12 +65,11 @@ def film_neighbours(movies: pd.DataFrame, ratings: pd.DataFrame, artifact: Model
     vectors = dict(zip(map(int, artifact.item_ids), artifact.item_factors))
     together = neighbours.co_like_lists(likes, movie_ids, vectors, size=size)
     nearest = neighbours.vector_neighbours(np.asarray(artifact.item_ids), artifact.item_factors, size=size)
-    return {m: {"also_watched": [n.as_dict() for n in together.get(m, [])],
-                "similar": [n.as_dict() for n in nearest.get(m, [])]} for m in movie_ids}
+    return {m: {"also_watched": together.get(m, []), "similar": nearest.get(m, [])} for m in movie_ids}
 
 
 def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, version: int | str,
-                  keep: int = 3, film_fields: dict[int, dict] | None = None, neighbours_kept: int = 50) -> dict:
+                  keep: int = 3, film_fields: dict[int, dict] | None = None, neighbours_kept: int = 30) -> dict:
     """``film_fields``: extra fields of some film documents (the streaming job's trending);
     ``neighbours_kept``: length of each film's stored lists."""
     model_version = str(version)
@@ -78,10 +77,11 @@ def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, v
     rank = artifact.item_factors.shape[1]
     report = {}
     films = indices.create_index(es, "films", version, dims=rank)
+    film_docs = {int(i): {**doc, **extra.get(int(i), {})} for i, doc in documents.film_documents(
+        frames["movies"], frames["tags"], frames["ratings"], artifact.item_ids, artifact.item_factors, model_version)}
     lists = film_neighbours(frames["movies"], frames["ratings"], artifact, size=neighbours_kept)
-    film_docs = documents.film_documents(frames["movies"], frames["tags"], frames["ratings"], artifact.item_ids,
-                                         artifact.item_factors, model_version, neighbours=lists)
-    report["films"] = indices.bulk_write(es, films, ((i, {**doc, **extra.get(int(i), {})}) for i, doc in film_docs))
+    report["films"] = indices.bulk_write(es, films, (
+        (str(m), {**doc, **documents.stored_lists(lists.get(m, {}), film_docs)}) for m, doc in film_docs.items()))
     users = indices.create_index(es, "users", version, dims=rank)
     report["users"] = indices.bulk_write(es, users, documents.user_documents(
         frames["ratings"], artifact.user_ids, artifact.user_factors, model_version))

@@ -125,7 +125,8 @@ def index_command(settings: Settings, args: argparse.Namespace) -> int:
         frames, artifact = with_streamed(frames, artifact, streamed,
                                          (prepared["bayesian_prior_count"], prepared["global_mean"]))
     report = build_indices(connect(settings.elasticsearch), frames, artifact, version=version.version,
-                           keep=settings.elasticsearch.keep_versions, film_fields=trending)
+                           keep=settings.elasticsearch.keep_versions, film_fields=trending,
+                           neighbours_kept=settings.elasticsearch.stored_neighbours)
     print_json({"model": registry.name, "alias": args.alias, "version": int(version.version),
                 "streamed_ratings": 0 if streamed is None else len(streamed), **report})
     return 0
@@ -226,6 +227,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
         es=es, producer=Producer(settings.kafka.client_config()), dlq_topic=settings.kafka.dlq_topic, model=model,
         bayesian_prior=(report["bayesian_prior_count"], report["global_mean"]),
         champion=lambda current: newer_champion(registry, current), check_model_s=stream.model_check_s,
+        neighbours_kept=settings.elasticsearch.stored_neighbours,
         all_users=(lambda: stored_users(spark, checkpoint)) if stream.refold_all else None,
         trending_window_ms=stream.trending_window_s * 1000)
     stop = threading.Event()

@@ -89,6 +89,8 @@ class ElasticsearchSettings:
     request_timeout_s: float = setting("Per-request timeout in seconds.", min=0.1)
     keep_versions: int = setting("Versions of each index kept after an alias swap (the live one included).",
                                  min=1, max=100)
+    stored_neighbours: int = setting("Films in each film's stored lists (also watched, similar): the most those "
+                                     "routes return.", min=1, max=1000)
 
 
 @dataclass(frozen=True)

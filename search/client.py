@@ -2,16 +2,28 @@
 
 from __future__ import annotations
 
-from elasticsearch import Elasticsearch
+from elasticsearch import Elasticsearch, OrjsonSerializer
 from elasticsearch import exceptions as es_errors
 
 from core.settings import ElasticsearchSettings
 
 
 def connect(settings: ElasticsearchSettings) -> Elasticsearch:
+    """orjson (de)serialises the requests: several times faster than json on vectors and lists."""
     auth = (settings.username, settings.password) if settings.username else None
     return Elasticsearch(settings.url, basic_auth=auth, request_timeout=settings.request_timeout_s,
-                         retry_on_timeout=True, max_retries=2)
+                         retry_on_timeout=True, max_retries=2, serializer=OrjsonSerializer())
+
+
+def get_source(es: Elasticsearch, index: str, doc_id: str, **params) -> dict | None:
+    """A document's ``_source`` by id, None when the document is missing (a missing index still
+    raises). Cheaper than ``es.options(ignore_status=404)``, which builds a client per call."""
+    try:
+        return es.get(index=index, id=doc_id, **params)["_source"]
+    except es_errors.NotFoundError as err:
+        if isinstance(err.body, dict) and err.body.get("found") is False:
+            return None
+        raise
 
 
 def cluster_health(settings: ElasticsearchSettings, client: Elasticsearch | None = None) -> dict:

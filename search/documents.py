@@ -12,6 +12,21 @@ import numpy as np
 import pandas as pd
 
 LIKED_THRESHOLD = 4.0  # a rating at or above this counts as a like
+# What a list of films shows of each film; the stored lists carry these fields, so a title's
+# "also watched" is one lookup (no second request for the films it names).
+SUMMARY_FIELDS = ("movie_id", "title", "year", "genres", "rating_count", "bayesian_avg", "like_count")
+
+
+def summary(film: dict) -> dict:
+    return {f: film.get(f) for f in SUMMARY_FIELDS}
+
+
+def stored_lists(lists: dict[str, list], films: dict[int, dict]) -> dict[str, list[dict]]:
+    """``{"also_watched": [...], "similar": [...]}`` of ``core.neighbours.Neighbour`` as stored in a
+    film document: each entry the film's summary plus score and co-like count. ``films``: the
+    documents (or summaries) of every film a list names."""
+    return {name: [{**summary(films[n.movie_id]), **n.as_dict()} for n in entries if n.movie_id in films]
+            for name, entries in lists.items()}
 
 
 def searchable_title(text: str) -> str:
@@ -30,12 +45,10 @@ def bayesian_average(total, count, prior_count: float, prior_mean: float):
 
 def film_documents(movies: pd.DataFrame, tags: pd.DataFrame, ratings: pd.DataFrame,
                    item_ids: np.ndarray, item_factors: np.ndarray, model_version: str,
-                   neighbours: dict[int, dict] | None = None,
                    liked_threshold: float = LIKED_THRESHOLD) -> Iterator[tuple[str, dict]]:
     """One document per catalog film. ``movies`` carries the batch features (rating_count,
-    rating_mean, bayesian_avg); films the model never saw get no vector. ``neighbours``: per film,
-    its stored lists ({"also_watched": [...], "similar": [...]}, see ``core.neighbours``)."""
-    neighbours = neighbours or {}
+    rating_mean, bayesian_avg); films the model never saw get no vector. The stored lists start
+    empty (``stored_lists`` fills them)."""
     vectors = dict(zip(map(int, item_ids), item_factors))
     tag_text = tags.dropna(subset=["tag"]).groupby("movie_id")["tag"].agg(lambda t: " ".join(map(str, t)))
     likes = ratings[ratings["rating"] >= liked_threshold].groupby("movie_id").size()
@@ -47,7 +60,7 @@ def film_documents(movies: pd.DataFrame, tags: pd.DataFrame, ratings: pd.DataFra
                "rating_count": int(row.rating_count), "rating_mean": _float_or_none(row.rating_mean),
                "bayesian_avg": _float_or_none(row.bayesian_avg), "like_count": int(likes.get(movie, 0)),
                "trending": 0.0, "model_version": model_version,
-               "also_watched": [], "similar": [], **neighbours.get(movie, {})}
+               "also_watched": [], "similar": []}
         if movie in vectors:
             doc["vector"] = [float(v) for v in vectors[movie]]
         yield str(movie), doc

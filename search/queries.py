@@ -13,11 +13,12 @@ import re
 
 from elasticsearch import Elasticsearch
 
-from .documents import searchable_title
+from .client import get_source
+from .documents import SUMMARY_FIELDS, searchable_title
 
 FILMS, USERS = "films", "users"
 _TITLE_YEAR = re.compile(r"^\s*(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
-SOURCE = ["movie_id", "title", "year", "genres", "rating_count", "bayesian_avg", "like_count"]
+SOURCE = list(SUMMARY_FIELDS)
 
 
 def parse_title(text: str) -> tuple[str, int | None]:
@@ -58,29 +59,25 @@ def exact_title(es: Elasticsearch, text: str, *, with_lists: bool = False) -> di
 def get_film(es: Elasticsearch, movie_id: int, *, with_vector: bool = False) -> dict | None:
     """The film's document without its stored lists and search-only fields (and vector)."""
     hidden = ["also_watched", "similar", "title_search"] + ([] if with_vector else ["vector"])
-    result = es.options(ignore_status=404).get(index=FILMS, id=str(movie_id), source_excludes=hidden)
-    return dict(result["_source"]) if result.get("found") else None
+    return get_source(es, FILMS, str(movie_id), source_excludes=hidden)
 
 
 def get_user(es: Elasticsearch, user_id: int) -> dict | None:
-    result = es.options(ignore_status=404).get(index=USERS, id=str(user_id))
-    return result["_source"] if result.get("found") else None
+    return get_source(es, USERS, str(user_id))
 
 
 def also_watched(es: Elasticsearch, movie_id: int, *, size: int = 10, film: dict | None = None) -> list[dict]:
     """"Users who liked X also liked": the list stored with the film (``core.neighbours``: co-likes
     scored for significance, blended with item vectors), computed by ``cinerec index`` and kept
-    current by the streaming job. One GET of the film (skipped when ``film`` carries the list) and
-    one ``mget`` of the films it names."""
+    current by the streaming job. One GET of the film, skipped when ``film`` carries the list
+    (``exact_title(with_lists=True)``): each entry holds what a result shows."""
     film = film if film is not None and "also_watched" in film else _stored(es, movie_id)
     if not film:
         return []
-    entries = film.get("also_watched", [])[:size]
-    found = _films_by_id(es, [e["movie_id"] for e in entries])
     title = film.get("title", movie_id)
-    return [{**found[e["movie_id"]], "score": e["score"], "watched_together": e["together"],
+    return [{**_entry(e), "watched_together": e["together"],
              "reason": f"liked together with {title} by {e['together']} users"}
-            for e in entries if e["movie_id"] in found]
+            for e in film.get("also_watched", [])[:size]]
 
 
 def similar_films(es: Elasticsearch, movie_id: int, *, size: int = 10) -> list[dict]:
@@ -89,10 +86,7 @@ def similar_films(es: Elasticsearch, movie_id: int, *, size: int = 10) -> list[d
     film = _stored(es, movie_id)
     if not film:
         return []
-    entries = film.get("similar", [])[:size]
-    found = _films_by_id(es, [e["movie_id"] for e in entries])
-    return [{**found[e["movie_id"]], "score": e["score"], "reason": f"similar to {film['title']}"}
-            for e in entries if e["movie_id"] in found]
+    return [{**_entry(e), "reason": f"similar to {film['title']}"} for e in film.get("similar", [])[:size]]
 
 
 def recommend_for_user(es: Elasticsearch, user: dict, *, size: int = 10, genres: list[str] | None = None,
@@ -145,16 +139,11 @@ def _filters(genres: list[str] | None, years) -> list[dict]:
 
 
 def _stored(es: Elasticsearch, movie_id: int) -> dict | None:
-    result = es.options(ignore_status=404).get(index=FILMS, id=str(movie_id),
-                                               source=["title", "also_watched", "similar"])
-    return result["_source"] if result.get("found") else None
+    return get_source(es, FILMS, str(movie_id), source=["title", "also_watched", "similar"])
 
 
-def _films_by_id(es: Elasticsearch, ids: list[int]) -> dict[int, dict]:
-    if not ids:
-        return {}
-    docs = es.mget(index=FILMS, ids=[str(i) for i in ids], source=SOURCE)["docs"]
-    return {int(d["_id"]): dict(d["_source"]) for d in docs if d.get("found")}
+def _entry(stored: dict) -> dict:
+    return {**{f: stored.get(f) for f in SUMMARY_FIELDS}, "score": stored["score"]}
 
 
 def _film(hit: dict) -> dict:

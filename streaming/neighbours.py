@@ -5,7 +5,7 @@ re-scores the films whose likes changed, from Elasticsearch, off the critical pa
 thread, after the user documents are written):
 
     touched films ─msearch: users liked:X, terms(liked)─▶ (n_x, [(c, co)])
-        ─mget films: like_count, vector─▶ core.neighbours.score_candidates ─▶ films.also_watched
+        ─mget films: summaries, like_count, vector─▶ core.neighbours.score_candidates ─▶ films.also_watched
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from __future__ import annotations
 import numpy as np
 
 from core.neighbours import CANDIDATES, cosines, score_candidates
+from search.documents import SUMMARY_FIELDS, stored_lists
 
 
 def also_watched_updates(es, movie_ids: list[int], *, films: str, users: str, size: int,
@@ -36,7 +37,7 @@ def also_watched_updates(es, movie_ids: list[int], *, films: str, users: str, si
                    if b["key"] != str(movie)][:candidates]
         co_counts[movie] = (answer["hits"]["total"]["value"], buckets)
     wanted = sorted({c for _, buckets in co_counts.values() for c, _ in buckets} | set(movie_ids))
-    docs = es.mget(index=films, ids=[str(m) for m in wanted], source=["like_count", "vector"])["docs"]
+    docs = es.mget(index=films, ids=[str(m) for m in wanted], source=[*SUMMARY_FIELDS, "vector"])["docs"]
     found = {int(d["_id"]): d["_source"] for d in docs if d.get("found")}
     unit = {m: v / n for m, d in found.items() if "vector" in d
             for v in [np.asarray(d["vector"], dtype=float)] if (n := np.linalg.norm(v)) > 0}
@@ -44,5 +45,5 @@ def also_watched_updates(es, movie_ids: list[int], *, films: str, users: str, si
     for movie, (n_x, buckets) in co_counts.items():
         chosen = [(c, co, int(found.get(c, {}).get("like_count") or 0)) for c, co in buckets]
         scored = score_candidates(n_x, total_users, chosen, cosines(unit, movie, [c for c, _ in buckets]), size=size)
-        updates.append((str(movie), {"also_watched": [n.as_dict() for n in scored]}))
+        updates.append((str(movie), stored_lists({"also_watched": scored}, found)))
     return updates

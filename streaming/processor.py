@@ -57,7 +57,7 @@ class RatingProcessor:
                  films_alias: str = "films", users_alias: str = "users", ratings_alias: str = "ratings",
                  champion: Callable[[str], Model | None] | None = None, check_model_s: float = 10.0,
                  all_users: Callable[[], Iterable[tuple[int, list]]] | None = None,
-                 trending_window_ms: int = 3_600_000, neighbours_kept: int = 50):
+                 trending_window_ms: int = 3_600_000, neighbours_kept: int = 30):
         """``bayesian_prior``: (prior count C, global mean m) of the training data;
         ``champion(current version)``: the registry's champion when it is another version, else None;
         ``all_users()``: every user's current ratings from the job's state; when given, users whose

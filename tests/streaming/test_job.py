@@ -217,3 +217,27 @@ def test_trending_drops_on_the_clock_when_nobody_rates(world, fresh_indices, set
     doc = es.get(index="films", id="3")["_source"]
     assert (doc["trending"], doc["trending_until"]) == (0, None)
     assert job.decay_trending(now_ms=start + 60 * minute) == 0               # and it stays out of the sweep
+
+
+def test_the_job_re_scores_also_watched_for_the_films_its_ratings_touched(spark, world, fresh_indices, settings,
+                                                                          tmp_path):
+    from planted import block_of
+
+    frames, _ = world
+    stored = fresh_indices.get(index="films", id="5")["_source"]["also_watched"]
+    assert stored and all(block_of(e["movie_id"]) == 0 for e in stored)     # from the index build
+    now = int(time.time() * 1000)
+    likes = [Message(str(user).encode(), json.dumps({
+        "event_id": str(uuid.uuid4()), "user_id": user, "movie_id": 5, "rating": 5.0, "ts": now + user,
+        "source": "simulator"}).encode(), "valid") for user in range(41, 81)]   # the other block likes film 5
+    assert publish(settings.kafka, likes, topic=settings.kafka.ratings_topic)["sent"] == len(likes)
+    job = processor(world, fresh_indices, settings)
+    query = start(spark, settings.kafka, job, catalog=set(map(int, frames["movies"]["movie_id"])),
+                  checkpoint=tmp_path / "ckpt", initial_ratings=frames["ratings"], available_now=True)
+    query.awaitTermination(300)
+    assert query.exception() is None and 5 in job.liked_changed
+    assert job.refresh_also_watched() >= 1 and 5 not in job.liked_changed
+    fresh_indices.indices.refresh(index="films")
+    rescored = fresh_indices.get(index="films", id="5")["_source"]["also_watched"]
+    assert any(block_of(e["movie_id"]) == 1 for e in rescored)               # its new co-likes show
+    assert all(e["title"] and e["together"] > 0 for e in rescored)
