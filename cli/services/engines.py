@@ -207,7 +207,7 @@ def _reachable_copy(user: str, home: Path) -> Path:
     copy = Path(tempfile.gettempdir()) / f"cinerec-{home.name}"
     if not (copy / "bin" / "elasticsearch").exists():
         shutil.copytree(home, copy, dirs_exist_ok=True)
-        for root, dirs, _ in os.walk(copy):
+        for root, _dirs, _files in os.walk(copy):
             os.chmod(root, 0o755)
     return copy
 
