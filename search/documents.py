@@ -74,17 +74,26 @@ def _float_or_none(value) -> float | None:
     return None if pd.isna(value) else float(value)
 
 
+def user_document(user_id: int, ratings: dict[int, float], last_ts: int | None, vector, model_version: str,
+                  liked_threshold: float = LIKED_THRESHOLD) -> dict:
+    """The whole ``users`` document of one user from their current ratings (movie -> rating):
+    vector, liked and rated films, activity. No names or e-mails. The batch index and the
+    streaming job both write it whole (``index``, not a partial update)."""
+    values = list(ratings.values())
+    doc = {"user_id": int(user_id), "liked": sorted(str(m) for m, r in ratings.items() if r >= liked_threshold),
+           "rated": sorted(str(m) for m in ratings), "rating_count": len(values),
+           "rating_mean": float(np.mean(values)) if values else None, "last_ts": last_ts,
+           "consent": True, "model_version": model_version}
+    if vector is not None:
+        doc["vector"] = [float(v) for v in vector]
+    return doc
+
+
 def user_documents(ratings: pd.DataFrame, user_ids: np.ndarray, user_factors: np.ndarray,
                    model_version: str, liked_threshold: float = LIKED_THRESHOLD) -> Iterator[tuple[str, dict]]:
-    """One document per user: vector, liked and rated films, activity. No names or e-mails."""
+    """One document per user with ratings (``user_document``)."""
     vectors = dict(zip(map(int, user_ids), user_factors))
     for user, group in ratings.groupby("user_id"):
         user = int(user)
-        liked = group.loc[group["rating"] >= liked_threshold, "movie_id"]
-        doc = {"user_id": user, "liked": sorted(str(m) for m in liked),
-               "rated": sorted(str(m) for m in group["movie_id"]), "rating_count": len(group),
-               "rating_mean": float(group["rating"].mean()), "last_ts": int(group["ts"].max()),
-               "consent": True, "model_version": model_version}
-        if user in vectors:
-            doc["vector"] = [float(v) for v in vectors[user]]
-        yield str(user), doc
+        yield str(user), user_document(user, dict(zip(group["movie_id"].astype(int), group["rating"].astype(float))),
+                                       int(group["ts"].max()), vectors.get(user), model_version, liked_threshold)

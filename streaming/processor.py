@@ -110,10 +110,9 @@ class RatingProcessor:
                 "seconds": round(time.perf_counter() - started, 3), "write_seconds": write_seconds}
 
     def user_document(self, user: int, ratings: list) -> dict:
-        """The partial ``users`` document: vector solved from every current rating, liked, rated."""
+        """The whole ``users`` document: vector solved from every current rating, liked, rated."""
         state = UserState(user, {int(m): (float(r), int(ts), "") for m, r, ts in ratings})
-        return {**state.document(), "vector": state.vector(self.fold, self.item_index).tolist(),
-                "model_version": self.model.version}
+        return state.document(state.vector(self.fold, self.item_index), self.model.version)
 
     def film_document(self, count: int, total: float, likes: int, buckets: dict) -> dict:
         return {"rating_count": count, "rating_mean": total / count if count else None, "like_count": likes,
@@ -138,18 +137,25 @@ class RatingProcessor:
             self.es.indices.refresh(index=self.aliases["films"])
             return len(docs)
 
-    def refresh_also_watched(self, limit: int = 200) -> int:
+    def refresh_also_watched(self, limit: int = 100) -> int:
         """Re-scores the stored "also watched" lists of up to ``limit`` films whose likes changed
-        since their list was computed; returns how many. Runs on the job's clock thread."""
+        since their list was computed; returns how many. Runs on the job's clock thread without
+        holding up a batch: it only sets ``also_watched``, and a concurrent update of the same
+        film document is retried by Elasticsearch (``retry_on_conflict``)."""
         with self.lock:
-            batch = sorted(self.liked_changed)[:limit]
-            if not batch:
-                return 0
-            updates = also_watched_updates(self.es, batch, films=self.aliases["films"],
+            chosen = sorted(self.liked_changed)[:limit]
+            self.liked_changed.difference_update(chosen)
+        if not chosen:
+            return 0
+        try:
+            updates = also_watched_updates(self.es, chosen, films=self.aliases["films"],
                                            users=self.aliases["users"], size=self.neighbours_kept)
             self._fail_on([bulk_write(self.es, self.aliases["films"], updates, op="update")])
-            self.liked_changed.difference_update(batch)
-            return len(updates)
+        except Exception:
+            with self.lock:
+                self.liked_changed.update(chosen)     # try them again on the next tick
+            raise
+        return len(updates)
 
     # -- writes -----------------------------------------------------------------------------
 
@@ -162,8 +168,7 @@ class RatingProcessor:
         which is real-time without a refresh. Then the film statistics, refreshed (popular and
         trending search them), and the audit ``ratings`` index, left to its own
         ``refresh_interval`` so a growing audit index never slows a batch."""
-        reports = [bulk_write(self.es, self.aliases["users"],
-                              ((str(u), self.user_document(u, r)) for u, r in users), op="update")]
+        reports = [bulk_write(self.es, self.aliases["users"], ((str(u), self.user_document(u, r)) for u, r in users))]
         self._fail_on(reports)
         users_written_ms = time.time() * 1000
         reports.append(bulk_write(self.es, self.aliases["films"],
@@ -202,7 +207,7 @@ class RatingProcessor:
         if not stale:
             return 0
         report = bulk_write(self.es, self.aliases["users"],
-                            ((str(u), self.user_document(u, r)) for u, r in self.all_users()), op="update")
+                            ((str(u), self.user_document(u, r)) for u, r in self.all_users()))
         self._fail_on([report])
         self.es.indices.refresh(index=self.aliases["users"])
         return report["written"]

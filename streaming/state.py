@@ -15,7 +15,7 @@ import numpy as np
 
 from core.events import RatingEvent
 from core.foldin import FoldIn, solve_user
-from search.documents import LIKED_THRESHOLD
+from search.documents import LIKED_THRESHOLD, user_document
 
 LIKED = LIKED_THRESHOLD        # the indexer's like: users.liked and films.like_count mean the same
 
@@ -75,11 +75,7 @@ class UserState:
         """x_u solved from every current rating of a film the model knows."""
         return solve_user(fold, item_index, ((m, r) for m, (r, _, _) in self.ratings.items()))
 
-    def document(self, liked_threshold: float = LIKED) -> dict:
-        """The partial ``users`` document of this state (the vector is added by the caller)."""
-        values = [r for r, _, _ in self.ratings.values()]
-        return {"user_id": self.user_id,
-                "liked": sorted(str(m) for m, (r, _, _) in self.ratings.items() if r >= liked_threshold),
-                "rated": sorted(str(m) for m in self.ratings),
-                "rating_count": len(values), "rating_mean": float(np.mean(values)) if values else None,
-                "last_ts": max((ts for _, ts, _ in self.ratings.values()), default=None)}
+    def document(self, vector=None, model_version: str = "") -> dict:
+        """The whole ``users`` document of this state (``search.documents.user_document``)."""
+        return user_document(self.user_id, {m: r for m, (r, _, _) in self.ratings.items()},
+                             max((ts for _, ts, _ in self.ratings.values()), default=None), vector, model_version)
