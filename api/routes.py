@@ -52,7 +52,7 @@ def similar(movie_id: int):
 def recommendations_by_title():
     """The seeds' query: a title in, what people who watched it also liked out."""
     title = _required("title")
-    target = queries.exact_title(clients().es, title, with_lists=True)
+    target = queries.exact_title(clients().es, title)
     if target is None:  # not exact: accept a case-insensitive match, else suggest near ones
         matches = queries.find_titles(clients().es, title, size=5)
         wanted, year = queries.parse_title(title)
@@ -61,9 +61,7 @@ def recommendations_by_title():
             suggestions = [f"{m['title']} ({m['year']})" if m.get("year") else m["title"] for m in matches]
             raise ApiError(404, f"no film titled {title!r}", suggestions=suggestions)
         target = same[0]
-    results = _also_watched_or_popular(target["movie_id"], film=target)
-    target.pop("also_watched", None)
-    return jsonify({"film": target, "results": results})
+    return jsonify({"film": target, "results": _also_watched_or_popular(target["movie_id"])})
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -139,8 +137,8 @@ def _model_health() -> dict:
         return {"healthy": False, "error": str(err)[:200]}
 
 
-def _also_watched_or_popular(movie_id: int, film: dict | None = None) -> list[dict]:
-    results = queries.also_watched(clients().es, movie_id, size=_k(), film=film)
+def _also_watched_or_popular(movie_id: int) -> list[dict]:
+    results = queries.also_watched(clients().es, movie_id, size=_k())
     return results or queries.popular(clients().es, size=_k(), exclude=[str(movie_id)])
 
 

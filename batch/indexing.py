@@ -1,7 +1,7 @@
 """`cinerec index`: the champion model and the catalog into versioned Elasticsearch indices.
 
     clean frames + champion artifact ─▶ per-film lists (also watched, similar; core.neighbours)
-        ─▶ films-v<version>, users-v<version> ─▶ alias swap ─▶ prune
+        ─▶ films-v<version>, film_lists-v<version>, users-v<version> ─▶ alias swap ─▶ prune
 The ``ratings`` index (one document per accepted event, written by streaming) is created once.
 When the streaming job has run, ``with_streamed`` adds the ratings it took to the training ratings
 first, so a rebuild keeps every streamed rating in the film statistics and user documents, and
@@ -79,17 +79,20 @@ def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, v
     films = indices.create_index(es, "films", version, dims=rank)
     film_docs = {int(i): {**doc, **extra.get(int(i), {})} for i, doc in documents.film_documents(
         frames["movies"], frames["tags"], frames["ratings"], artifact.item_ids, artifact.item_factors, model_version)}
+    report["films"] = indices.bulk_write(es, films, ((str(m), doc) for m, doc in film_docs.items()))
     lists = film_neighbours(frames["movies"], frames["ratings"], artifact, size=neighbours_kept)
-    report["films"] = indices.bulk_write(es, films, (
-        (str(m), {**doc, **documents.stored_lists(lists.get(m, {}), film_docs)}) for m, doc in film_docs.items()))
+    film_lists = indices.create_index(es, "film_lists", version)
+    report["film_lists"] = indices.bulk_write(es, film_lists, (
+        (str(m), {"movie_id": m, "title": doc["title"], **documents.stored_lists(lists.get(m, {}), film_docs)})
+        for m, doc in film_docs.items()))
     users = indices.create_index(es, "users", version, dims=rank)
     report["users"] = indices.bulk_write(es, users, documents.user_documents(
         frames["ratings"], artifact.user_ids, artifact.user_factors, model_version))
-    for alias, name in (("films", films), ("users", users)):
+    for alias, name in (("films", films), ("film_lists", film_lists), ("users", users)):
         es.indices.refresh(index=name)
         indices.swap_alias(es, alias, name)
         report[alias]["pruned"] = indices.prune(es, alias, keep)
     if not indices.current_indices(es, "ratings"):
         indices.swap_alias(es, "ratings", indices.create_index(es, "ratings", 1))
-    report["aliases"] = {a: indices.current_indices(es, a) for a in ("films", "users", "ratings")}
+    report["aliases"] = {a: indices.current_indices(es, a) for a in ("films", "film_lists", "users", "ratings")}
     return report

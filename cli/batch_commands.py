@@ -218,9 +218,10 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     frames, report = prepare(data, settings)
     stream = settings.streaming
     es = connect(settings.elasticsearch)
-    for alias in ("films", "users", "ratings"):     # indices built by an older version get new fields
-        if es.indices.exists_alias(name=alias):
-            add_missing_fields(es, alias)
+    for alias in ("films", "film_lists", "users", "ratings"):  # indices built by an older version get new fields
+        if not es.indices.exists_alias(name=alias):
+            raise LookupError(f"no {alias} index: run `cinerec index` first")
+        add_missing_fields(es, alias)
     spark = spark_session("cinerec-stream", jars=kafka_jars(settings.services))
     checkpoint = checkpoint_dir(settings.services.data_dir)
     processor = RatingProcessor(

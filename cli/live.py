@@ -33,7 +33,7 @@ from .events import end_offsets
 from batch.registry import CHAMPION, Registry
 from core.settings import Settings
 from search.client import connect
-from search.queries import FILMS, USERS
+from search.queries import FILM_LISTS, FILMS, USERS
 from simulator.producer import producer_config, publish, simulated_messages
 
 PROBE_USER_BASE = 900_000_000          # probe users of `bench freshness`: ids no dataset uses
@@ -106,7 +106,7 @@ def _prepare(settings: Settings, data: Path | None) -> None:
         _run("train", "--data", str(data), "--param", f"rank={DEMO_RANK}")
         _run("promote", check=False)                  # a refusal keeps the current champion
         _run("index")
-    elif not connect(settings.elasticsearch).indices.exists_alias(name=FILMS):
+    elif not all(connect(settings.elasticsearch).indices.exists_alias(name=a) for a in (FILMS, FILM_LISTS)):
         _run("index")
 
 

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 
 LIKED_THRESHOLD = 4.0  # a rating at or above this counts as a like
-# What a list of films shows of each film; the stored lists carry these fields, so a title's
-# "also watched" is one lookup (no second request for the films it names).
+# What a list of films shows of each film. The ``film_lists`` documents carry these fields for every
+# film they name, so a title's "also watched" is one GET (no second request for the films).
 SUMMARY_FIELDS = ("movie_id", "title", "year", "genres", "rating_count", "bayesian_avg", "like_count")
 
 
@@ -23,8 +23,9 @@ def summary(film: dict) -> dict:
 
 def stored_lists(lists: dict[str, list], films: dict[int, dict]) -> dict[str, list[dict]]:
     """``{"also_watched": [...], "similar": [...]}`` of ``core.neighbours.Neighbour`` as stored in a
-    film document: each entry the film's summary plus score and co-like count. ``films``: the
-    documents (or summaries) of every film a list names."""
+    ``film_lists`` document (kept apart from ``films``, whose statistics the stream rewrites per
+    batch): each entry the film's summary plus score and co-like count. ``films``: the documents
+    (or summaries) of every film a list names."""
     return {name: [{**summary(films[n.movie_id]), **n.as_dict()} for n in entries if n.movie_id in films]
             for name, entries in lists.items()}
 
@@ -47,8 +48,7 @@ def film_documents(movies: pd.DataFrame, tags: pd.DataFrame, ratings: pd.DataFra
                    item_ids: np.ndarray, item_factors: np.ndarray, model_version: str,
                    liked_threshold: float = LIKED_THRESHOLD) -> Iterator[tuple[str, dict]]:
     """One document per catalog film. ``movies`` carries the batch features (rating_count,
-    rating_mean, bayesian_avg); films the model never saw get no vector. The stored lists start
-    empty (``stored_lists`` fills them)."""
+    rating_mean, bayesian_avg); films the model never saw get no vector."""
     vectors = dict(zip(map(int, item_ids), item_factors))
     tag_text = tags.dropna(subset=["tag"]).groupby("movie_id")["tag"].agg(lambda t: " ".join(map(str, t)))
     likes = ratings[ratings["rating"] >= liked_threshold].groupby("movie_id").size()
@@ -59,8 +59,7 @@ def film_documents(movies: pd.DataFrame, tags: pd.DataFrame, ratings: pd.DataFra
                "genres": [str(g) for g in row.genres], "tags": tag_text.get(movie, ""),
                "rating_count": int(row.rating_count), "rating_mean": _float_or_none(row.rating_mean),
                "bayesian_avg": _float_or_none(row.bayesian_avg), "like_count": int(likes.get(movie, 0)),
-               "trending": 0.0, "model_version": model_version,
-               "also_watched": [], "similar": []}
+               "trending": 0.0, "model_version": model_version}
         if movie in vectors:
             doc["vector"] = [float(v) for v in vectors[movie]]
         yield str(movie), doc

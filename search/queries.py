@@ -4,7 +4,7 @@ Every request is a lookup: a GET or ``mget`` by id, a ``term`` query on a keywor
 ``match_bool_prefix`` for as-you-type titles (core Lucene; the embedded distribution has no
 ``analysis-common``, so no edge n-grams and no folding filter: titles are folded in Python), or
 one top-level ``knn`` on the films' HNSW vectors. "Also watched" and "similar" are lists stored
-with each film, not computed per request.
+per film in ``film_lists``, not computed per request.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from elasticsearch import Elasticsearch
 from .client import get_source
 from .documents import SUMMARY_FIELDS, searchable_title
 
-FILMS, USERS = "films", "users"
+FILMS, FILM_LISTS, USERS = "films", "film_lists", "users"
 _TITLE_YEAR = re.compile(r"^\s*(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
 SOURCE = list(SUMMARY_FIELDS)
 
@@ -44,21 +44,19 @@ def find_titles(es: Elasticsearch, text: str, *, size: int = 10, fuzzy: bool = T
                                                           -(h["_source"].get("rating_count") or 0)))]
 
 
-def exact_title(es: Elasticsearch, text: str, *, with_lists: bool = False) -> dict | None:
+def exact_title(es: Elasticsearch, text: str) -> dict | None:
     """The film whose title is exactly ``text`` (with its year, if given); the most rated one
-    if several share the title. One cheap ``term`` query: the hot path of title requests.
-    ``with_lists``: the film's stored ``also_watched`` list comes with it (for ``also_watched``)."""
+    if several share the title. One cheap ``term`` query: the hot path of title requests."""
     title, year = parse_title(text)
     filters = [{"term": {"title.raw": title}}] + ([{"term": {"year": year}}] if year else [])
-    hits = es.search(index=FILMS, query={"bool": {"filter": filters}}, size=1,
-                     source=SOURCE + (["also_watched"] if with_lists else []),
+    hits = es.search(index=FILMS, query={"bool": {"filter": filters}}, size=1, source=SOURCE,
                      sort=[{"rating_count": "desc"}])["hits"]["hits"]
     return _film(hits[0]) if hits else None
 
 
 def get_film(es: Elasticsearch, movie_id: int, *, with_vector: bool = False) -> dict | None:
     """The film's document without its stored lists and search-only fields (and vector)."""
-    hidden = ["also_watched", "similar", "title_search"] + ([] if with_vector else ["vector"])
+    hidden = ["title_search"] + ([] if with_vector else ["vector"])
     return get_source(es, FILMS, str(movie_id), source_excludes=hidden)
 
 
@@ -66,12 +64,11 @@ def get_user(es: Elasticsearch, user_id: int) -> dict | None:
     return get_source(es, USERS, str(user_id))
 
 
-def also_watched(es: Elasticsearch, movie_id: int, *, size: int = 10, film: dict | None = None) -> list[dict]:
-    """"Users who liked X also liked": the list stored with the film (``core.neighbours``: co-likes
-    scored for significance, blended with item vectors), computed by ``cinerec index`` and kept
-    current by the streaming job. One GET of the film, skipped when ``film`` carries the list
-    (``exact_title(with_lists=True)``): each entry holds what a result shows."""
-    film = film if film is not None and "also_watched" in film else _stored(es, movie_id)
+def also_watched(es: Elasticsearch, movie_id: int, *, size: int = 10) -> list[dict]:
+    """"Users who liked X also liked": the film's stored list (``film_lists``; ``core.neighbours``:
+    co-likes scored for significance, blended with item vectors), computed by ``cinerec index``
+    and kept current by the streaming job. One GET: each entry holds what a result shows."""
+    film = _stored(es, movie_id)
     if not film:
         return []
     title = film.get("title", movie_id)
@@ -81,8 +78,8 @@ def also_watched(es: Elasticsearch, movie_id: int, *, size: int = 10, film: dict
 
 
 def similar_films(es: Elasticsearch, movie_id: int, *, size: int = 10) -> list[dict]:
-    """Nearest films by item vector (inner product), the film itself excluded: the list stored
-    with the film at index time (item vectors change only with the model)."""
+    """Nearest films by item vector (inner product), the film itself excluded: the film's stored
+    list, computed at index time (item vectors change only with the model). One GET."""
     film = _stored(es, movie_id)
     if not film:
         return []
@@ -139,7 +136,7 @@ def _filters(genres: list[str] | None, years) -> list[dict]:
 
 
 def _stored(es: Elasticsearch, movie_id: int) -> dict | None:
-    return get_source(es, FILMS, str(movie_id), source=["title", "also_watched", "similar"])
+    return get_source(es, FILM_LISTS, str(movie_id))
 
 
 def _entry(stored: dict) -> dict:

@@ -5,7 +5,7 @@ re-scores the films whose likes changed, from Elasticsearch, off the critical pa
 thread, after the user documents are written):
 
     touched films ─msearch: users liked:X, terms(liked)─▶ (n_x, [(c, co)])
-        ─mget films: summaries, like_count, vector─▶ core.neighbours.score_candidates ─▶ films.also_watched
+        ─mget films: summaries, like_count, vector─▶ core.neighbours.score_candidates ─▶ film_lists.also_watched
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from search.documents import SUMMARY_FIELDS, stored_lists
 
 def also_watched_updates(es, movie_ids: list[int], *, films: str, users: str, size: int,
                          candidates: int = CANDIDATES) -> list[tuple[str, dict]]:
-    """Partial film documents ``{"also_watched": [...]}`` for ``movie_ids``, scored like the index
+    """Partial ``film_lists`` documents ``{"also_watched": [...]}`` for ``movie_ids``, scored like the index
     build (the same formula; counts from the ``users`` index as it is now)."""
     if not movie_ids:
         return []

@@ -55,6 +55,7 @@ RATING_FIELDS = ("event_id", "user_id", "movie_id", "rating", "ts", "source")
 class RatingProcessor:
     def __init__(self, *, es, producer, dlq_topic: str, model: Model, bayesian_prior: tuple[float, float],
                  films_alias: str = "films", users_alias: str = "users", ratings_alias: str = "ratings",
+                 film_lists_alias: str = "film_lists",
                  champion: Callable[[str], Model | None] | None = None, check_model_s: float = 10.0,
                  all_users: Callable[[], Iterable[tuple[int, list]]] | None = None,
                  trending_window_ms: int = 3_600_000, neighbours_kept: int = 30):
@@ -65,7 +66,8 @@ class RatingProcessor:
         batch and after a model change), not only when they next rate."""
         self.es, self.producer, self.dlq_topic = es, producer, dlq_topic
         self.prior_count, self.prior_mean = bayesian_prior
-        self.aliases = {"films": films_alias, "users": users_alias, "ratings": ratings_alias}
+        self.aliases = {"films": films_alias, "users": users_alias, "ratings": ratings_alias,
+                        "film_lists": film_lists_alias}
         self.champion, self.check_model_s, self.checked_at = champion, check_model_s, time.monotonic()
         self.all_users, self.refold_pending = all_users, all_users is not None
         self.trending_window_ms = trending_window_ms
@@ -140,8 +142,7 @@ class RatingProcessor:
     def refresh_also_watched(self, limit: int = 100) -> int:
         """Re-scores the stored "also watched" lists of up to ``limit`` films whose likes changed
         since their list was computed; returns how many. Runs on the job's clock thread without
-        holding up a batch: it only sets ``also_watched``, and a concurrent update of the same
-        film document is retried by Elasticsearch (``retry_on_conflict``)."""
+        holding up a batch: it writes ``film_lists``, which no batch writes."""
         with self.lock:
             chosen = sorted(self.liked_changed)[:limit]
             self.liked_changed.difference_update(chosen)
@@ -150,7 +151,7 @@ class RatingProcessor:
         try:
             updates = also_watched_updates(self.es, chosen, films=self.aliases["films"],
                                            users=self.aliases["users"], size=self.neighbours_kept)
-            self._fail_on([bulk_write(self.es, self.aliases["films"], updates, op="update")])
+            self._fail_on([bulk_write(self.es, self.aliases["film_lists"], updates, op="update")])
         except Exception:
             with self.lock:
                 self.liked_changed.update(chosen)     # try them again on the next tick

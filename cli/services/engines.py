@@ -173,7 +173,9 @@ def _elasticsearch_yml(host: str, port: int, directory: Path) -> str:
         f"path.data: {directory / 'data'}", f"path.logs: {directory / 'logs'}",
         "xpack.security.enabled: false",
         "cluster.routing.allocation.disk.threshold_enabled: false",
-        "action.destructive_requires_name: false", ""])
+        "action.destructive_requires_name: false",
+        "action.auto_create_index: false",   # every index is created with its mapping, never by a write
+        ""])
 
 
 def _elasticsearch_user(settings: Settings) -> str:

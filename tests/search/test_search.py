@@ -153,7 +153,7 @@ def test_the_stream_rescores_also_watched_exactly_like_the_index_build(es):
 
     updates = dict(also_watched_updates(es, [5, BLOCK + 4], films="films", users="users", size=50))
     for movie in (5, BLOCK + 4):
-        stored = es.get(index="films", id=str(movie))["_source"]["also_watched"]
+        stored = es.get(index="film_lists", id=str(movie))["_source"]["also_watched"]
         rescored = updates[str(movie)]["also_watched"]
         assert stored and [e["movie_id"] for e in rescored] == [e["movie_id"] for e in stored]
         assert [e["score"] for e in rescored] == pytest.approx([e["score"] for e in stored], abs=1e-5)

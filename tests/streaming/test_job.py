@@ -224,8 +224,8 @@ def test_the_job_re_scores_also_watched_for_the_films_its_ratings_touched(spark,
     from planted import block_of
 
     frames, _ = world
-    stored = fresh_indices.get(index="films", id="5")["_source"]["also_watched"]
-    assert stored and all(block_of(e["movie_id"]) == 0 for e in stored)     # from the index build
+    stored = fresh_indices.get(index="film_lists", id="5")["_source"]["also_watched"]
+    other_block = sum(block_of(e["movie_id"]) == 1 for e in stored)        # few: the ledgers' random ratings
     now = int(time.time() * 1000)
     likes = [Message(str(user).encode(), json.dumps({
         "event_id": str(uuid.uuid4()), "user_id": user, "movie_id": 5, "rating": 5.0, "ts": now + user,
@@ -237,7 +237,8 @@ def test_the_job_re_scores_also_watched_for_the_films_its_ratings_touched(spark,
     query.awaitTermination(300)
     assert query.exception() is None and 5 in job.liked_changed
     assert job.refresh_also_watched() >= 1 and 5 not in job.liked_changed
-    fresh_indices.indices.refresh(index="films")
-    rescored = fresh_indices.get(index="films", id="5")["_source"]["also_watched"]
-    assert any(block_of(e["movie_id"]) == 1 for e in rescored)               # its new co-likes show
+    fresh_indices.indices.refresh(index="film_lists")
+    rescored = fresh_indices.get(index="film_lists", id="5")["_source"]["also_watched"]
+    assert sum(block_of(e["movie_id"]) == 1 for e in rescored) > other_block   # its new co-likes show
+    assert max(e["together"] for e in rescored if block_of(e["movie_id"]) == 1) >= 15
     assert all(e["title"] and e["together"] > 0 for e in rescored)
