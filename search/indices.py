@@ -97,8 +97,7 @@ def bulk_write(es: Elasticsearch, index: str, documents: Iterable[tuple[str, dic
     def actions() -> Iterator[dict]:
         for doc_id, source in documents:
             if op == "update":
-                yield {"_op_type": "update", "_index": index, "_id": doc_id, "doc": source, "doc_as_upsert": True,
-                       "retry_on_conflict": 3}   # writers of different fields of one document
+                yield {"_op_type": "update", "_index": index, "_id": doc_id, "doc": source, "doc_as_upsert": True}
             else:
                 yield {"_op_type": "index", "_index": index, "_id": doc_id, "_source": source}
 

@@ -14,7 +14,7 @@ import re
 from elasticsearch import Elasticsearch
 
 from .client import get_source
-from .documents import SUMMARY_FIELDS, searchable_title
+from .documents import SUMMARY_FIELDS, searchable_title, summary
 
 FILMS, FILM_LISTS, USERS = "films", "film_lists", "users"
 _TITLE_YEAR = re.compile(r"^\s*(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
@@ -55,7 +55,7 @@ def exact_title(es: Elasticsearch, text: str) -> dict | None:
 
 
 def get_film(es: Elasticsearch, movie_id: int, *, with_vector: bool = False) -> dict | None:
-    """The film's document without its stored lists and search-only fields (and vector)."""
+    """The film's document without its search-only field (and, unless asked, its vector)."""
     hidden = ["title_search"] + ([] if with_vector else ["vector"])
     return get_source(es, FILMS, str(movie_id), source_excludes=hidden)
 
@@ -140,7 +140,7 @@ def _stored(es: Elasticsearch, movie_id: int) -> dict | None:
 
 
 def _entry(stored: dict) -> dict:
-    return {**{f: stored.get(f) for f in SUMMARY_FIELDS}, "score": stored["score"]}
+    return {**summary(stored), "score": stored["score"]}
 
 
 def _film(hit: dict) -> dict:

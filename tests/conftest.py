@@ -4,7 +4,6 @@ developer's running instance; one topic pair per test; one local Spark session."
 from __future__ import annotations
 
 import shutil
-import socket
 import tempfile
 import uuid
 from pathlib import Path
@@ -12,13 +11,8 @@ from pathlib import Path
 import pytest
 
 from cli import services as svc
+from cli.services._process import free_port  # tests import it from here too
 from core.settings import Settings, load_settings
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="session")

@@ -89,9 +89,9 @@ def start_kafka(settings: Settings) -> int:
     properties = directory / "server.properties"
     properties.write_text(_kafka_properties(host, port, _process.free_port(host), directory / "data"))
     if not (directory / "data" / "meta.properties").exists():
-        cluster_id = _run_java(java, classpath, "kafka.tools.StorageTool", "random-uuid").strip()
-        _run_java(java, classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id,
-                  "-c", str(properties), "--ignore-formatted")
+        storage_tool = (java, classpath, directory / "logs", "kafka.tools.StorageTool")
+        cluster_id = _run_java(*storage_tool, "random-uuid").strip()
+        _run_java(*storage_tool, "format", "-t", cluster_id, "-c", str(properties), "--ignore-formatted")
     heap = f"{settings.services.kafka_heap_mb}m"
     with open(directory / "logs" / "stdout.log", "ab") as out:
         process = subprocess.Popen(
@@ -119,9 +119,9 @@ def _kafka_properties(host: str, port: int, controller_port: int, data: Path) ->
         "group.initial.rebalance.delay.ms=0", ""])
 
 
-def _run_java(java: str, classpath: str, main: str, *args: str) -> str:
+def _run_java(java: str, classpath: str, logs: Path, main: str, *args: str) -> str:
     result = subprocess.run([java, "-cp", classpath, f"-Dlog4j2.configurationFile={KAFKA_LOG_CONFIG}",
-                             "-Dkafka.logs.dir=/tmp", main, *args], capture_output=True, text=True, timeout=120)
+                             f"-Dkafka.logs.dir={logs}", main, *args], capture_output=True, text=True, timeout=120)
     if result.returncode != 0:
         raise ServiceError(f"{main} {args[0]} failed: {(result.stderr or result.stdout).strip()[-300:]}")
     return result.stdout
@@ -195,10 +195,15 @@ def _elasticsearch_user(settings: Settings) -> str:
 
 
 def _give_to(user: str, directory: Path) -> None:
+    """Hands what we (root) created to ``user``: the folder, its data and logs folders, and the
+    config. What the node writes inside data/ and logs/ is its own already, so start-up does not
+    walk the data."""
     entry = pwd.getpwnam(user)
-    for root, dirs, files in os.walk(directory):
-        for name in [root, *(os.path.join(root, f) for f in dirs + files)]:
-            os.chown(name, entry.pw_uid, entry.pw_gid)
+    config = directory / "config"
+    paths = [directory, directory / "data", directory / "logs", config,
+             *(Path(root, name) for root, dirs, files in os.walk(config) for name in dirs + files)]
+    for path in paths:
+        os.chown(path, entry.pw_uid, entry.pw_gid)
 
 
 def _reachable_copy(user: str, home: Path) -> Path:
