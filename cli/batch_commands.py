@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
+import signal
 import sys
 import threading
 from pathlib import Path
@@ -202,7 +204,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
     from batch.spark import spark_session
-    from streaming.job import start
+    from streaming.job import start, supervise
     from streaming.metrics import serve, watch_progress
     from streaming.processor import RatingProcessor
     from streaming.source import kafka_jars
@@ -241,24 +243,46 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     if stream.metrics_port:
         serve(stream.metrics_port)
     listener = watch_progress(spark, settings.kafka)
-    query = start(spark, settings.kafka, processor, catalog=set(map(int, frames["movies"]["movie_id"])),
-                  initial_ratings=frames["ratings"], checkpoint=checkpoint,
-                  trigger_ms=stream.trigger_ms,
-                  max_offsets_per_trigger=stream.max_offsets_per_trigger, available_now=args.available_now,
-                  trending_window_ms=stream.trending_window_s * 1000, lateness_ms=stream.lateness_s * 1000,
-                  state_buckets=stream.state_buckets, state_partitions=stream.state_partitions,
-                  on_batch=lambda report: print(json.dumps(report), file=sys.stderr, flush=True))
+    totals = {"accepted": 0, "dead": 0, "duplicates": 0}
+
+    def on_batch(report: dict) -> None:
+        for key in totals:
+            totals[key] += report[key]
+        print(json.dumps(report), file=sys.stderr, flush=True)
+
+    def start_query():
+        return start(spark, settings.kafka, processor, catalog=set(map(int, frames["movies"]["movie_id"])),
+                     initial_ratings=frames["ratings"], checkpoint=checkpoint, trigger_ms=stream.trigger_ms,
+                     max_offsets_per_trigger=stream.max_offsets_per_trigger, available_now=args.available_now,
+                     trending_window_ms=stream.trending_window_s * 1000, lateness_ms=stream.lateness_s * 1000,
+                     state_buckets=stream.state_buckets, state_partitions=stream.state_partitions,
+                     on_batch=on_batch)
+
     print(f"streaming {settings.kafka.ratings_topic} -> Elasticsearch with model v{model.version}"
           + (f"; metrics on :{stream.metrics_port}/metrics" if stream.metrics_port else ""), file=sys.stderr)
-    try:
-        query.awaitTermination(args.duration) if args.duration else query.awaitTermination()
-    finally:
-        stop.set()
-        spark.streams.removeListener(listener)
-        query.stop()
-    if query.exception():
-        raise RuntimeError(f"the streaming query failed: {query.exception()}")
+    with stop_on_signals(stop):
+        try:
+            summary = supervise(start_query, stop, duration_s=args.duration)
+        finally:
+            stop.set()
+            processor.stopping.set()
+            spark.streams.removeListener(listener)
+    print(f"stream: stopped after {summary['batches']} batches ({totals['accepted']} accepted, "
+          f"{totals['dead']} dead letters, {totals['duplicates']} duplicates, {summary['restarts']} restarts)",
+          file=sys.stderr)
     return 0
+
+
+@contextlib.contextmanager
+def stop_on_signals(stop: threading.Event):
+    """SIGINT and SIGTERM set ``stop`` (the job then stops between calls into Spark) instead of
+    raising into whatever the main thread is doing; restored afterwards."""
+    previous = {sig: signal.signal(sig, lambda signum, frame: stop.set()) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
 
 
 def newer_champion(registry: Registry, current: str):

@@ -120,20 +120,21 @@ def _run(*args: str, check: bool = True) -> None:
         raise RuntimeError(f"`cinerec {' '.join(args)}` failed")
 
 
-def _stop(child: subprocess.Popen, grace_s: float = 15.0) -> None:
-    """SIGTERM to the child's process group (Spark's JVM included), SIGKILL after ``grace_s``."""
-    if child.poll() is not None:
-        return
-    for sig, wait in ((signal.SIGINT, grace_s), (signal.SIGKILL, 5.0)):
+def _stop(child: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """SIGTERM to the child, which stops what it runs (Spark's JVM included) and exits; SIGKILL to
+    its whole process group after ``grace_s``. Signalling the group at once would kill the JVM
+    under the driver's feet and fill the log with its stack traces."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
         try:
-            os.killpg(child.pid, sig)
-        except ProcessLookupError:
-            return
-        try:
-            child.wait(wait)
-            return
+            child.wait(grace_s)
         except subprocess.TimeoutExpired:
-            continue
+            pass
+    try:
+        os.killpg(child.pid, signal.SIGKILL)             # whatever is left of the group
+    except (ProcessLookupError, PermissionError):
+        pass
+    child.wait()
 
 
 # -- bench freshness --------------------------------------------------------------------------

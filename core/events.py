@@ -3,6 +3,17 @@
 Kafka topic ``ratings``, key = user id (UTF-8), value = JSON object with
 ``event_id`` (UUID), ``user_id``, ``movie_id``, ``rating`` (0.5-5.0 in steps of 0.5),
 ``ts`` (event time, epoch ms), ``source``. Anything else is rejected with a reason.
+
+Every field is bounded to what each store downstream can hold, so no valid event can fail later:
+ids fit Elasticsearch's ``integer`` (and so Spark's and Arrow's int64), event times lie between
+1970 and 2100 and no more than ``MAX_FUTURE_MS`` ahead of when the event was received, ``source``
+is a short name, the whole event fits ``MAX_EVENT_BYTES``. A JSON text that repeats a key, nests
+too deeply or holds numbers no float can hold is ``bad_json``, not an exception.
+
+Reason codes (the DLQ's ``reason`` header): ``oversized``, ``bad_json``, ``missing_field``,
+``unknown_field``, ``wrong_type``, ``bad_event_id``, ``out_of_range``, ``bad_source`` here;
+``wrong_key``, ``unknown_movie`` and ``processing_error`` (an event that broke a later step of the
+job; the detail names the exception) are added by the streaming job.
 """
 
 from __future__ import annotations
@@ -16,6 +27,10 @@ FIELDS = ("event_id", "user_id", "movie_id", "rating", "ts", "source")
 MIN_RATING, MAX_RATING = 0.5, 5.0
 MAX_EVENT_BYTES = 4096
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: anything later is a unit mistake (seconds vs ms)
+MAX_FUTURE_MS = 24 * 3_600_000  # an event time a day past its receipt is a broken clock
+MAX_ID = 2**31 - 1              # Elasticsearch maps user_id and movie_id as ``integer``
+REASONS = ("oversized", "bad_json", "missing_field", "unknown_field", "wrong_type", "bad_event_id",
+           "out_of_range", "bad_source", "wrong_key", "unknown_movie", "processing_error")
 _SOURCE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 
 
@@ -50,20 +65,21 @@ def is_valid_rating(value: float) -> bool:
     return MIN_RATING <= value <= MAX_RATING and (value * 2).is_integer()
 
 
-def parse_event(raw: bytes) -> RatingEvent:
-    """Bytes from Kafka -> a valid ``RatingEvent``, or ``InvalidEvent`` naming what is wrong."""
+def parse_event(raw: bytes, received_ms: int | None = None) -> RatingEvent:
+    """Bytes from Kafka -> a valid ``RatingEvent``, or ``InvalidEvent`` naming what is wrong.
+    ``received_ms``: when the event reached us (the Kafka record's timestamp), if known."""
     if len(raw) > MAX_EVENT_BYTES:
         raise InvalidEvent("oversized", f"{len(raw)} bytes > {MAX_EVENT_BYTES}")
     try:
-        obj = json.loads(raw)
-    except (UnicodeDecodeError, ValueError) as err:
-        raise InvalidEvent("bad_json", str(err)) from None
+        obj = json.loads(raw, object_pairs_hook=_unique_keys)
+    except (UnicodeDecodeError, ValueError, RecursionError) as err:
+        raise InvalidEvent("bad_json", str(err)[:200]) from None
     if not isinstance(obj, dict):
         raise InvalidEvent("bad_json", f"expected a JSON object, got {type(obj).__name__}")
-    return validate_event(obj)
+    return validate_event(obj, received_ms)
 
 
-def validate_event(obj: dict) -> RatingEvent:
+def validate_event(obj: dict, received_ms: int | None = None) -> RatingEvent:
     """A decoded JSON object -> ``RatingEvent``; checks presence, types and ranges."""
     missing = [f for f in FIELDS if f not in obj]
     if missing:
@@ -73,26 +89,46 @@ def validate_event(obj: dict) -> RatingEvent:
         raise InvalidEvent("unknown_field", ", ".join(unknown))
     for name in ("user_id", "movie_id", "ts"):
         if not _is_int(obj[name]):
-            raise InvalidEvent("wrong_type", f"{name} must be an integer, got {obj[name]!r}")
+            raise InvalidEvent("wrong_type", f"{name} must be an integer, got {_short(obj[name])}")
     rating = obj["rating"]
     if not (_is_int(rating) or isinstance(rating, float)):
-        raise InvalidEvent("wrong_type", f"rating must be a number, got {rating!r}")
+        raise InvalidEvent("wrong_type", f"rating must be a number, got {_short(rating)}")
     if not isinstance(obj["event_id"], str) or not isinstance(obj["source"], str):
         raise InvalidEvent("wrong_type", "event_id and source must be strings")
     try:
         event_id = str(uuid.UUID(obj["event_id"]))
     except ValueError:
         raise InvalidEvent("bad_event_id", f"not a UUID: {obj['event_id'][:64]!r}") from None
-    if obj["user_id"] < 1 or obj["movie_id"] < 1:
-        raise InvalidEvent("out_of_range", "user_id and movie_id must be >= 1")
-    if not is_valid_rating(float(rating)):
-        raise InvalidEvent("out_of_range", f"rating {rating!r} is not one of 0.5, 1.0, ..., 5.0")
+    for name in ("user_id", "movie_id"):
+        if not 1 <= obj[name] <= MAX_ID:
+            raise InvalidEvent("out_of_range", f"{name} must be between 1 and {MAX_ID}, got {_short(obj[name])}")
+    if not (MIN_RATING <= rating <= MAX_RATING and is_valid_rating(float(rating))):
+        raise InvalidEvent("out_of_range", f"rating {_short(rating)} is not one of 0.5, 1.0, ..., 5.0")
     if not 0 <= obj["ts"] <= MAX_TS_MS:
-        raise InvalidEvent("out_of_range", f"ts {obj['ts']} is not epoch milliseconds")
+        raise InvalidEvent("out_of_range", f"ts {_short(obj['ts'])} is not epoch milliseconds")
+    if received_ms is not None and obj["ts"] > received_ms + MAX_FUTURE_MS:
+        raise InvalidEvent("out_of_range", f"ts {obj['ts']} is more than a day after the event was received "
+                                           f"({received_ms})")
     if not _SOURCE.match(obj["source"]):
         raise InvalidEvent("bad_source", f"source {obj['source'][:40]!r} is not a short lower-case name")
     return RatingEvent(event_id, obj["user_id"], obj["movie_id"], float(rating), obj["ts"],
                        obj["source"])
+
+
+def _unique_keys(pairs: list[tuple[str, object]]) -> dict:
+    """``json.loads`` hook: a key given twice makes the event ambiguous."""
+    obj = dict(pairs)
+    if len(obj) != len(pairs):
+        raise ValueError("a key appears more than once")
+    return obj
+
+
+def _short(value: object) -> str:
+    try:
+        text = repr(value)
+    except ValueError:                    # an int too long to print
+        return f"a {type(value).__name__} too long to show"
+    return text if len(text) <= 40 else f"{text[:37]}..."
 
 
 def _is_int(value: object) -> bool:

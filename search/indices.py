@@ -93,7 +93,8 @@ def prune(es: Elasticsearch, alias: str, keep: int) -> list[str]:
 def bulk_write(es: Elasticsearch, index: str, documents: Iterable[tuple[str, dict]], *,
                op: str = "index", chunk_size: int = 500, max_retries: int = 5) -> dict:
     """Bulk index/update ``(id, source)`` pairs. Deterministic ids make a re-run idempotent;
-    rejected chunks (HTTP 429) are retried with exponential backoff; other failures are returned."""
+    rejected chunks (HTTP 429) are retried with exponential backoff; other failures are returned
+    (``errors``: each failed item as Elasticsearch reported it)."""
     def actions() -> Iterator[dict]:
         for doc_id, source in documents:
             if op == "update":
@@ -110,5 +111,5 @@ def bulk_write(es: Elasticsearch, index: str, documents: Iterable[tuple[str, dic
             ok += 1
         else:
             failed.append(info)
-    return {"index": index, "written": ok, "failed": len(failed), "errors": failed[:5],
+    return {"index": index, "written": ok, "failed": len(failed), "errors": failed,
             "seconds": round(time.perf_counter() - started, 3)}

@@ -11,6 +11,10 @@ under deterministic ids, so the effect on Elasticsearch is exactly once.
 
 from __future__ import annotations
 
+import sys
+import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
@@ -59,3 +63,42 @@ def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: s
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
         processingTime=f"{trigger_ms} milliseconds")
     return writer.start()
+
+
+def supervise(start_query: Callable[[], object], stop: threading.Event, *, duration_s: float | None = None,
+              max_failures: int = 20, first_delay_s: float = 1.0, max_delay_s: float = 30.0) -> dict:
+    """Runs the query until ``stop`` is set, ``duration_s`` passed or it finishes (availableNow).
+
+    A query that fails (Kafka away longer than its client waits, a JVM error) is started again
+    from its checkpoint after a backoff, so nothing is lost and nobody has to step in. Failures in
+    a row without a committed batch in between are counted: after ``max_failures`` of them the
+    last error is raised (a fault that restarting does not cure). Returns a summary."""
+    deadline = time.monotonic() + duration_s if duration_s else None
+    failures, restarts, delay, batches = 0, 0, first_delay_s, 0
+    while True:
+        query = start_query()
+        seen = query.lastProgress["batchId"] if query.lastProgress else -1
+        while query.isActive and not stop.is_set() and (deadline is None or time.monotonic() < deadline):
+            query.awaitTermination(0.5)
+            progress = query.lastProgress
+            if progress and progress["batchId"] != seen:
+                seen, batches, failures, delay = progress["batchId"], batches + 1, 0, first_delay_s
+        if query.isActive:
+            query.stop()                                 # asked to stop, or --duration reached
+            return {"batches": batches, "restarts": restarts}
+        error = query.exception()
+        if error is None:
+            return {"batches": batches, "restarts": restarts}
+        failures += 1
+        if failures > max_failures:
+            raise RuntimeError(f"the streaming query failed {failures} times in a row: {_first_line(error)}")
+        print(f"stream: the query failed ({_first_line(error)}); restarting from the checkpoint in {delay:g} s",
+              file=sys.stderr, flush=True)
+        if stop.wait(delay) or (deadline is not None and time.monotonic() >= deadline):
+            return {"batches": batches, "restarts": restarts}
+        restarts, delay = restarts + 1, min(delay * 2, max_delay_s)
+
+
+def _first_line(error) -> str:
+    text = str(getattr(error, "desc", None) or error).strip()
+    return (text.splitlines() or [""])[0][:300]

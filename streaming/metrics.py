@@ -8,6 +8,7 @@
     cinerec_stream_input_lag{partition}           records in Kafka not yet read by the query
     cinerec_stream_freshness_seconds              Kafka record time -> Elasticsearch write, per event
     cinerec_stream_model_version                  registry version of the model in use
+    cinerec_stream_retries_total{step}            writes retried because Elasticsearch or Kafka was away
     cinerec_stream_memory_bytes                   resident memory of the job: driver, JVM, Python workers
 """
 
@@ -31,6 +32,7 @@ FRESHNESS = Histogram("cinerec_stream_freshness_seconds", "Kafka record time to 
 PHASE_SECONDS = Gauge("cinerec_stream_trigger_phase_seconds", "Spark's time per phase of the last trigger",
                       ["phase"])
 MEMORY = Gauge("cinerec_stream_memory_bytes", "Resident memory of the job: driver, JVM and Python workers")
+RETRIES = Counter("cinerec_stream_retries_total", "Writes retried after an infrastructure fault", ["step"])
 MODEL_VERSION = Gauge("cinerec_stream_model_version", "Registry version of the model the job folds with")
 
 

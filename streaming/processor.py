@@ -7,8 +7,13 @@
 
 Exactly once: every document holds absolute values under a deterministic id, computed from the
 state Spark restored for the batch, so a batch Spark re-runs after a crash writes the same
-documents again. A rejected document fails the batch (Spark then re-runs it). Dead letters are
-at-least-once (a re-run may publish one twice; each carries its source partition and offset).
+documents again. Dead letters are at-least-once (a re-run may publish one twice; each carries
+its source partition and offset).
+
+Faults (``retry.py``): a write that fails because Elasticsearch or Kafka is away is retried with
+backoff until it succeeds, so the batch waits and nothing is lost. A document Elasticsearch
+rejects for its content (a 4xx other than 429), or a user whose fold-in raises, is about the data:
+the events behind it go to the DLQ as ``processing_error`` and the batch goes on without them.
 
 Users first: the user document (what makes a user's recommendations fresh; read by id, so real-time
 without a refresh) is written before the film statistics and the audit ``ratings`` index. The films'
@@ -30,7 +35,10 @@ from dataclasses import dataclass
 
 from . import metrics
 from .neighbours import also_watched_updates
+from .retry import Unavailable, retrying
 from .state import UserState, live_buckets, trend_fields
+from .validate import Record, processing_error
+from core.events import RatingEvent
 from core.foldin import FoldIn
 from search.documents import bayesian_average
 from search.indices import bulk_write
@@ -73,6 +81,7 @@ class RatingProcessor:
         self.trending_window_ms = trending_window_ms
         self.neighbours_kept, self.liked_changed = neighbours_kept, set()   # films rated since their list
         self.lock = threading.Lock()     # a batch and the trending clock write films one at a time
+        self.stopping = threading.Event()  # set by the job when it stops: retries give up
         self.use(model)
 
     def use(self, model: Model) -> None:
@@ -89,27 +98,53 @@ class RatingProcessor:
     def _process(self, rows: list, batch_id: int) -> dict:
         started = time.perf_counter()
         self._maybe_reload()
-        refolded = self._refold_stale_users() if self.refold_pending else 0
+        refolded = self._retrying(self._refold_stale_users, "refold") if self.refold_pending else 0
         by_kind: dict[str, list] = {"user": [], "film": [], "rating": [], "dead": []}
         for kind, key, payload in rows:
             by_kind[kind].append((int(key[2:]) if key[1:2] == ":" else None, json.loads(payload)))
         events = [p for _, p in by_kind["rating"]]
-        users = [(u, p["ratings"]) for u, p in by_kind["user"] if p["ratings"] is not None]
         duplicates = sum(p.get("duplicates", 0) for _, p in by_kind["user"])
-        write_seconds, users_written_ms = self._write(events, users, by_kind["film"])
-        for _, letter in by_kind["dead"]:
-            self.producer.produce(self.dlq_topic, key=letter["key"].encode(), value=letter["value"].encode(),
-                                  headers=[(k, v.encode()) for k, v in letter["headers"]])
-        self.producer.flush(30)
+        users, failed_users = self._user_documents([(u, p["ratings"]) for u, p in by_kind["user"]
+                                                    if p["ratings"] is not None])
+        rejected = self._retrying(lambda: self._write(events, users, by_kind["film"], failed_users), "write")
+        events = [e for e in events if e["event_id"] not in rejected]
+        letters = [letter for _, letter in by_kind["dead"]] + [dead_letter(e, err) for e, err in rejected.values()]
+        self._retrying(lambda: self._publish(letters), "dead letters")
         self.liked_changed.update(m for m, _ in by_kind["film"])
-        metrics.observe_batch(accepted=len(events), dead=len(by_kind["dead"]), duplicates=duplicates,
+        metrics.observe_batch(accepted=len(events), dead=len(letters), duplicates=duplicates,
                               seconds=time.perf_counter() - started,
-                              freshness=[(users_written_ms - e["record_ts"]) / 1000 for e in events
+                              freshness=[(self.users_written_ms - e["record_ts"]) / 1000 for e in events
                                          if e["record_ts"]])
-        return {"batch": batch_id, "records": len(events) + len(by_kind["dead"]), "accepted": len(events),
-                "dead": len(by_kind["dead"]), "duplicates": duplicates, "users": len(users),
+        return {"batch": batch_id, "records": len(events) + len(letters), "accepted": len(events),
+                "dead": len(letters), "duplicates": duplicates, "users": len(users),
                 "films": len(by_kind["film"]), "model_version": self.model.version, "refolded": refolded,
-                "seconds": round(time.perf_counter() - started, 3), "write_seconds": write_seconds}
+                "seconds": round(time.perf_counter() - started, 3), "write_seconds": self.write_seconds}
+
+    def _retrying(self, step, what: str):
+        return retrying(step, what=what, stop=self.stopping)
+
+    def _user_documents(self, users: list[tuple[int, list]]) -> tuple[list, dict[int, Exception]]:
+        """(user id, document) of each user, and the users whose fold-in raised (their events are
+        dead-lettered)."""
+        documents, failed = [], {}
+        for user, ratings in users:
+            try:
+                documents.append((user, self.user_document(user, ratings)))
+            except Exception as err:  # noqa: BLE001 - about this user's data: dead-lettered, the batch goes on
+                failed[user] = err
+        return documents, failed
+
+    def _publish(self, letters: list[dict]) -> None:
+        """Dead letters to the DLQ; raises ``Unavailable`` unless Kafka acknowledged every one."""
+        errors: list = []
+        for letter in letters:
+            self.producer.produce(self.dlq_topic, key=letter["key"].encode(), value=letter["value"].encode(),
+                                  headers=[(k, v.encode()) for k, v in letter["headers"]],
+                                  on_delivery=lambda err, msg: err and errors.append(err))
+        left = self.producer.flush(30)
+        if left or errors:
+            raise Unavailable(f"{left or len(errors)} dead letters not acknowledged by Kafka: "
+                              f"{errors[0] if errors else 'timed out'}")
 
     def user_document(self, user: int, ratings: list) -> dict:
         """The whole ``users`` document: vector solved from every current rating, liked, rated."""
@@ -160,35 +195,41 @@ class RatingProcessor:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def _write(self, events: list[dict], users: list[tuple[int, list]],
-               films: list[tuple[int, dict]]) -> tuple[dict, float]:
-        """All or an exception: a failed document fails the batch, so Spark runs it again.
-        Returns the seconds per index and when the user documents were written (epoch ms).
+    def _write(self, events: list[dict], users: list[tuple[int, dict]], films: list[tuple[int, dict]],
+               failed_users: dict[int, Exception]) -> dict[str, tuple[dict, Exception]]:
+        """Writes a batch; returns the events to dead-letter instead ({event id: (event, error)}):
+        those of users whose fold-in failed and of documents Elasticsearch rejected for their content.
+        Raises ``Unavailable`` (the caller retries the whole, which is idempotent) on other failures.
 
         Users first, in a bulk of their own: a recommendation reads the user document by id,
         which is real-time without a refresh. Then the film statistics, refreshed (popular and
         trending search them), and the audit ``ratings`` index, left to its own
         ``refresh_interval`` so a growing audit index never slows a batch."""
-        reports = [bulk_write(self.es, self.aliases["users"], ((str(u), self.user_document(u, r)) for u, r in users))]
-        self._fail_on(reports)
-        users_written_ms = time.time() * 1000
+        rejected = {e["event_id"]: (e, failed_users[e["user_id"]]) for e in events if e["user_id"] in failed_users}
+        reports = [bulk_write(self.es, self.aliases["users"], ((str(u), doc) for u, doc in users))]
+        for user, err in _rejected(reports[-1]).items():
+            rejected.update({e["event_id"]: (e, err) for e in events if str(e["user_id"]) == user})
+        self.users_written_ms = time.time() * 1000
         reports.append(bulk_write(self.es, self.aliases["films"],
                                   ((str(m), self.film_document(**film)) for m, film in films), op="update"))
-        self._fail_on(reports)
+        for film, err in _rejected(reports[-1]).items():
+            rejected.update({e["event_id"]: (e, err) for e in events if str(e["movie_id"]) == film})
         started = time.perf_counter()
         self.es.indices.refresh(index=[self.aliases["users"], self.aliases["films"]])
         refresh = time.perf_counter() - started
-        reports.append(bulk_write(self.es, self.aliases["ratings"],
-                                  ((e["event_id"], {k: e[k] for k in RATING_FIELDS}) for e in events)))
-        self._fail_on(reports)
-        return {**{r["index"]: r["seconds"] for r in reports}, "refresh": round(refresh, 3)}, users_written_ms
+        reports.append(bulk_write(self.es, self.aliases["ratings"], ((e["event_id"], {k: e[k] for k in RATING_FIELDS})
+                                                                     for e in events if e["event_id"] not in rejected)))
+        by_id = {e["event_id"]: e for e in events}
+        rejected.update({event_id: (by_id[event_id], err) for event_id, err in _rejected(reports[-1]).items()})
+        self.write_seconds = {**{r["index"]: r["seconds"] for r in reports}, "refresh": round(refresh, 3)}
+        return rejected
 
     @staticmethod
     def _fail_on(reports: list[dict]) -> None:
         failed = [r for r in reports if r["failed"]]
         if failed:
-            raise RuntimeError(f"Elasticsearch rejected {sum(r['failed'] for r in failed)} documents "
-                               f"in {[r['index'] for r in failed]}: {failed[0]['errors'][:1]}")
+            raise Unavailable(f"Elasticsearch rejected {sum(r['failed'] for r in failed)} documents "
+                              f"in {[r['index'] for r in failed]}: {failed[0]['errors'][:1]}")
 
     def _maybe_reload(self) -> None:
         if self.champion is None or time.monotonic() - self.checked_at < self.check_model_s:
@@ -212,3 +253,27 @@ class RatingProcessor:
         self._fail_on([report])
         self.es.indices.refresh(index=self.aliases["users"])
         return report["written"]
+
+
+def _rejected(report: dict) -> dict[str, Exception]:
+    """{document id: error} of the documents Elasticsearch refused for their content; raises
+    ``Unavailable`` when it refused any for another reason (overloaded, shards unavailable)."""
+    refused: dict[str, Exception] = {}
+    for item in report["errors"]:
+        (result,) = item.values()
+        status = int(result.get("status", 0))
+        if status == 429 or status >= 500 or not 400 <= status < 500:
+            raise Unavailable(f"Elasticsearch refused a write to {report['index']} ({status}): "
+                              f"{str(result.get('error'))[:200]}")
+        error = result.get("error") or {}
+        refused[str(result.get("_id"))] = ValueError(f"Elasticsearch rejected the {report['index']} document "
+                                                     f"({status} {error.get('type')}): {error.get('reason')}")
+    return refused
+
+
+def dead_letter(event: dict, err: Exception) -> dict:
+    """The DLQ message of an accepted event that a later step could not apply (``processing_error``)."""
+    partition, offset = (int(part) for part in event["record"].split(":"))
+    record = Record(RatingEvent(**{k: event[k] for k in RATING_FIELDS}).to_json(), partition, offset,
+                    str(event["user_id"]).encode(), event["record_ts"] or None)
+    return processing_error(err, record).message()

@@ -39,7 +39,8 @@ import pandas as pd
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
 from .state import TRENDING_BUCKET_MS, film_totals, live_buckets, supersedes, trend_fields
-from .validate import Record, validate_records
+from .validate import DeadLetter, Record, processing_error, validate_records
+from core.events import RatingEvent
 
 STATE_LAYOUT = 2   # bumped when the state's shape changes: a new layout starts a new checkpoint
 INPUT_SCHEMA = ("key string, kind string, event_id string, user_id long, movie_id long, rating double, "
@@ -51,35 +52,62 @@ EVENT_COLUMNS = ["event_id", "user_id", "movie_id", "rating", "ts", "source"]
 
 
 INPUT_COLUMNS = [part.split()[0] for part in INPUT_SCHEMA.split(", ")]
+INPUT_DTYPES = {"user_id": "Int64", "movie_id": "Int64", "rating": "float64", "ts": "Int64", "record_ts": "int64"}
 
 
 def keyed_rows(catalog: set[int], buckets: int):
-    """``mapInPandas`` function: Kafka rows -> keyed input rows of ``RatingState``."""
+    """``mapInPandas`` function: Kafka rows -> keyed input rows of ``RatingState``.
+
+    An event's ``payload`` is its source "partition:offset" (for a dead letter a later step may
+    need); a dead letter's is what the driver publishes. The frame is typed here, row by row if
+    the whole fails, so a value Arrow cannot carry is a dead letter, not a failed batch."""
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
-            stamps = {(int(p), int(o)): int(t.value // 1_000_000) if not pd.isna(t) else 0
-                      for p, o, t in zip(frame["partition"], frame["offset"], frame["timestamp"])}
             records = [Record(bytes(v) if v is not None else b"", int(p), int(o),
-                              bytes(k) if k is not None else None)
-                       for k, v, p, o in zip(frame["key"], frame["value"], frame["partition"], frame["offset"])]
+                              bytes(k) if k is not None else None, _millis(t))
+                       for k, v, p, o, t in zip(frame["key"], frame["value"], frame["partition"],
+                                                frame["offset"], frame["timestamp"])]
             checked = validate_records(records, known_movie=catalog.__contains__, drop_repeats=False)
             rows = []
             for event in checked.accepted:
                 source = checked.sources[event.event_id]
-                stamp = stamps[(source.partition, source.offset)]
-                values = [event.event_id, event.user_id, event.movie_id, event.rating, event.ts, event.source]
-                rows.append([f"u:{event.user_id % buckets}", "event", *values, stamp, None])
-                rows.append([f"m:{event.movie_id % buckets}", "event", *values, stamp, None])
-            for letter in checked.dead:
-                rows.append(["dead", "dead", None, None, None, None, None, None,
-                             stamps[(letter.record.partition, letter.record.offset)],
-                             json.dumps({"key": f"{letter.record.partition}:{letter.record.offset}",
-                                         "headers": [[k, v.decode()] for k, v in letter.headers()],
-                                         "value": letter.to_json().decode()})])
-            yield pd.DataFrame(rows, columns=INPUT_COLUMNS)
+                values = [event.event_id, event.user_id, event.movie_id, event.rating, event.ts, event.source,
+                          source.timestamp_ms or 0, f"{source.partition}:{source.offset}"]
+                rows.append((source, [f"u:{event.user_id % buckets}", "event", *values]))
+                rows.append((source, [f"m:{event.movie_id % buckets}", "event", *values]))
+            yield _typed([*rows, *((letter.record, dead_row(letter)) for letter in checked.dead)])
 
     return run
+
+
+def dead_row(letter: DeadLetter) -> list:
+    """The input row of a dead letter: its payload is what the driver publishes to the DLQ."""
+    return ["dead", "dead", None, None, None, None, None, None, letter.record.timestamp_ms or 0,
+            dead_payload(letter)]
+
+
+def dead_payload(letter: DeadLetter) -> str:
+    return json.dumps(letter.message())
+
+
+def _typed(rows: list[tuple[Record, list]]) -> pd.DataFrame:
+    """Rows -> a frame of INPUT_SCHEMA's types; a row that cannot be typed becomes a dead letter."""
+    try:
+        return pd.DataFrame([row for _, row in rows], columns=INPUT_COLUMNS).astype(INPUT_DTYPES)
+    except Exception:  # noqa: BLE001 - find the rows at fault one by one
+        typed = []
+        for record, row in rows:
+            try:
+                typed.append(pd.DataFrame([row], columns=INPUT_COLUMNS).astype(INPUT_DTYPES))
+            except Exception as err:  # noqa: BLE001 - dead-lettered with the error
+                typed.append(pd.DataFrame([dead_row(processing_error(err, record))],
+                                          columns=INPUT_COLUMNS).astype(INPUT_DTYPES))
+        return pd.concat(typed, ignore_index=True) if typed else _typed([])
+
+
+def _millis(stamp) -> int | None:
+    return None if stamp is None or pd.isna(stamp) else int(pd.Timestamp(stamp).value // 1_000_000)
 
 
 def initial_rows(ratings: pd.DataFrame, buckets: int) -> pd.DataFrame:
@@ -178,20 +206,26 @@ class RatingState(StatefulProcessor):
         duplicates: dict[int, int] = {}
         out = []
         for event in frame.sort_values(["ts", "event_id"], kind="stable").itertuples(index=False):
-            entity, other = (int(event.user_id), int(event.movie_id)) if is_user else (int(event.movie_id),
-                                                                                        int(event.user_id))
-            state = bucket[entity]
-            if is_user:
-                out.append(("rating", f"u:{entity}", json.dumps(
-                    {**{c: _plain(getattr(event, c)) for c in EVENT_COLUMNS}, "record_ts": int(event.record_ts)})))
-            if state.apply(other, float(event.rating), int(event.ts), event.event_id) is False:
-                current = state.ratings[other]
-                duplicates[entity] = duplicates.get(entity, 0) + ((current[1], current[2])
-                                                                  == (int(event.ts), event.event_id))
+            try:
+                entity, other = (int(event.user_id), int(event.movie_id)) if is_user else (
+                    int(event.movie_id), int(event.user_id))
+                rating_row = ("rating", f"u:{entity}", json.dumps(
+                    {**{c: _plain(getattr(event, c)) for c in EVENT_COLUMNS}, "record_ts": int(event.record_ts),
+                     "record": event.payload}))
+                state = bucket[entity]
+                if state.apply(other, float(event.rating), int(event.ts), event.event_id) is False:
+                    current = state.ratings[other]
+                    duplicates[entity] = duplicates.get(entity, 0) + ((current[1], current[2])
+                                                                      == (int(event.ts), event.event_id))
+                else:
+                    changed.add(entity)
+                    if not is_user:
+                        state.count_trending(int(event.ts), now, self.lateness_ms)
+            except Exception as err:  # noqa: BLE001 - this event is dead-lettered, the others go on
+                out.append(("dead", "dead", dead_payload(processing_error(err, _source_record(event)))))
                 continue
-            changed.add(entity)
-            if not is_user:
-                state.count_trending(int(event.ts), now, self.lateness_ms)
+            if is_user:
+                out.append(rating_row)
         for entity in sorted(changed | {e for e, n in duplicates.items() if n}):
             state = bucket[entity]
             if is_user:
@@ -209,6 +243,14 @@ class RatingState(StatefulProcessor):
 
     def close(self) -> None:
         pass
+
+
+def _source_record(event) -> Record:
+    """The Kafka record an accepted event came from, rebuilt from its input row."""
+    partition, offset = (int(part) for part in str(event.payload).split(":"))
+    values = {c: _plain(getattr(event, c)) for c in EVENT_COLUMNS}
+    return Record(RatingEvent(**values).to_json(), partition, offset, str(values["user_id"]).encode(),
+                  int(event.record_ts))
 
 
 def _plain(value):

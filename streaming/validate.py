@@ -3,7 +3,9 @@
     ok path:    bytes ─parse_event─▶ RatingEvent (known film, first time its event_id is seen)
     error path: bytes ─▶ DeadLetter(reason, detail, original bytes, source partition/offset)
 Nothing is dropped silently: every input record ends on exactly one of the two paths, except a
-repeated ``event_id``, which is counted as a duplicate and applied once.
+repeated ``event_id``, which is counted as a duplicate and applied once. A record whose checking
+raises (a bug or an input nobody foresaw) is a dead letter with reason ``processing_error`` and the
+exception's message: one record never stops the job.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ class Record:
     partition: int
     offset: int
     key: bytes | None = None
+    timestamp_ms: int | None = None     # the broker's record timestamp: when the event was received
 
 
 @dataclass(frozen=True)
@@ -35,11 +38,21 @@ class DeadLetter:
                 ("source.partition", str(self.record.partition).encode()),
                 ("source.offset", str(self.record.offset).encode())]
 
+    def message(self) -> dict:
+        """What goes to the DLQ: key (source partition:offset), headers and value, as text."""
+        return {"key": f"{self.record.partition}:{self.record.offset}",
+                "headers": [[k, v.decode()] for k, v in self.headers()], "value": self.to_json().decode()}
+
     def to_json(self) -> bytes:
         """A self-describing DLQ value; the original bytes stay readable as latin-1 text."""
         return json.dumps({"reason": self.reason, "detail": self.detail,
                            "partition": self.record.partition, "offset": self.record.offset,
                            "original": self.record.value.decode("latin-1")}).encode()
+
+
+def processing_error(err: BaseException, record: Record) -> DeadLetter:
+    """The dead letter of a record that made a step of the job raise."""
+    return DeadLetter("processing_error", f"{type(err).__name__}: {err}"[:500], record)
 
 
 @dataclass
@@ -63,15 +76,16 @@ def validate_records(records: Iterable[Record], *, known_movie: Callable[[int], 
     ids_in_batch: set[str] = set()
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         try:
-            event = parse_event(record.value or b"")
+            event = parse_event(record.value or b"", record.timestamp_ms)
+            if record.key is not None and record.key != event.key:
+                raise InvalidEvent("wrong_key", f"key {record.key[:40]!r} is not user {event.user_id}")
+            if not known_movie(event.movie_id):
+                raise InvalidEvent("unknown_movie", f"movie {event.movie_id} is not in the catalog")
         except InvalidEvent as err:
             out.dead.append(DeadLetter(err.reason, err.detail, record))
             continue
-        if record.key is not None and record.key != event.key:
-            out.dead.append(DeadLetter("wrong_key", f"key {record.key[:40]!r} is not user {event.user_id}", record))
-            continue
-        if not known_movie(event.movie_id):
-            out.dead.append(DeadLetter("unknown_movie", f"movie {event.movie_id} is not in the catalog", record))
+        except Exception as err:  # noqa: BLE001 - the record is dead-lettered with the error, the job goes on
+            out.dead.append(processing_error(err, record))
             continue
         if drop_repeats and (event.event_id in ids_in_batch or seen(event.event_id)):
             out.duplicates += 1
