@@ -9,12 +9,16 @@ from confluent_kafka import KafkaException
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import metrics
-from .app import ApiError, clients
+from .clients import clients
+from .errors import ApiError
+from .guard import writer
 from core.events import InvalidEvent, validate_event
 from search import queries
 from search.client import cluster_health
 
 bp = Blueprint("api", __name__)
+TITLE_MAX = 200                 # characters of a title query
+GENRES_MAX, GENRE_MAX = 10, 40  # genre filters per request, characters of one
 
 
 # -- films ------------------------------------------------------------------------------------
@@ -27,22 +31,22 @@ def search_films():
 
 @bp.get("/films/trending")
 def trending_films():
-    genres = request.args.getlist("genre") or None
+    genres = _genres()
     return jsonify({"results": queries.trending(clients().es, size=_k(), genres=genres)})
 
 
-@bp.get("/films/<int:movie_id>")
+@bp.get("/films/<id:movie_id>")
 def film(movie_id: int):
     return jsonify(_film_or_404(movie_id))
 
 
-@bp.get("/films/<int:movie_id>/also-watched")
+@bp.get("/films/<id:movie_id>/also-watched")
 def also_watched(movie_id: int):
     target = _film_or_404(movie_id)
     return jsonify({"film": target, "results": _also_watched_or_popular(movie_id)})
 
 
-@bp.get("/films/<int:movie_id>/similar")
+@bp.get("/films/<id:movie_id>/similar")
 def similar(movie_id: int):
     target = _film_or_404(movie_id)
     return jsonify({"film": target, "results": queries.similar_films(clients().es, movie_id, size=_k())})
@@ -66,12 +70,12 @@ def recommendations_by_title():
 
 # -- users ------------------------------------------------------------------------------------
 
-@bp.get("/users/<int:user_id>/recommendations")
+@bp.get("/users/<id:user_id>/recommendations")
 def user_recommendations(user_id: int):
     user = queries.get_user(clients().es, user_id)
     if user is None:
         raise ApiError(404, f"unknown user {user_id}")
-    genres = request.args.getlist("genre") or None
+    genres = _genres()
     years = (_int("year_from", None, 1800, 2100), _int("year_to", None, 1800, 2100))
     results = queries.recommend_for_user(clients().es, user, size=_k(), genres=genres, years=years)
     based_on = {"ratings": user.get("rating_count"), "last_rating_ts": user.get("last_ts"),
@@ -81,13 +85,21 @@ def user_recommendations(user_id: int):
 
 # -- ratings ----------------------------------------------------------------------------------
 
+RATING_BODY_FIELDS = ("user_id", "movie_id", "rating")
+
+
 @bp.post("/ratings")
+@writer
 def post_rating():
-    """Validates a rating against the event contract and publishes it; 202 with its event id."""
+    """Validates a rating against the event contract and publishes it; 202 with its event id.
+    The event id, time and source are the server's: a client cannot back-date or re-label events."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON object with user_id, movie_id and rating")
-    event = {"event_id": str(uuid.uuid4()), "ts": int(time.time() * 1000), "source": "api", **body}
+    unknown = sorted(set(body) - set(RATING_BODY_FIELDS))
+    if unknown:
+        raise ApiError(400, f"unknown fields: {', '.join(unknown)[:200]}", reason="unknown_field")
+    event = {**body, "event_id": str(uuid.uuid4()), "ts": int(time.time() * 1000), "source": "api"}
     try:
         parsed = validate_event(event)
     except InvalidEvent as err:
@@ -149,10 +161,19 @@ def _film_or_404(movie_id: int) -> dict:
     return found
 
 
-def _required(name: str) -> str:
+def _genres() -> list[str] | None:
+    genres = request.args.getlist("genre")
+    if len(genres) > GENRES_MAX or any(len(g) > GENRE_MAX for g in genres):
+        raise ApiError(400, f"at most {GENRES_MAX} genre filters of at most {GENRE_MAX} characters each")
+    return genres or None
+
+
+def _required(name: str, longest: int = TITLE_MAX) -> str:
     value = (request.args.get(name) or "").strip()
     if not value:
         raise ApiError(400, f"query parameter {name!r} is required")
+    if len(request.args[name]) > longest:
+        raise ApiError(400, f"query parameter {name!r} is longer than {longest} characters")
     return value
 
 
@@ -163,7 +184,7 @@ def _k() -> int:
 
 def _int(name: str, default, low: int, high: int):
     raw = request.args.get(name)
-    if raw is None or raw == "":
+    if raw is None:
         return default
     try:
         value = int(raw)

@@ -29,6 +29,9 @@ def serve(settings: Settings) -> None:
         def load_config(self):
             for key, value in {"bind": f"{api.host}:{api.port}", "workers": api.workers,
                                "threads": api.threads, "worker_class": "gthread", "accesslog": None, "keepalive": 5,
+                               # gunicorn's longest request line: beyond it gunicorn answers in HTML, so
+                               # the app's JSON 414 (api.max_query_bytes) must come well before it
+                               "limit_request_line": 8190,
                                "child_exit": _child_exit}.items():
                 self.cfg.set(key, value)
 

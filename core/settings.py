@@ -123,6 +123,16 @@ class ApiSettings:
     threads: int = setting("Threads per gunicorn worker.", min=1, max=64)
     default_k: int = setting("Results per list when the request gives no k.", min=1, max=1000)
     max_k: int = setting("Largest k a request may ask for.", min=1, max=1000)
+    api_keys: str = setting("Comma-separated keys that may write (POST /ratings, header X-API-Key); one per "
+                            "client service. Empty: writes are refused.", secret=True)
+    write_rate_per_s: float = setting("Writes per second one key may send (token bucket, per worker process); "
+                                      "faster gets 429. 0: no limit.", min=0)
+    write_burst: int = setting("Writes one key may send at once before write_rate_per_s applies.", min=1)
+    max_body_bytes: int = setting("Largest request body; larger gets 413.", min=64)
+    max_query_bytes: int = setting("Longest query string; longer gets 414.", min=64)
+
+    def keys(self) -> frozenset[str]:
+        return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())
 
 
 @dataclass(frozen=True)

@@ -8,40 +8,25 @@ import numpy as np
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 from openapi_spec_validator import validate
-from planted import block_of, planted_frames
+from planted import block_of
 
 from api import create_app
 from batch.artifact import ModelArtifact
-from batch.indexing import build_indices
 from batch.interactions import Interactions
 from batch.recommenders import create
-from conftest import free_port
+from cli.services._process import free_port
 from core.events import parse_event
 from search.client import connect
 
 pytestmark = pytest.mark.services
 
 
-@pytest.fixture(scope="module")
-def indexed(fresh_indices, base_settings):
-    frames = planted_frames()
-    movies, ratings = frames["movies"], frames["ratings"]
-    movies.loc[movies["movie_id"] == 1, ["title", "year"]] = ("Toy Story", 1995)
-    movies.loc[movies["movie_id"] == 26, ["title", "year"]] = ("Heat", 1995)
-    movies["rating_count"] = movies["movie_id"].map(ratings.groupby("movie_id").size()).fillna(0).astype(int)
-    movies["rating_mean"] = movies["movie_id"].map(ratings.groupby("movie_id")["rating"].mean())
-    movies["bayesian_avg"] = movies["rating_mean"]
-    users, items = np.sort(ratings["user_id"].unique()), np.sort(ratings["movie_id"].unique())
-    model = create("als", {"rank": 8, "iterations": 8, "regularization": 0.05, "alpha": 2.0})
-    model.fit(Interactions.build(ratings, users, items))
-    artifact = ModelArtifact("als", model.params, users, items, model.user_factors, model.item_factors)
-    build_indices(fresh_indices, frames, artifact, version=7)
-    return frames
+KEY = {"X-API-Key": "writer-key"}
 
 
 @pytest.fixture
 def client(indexed, settings):
-    app = create_app(settings)
+    app = create_app(settings.replace(api__api_keys="other-key, writer-key"))
     app.testing = True
     return app.test_client()
 
@@ -111,11 +96,47 @@ def test_bad_parameters_are_400_with_a_message(client, url, words):
 
 def test_unknown_route_and_method_are_json(client):
     assert client.get("/nope").status_code == 404 and "error" in client.get("/nope").get_json()
-    assert client.delete("/films/1").status_code == 405
+    wrong = client.delete("/films/1")
+    assert wrong.status_code == 405 and wrong.headers["Allow"] == "GET, HEAD, OPTIONS" and wrong.get_json()["error"]
+
+
+def test_ids_outside_the_event_contract_are_404(client):
+    assert client.get("/films/2147483648").status_code == 404
+    assert client.get("/users/0/recommendations").status_code == 404
+
+
+def test_writes_need_a_known_api_key(client):
+    rating = {"user_id": 3, "movie_id": 7, "rating": 4.0}
+    missing = client.post("/ratings", json=rating)
+    assert missing.status_code == 401 and "X-API-Key" in missing.get_json()["error"]
+    assert client.post("/ratings", json=rating, headers={"X-API-Key": "guess"}).status_code == 403
+    assert client.post("/ratings", json=rating, headers=KEY).status_code == 202
+
+
+def test_a_key_writing_too_fast_gets_429_with_retry_after(indexed, settings):
+    app = create_app(settings.replace(api__api_keys="k", api__write_rate_per_s=0.5, api__write_burst=2))
+    client = app.test_client()
+    statuses = [client.post("/ratings", json={"user_id": 3, "movie_id": 7, "rating": 4.0},
+                            headers={"X-API-Key": "k"}) for _ in range(3)]
+    assert [r.status_code for r in statuses] == [202, 202, 429]
+    assert int(statuses[-1].headers["Retry-After"]) >= 1 and "per second" in statuses[-1].get_json()["error"]
+
+
+def test_oversized_bodies_and_query_strings_are_refused(client):
+    big = client.post("/ratings", data=b"{" + b" " * 5000 + b"}", content_type="application/json", headers=KEY)
+    assert big.status_code == 413 and big.get_json()["error"]
+    long = client.get("/films?q=" + "a" * 3000)
+    assert long.status_code == 414 and "query string" in long.get_json()["error"]
+
+
+def test_clients_cannot_set_the_event_id_time_or_source(client):
+    response = client.post("/ratings", json={"user_id": 3, "movie_id": 7, "rating": 4.0, "ts": 0,
+                                             "source": "simulator"}, headers=KEY)
+    assert response.status_code == 400 and response.get_json()["reason"] == "unknown_field"
 
 
 def test_post_rating_is_published_to_kafka(client, settings):
-    response = client.post("/ratings", json={"user_id": 3, "movie_id": 7, "rating": 4.5})
+    response = client.post("/ratings", json={"user_id": 3, "movie_id": 7, "rating": 4.5}, headers=KEY)
     assert response.status_code == 202
     event_id = response.get_json()["event_id"]
     consumer = Consumer({**settings.kafka.client_config(), "group.id": "api-test", "enable.auto.commit": False})
@@ -134,7 +155,7 @@ def test_post_rating_is_published_to_kafka(client, settings):
     ({"user_id": 3, "rating": 4.0}, "missing_field"),
 ])
 def test_invalid_ratings_are_400_with_the_reason(client, body, reason):
-    response = client.post("/ratings", json=body)
+    response = client.post("/ratings", json=body, headers=KEY)
     assert response.status_code == 400 and response.get_json()["reason"] == reason
 
 
@@ -143,18 +164,19 @@ def test_health_and_metrics(client):
     assert health["healthy"] and health["model"]["version"] == "7"
     client.get("/films/1")
     text = client.get("/metrics").get_data(as_text=True)
-    assert re.search(r'cinerec_http_requests_total\{method="GET",route="/films/<int:movie_id>",status="200"\}', text)
+    assert re.search(r'cinerec_http_requests_total\{method="GET",route="/films/<id:movie_id>",status="200"\}', text)
     assert "cinerec_http_request_seconds_bucket" in text
 
 
 def test_dependencies_down_give_503_not_500(indexed, base_settings):
     down = base_settings.replace(elasticsearch__url=f"http://127.0.0.1:{free_port()}",
                                  kafka__bootstrap_servers=f"127.0.0.1:{free_port()}",
-                                 elasticsearch__request_timeout_s=1)
+                                 elasticsearch__request_timeout_s=1, api__api_keys="writer-key")
     client = create_app(down).test_client()
-    assert client.get("/films/1").status_code == 503
+    film = client.get("/films/1")
+    assert film.status_code == 503 and film.get_json()["error"] and film.headers["Retry-After"]
     assert client.get("/health").status_code == 503
-    assert client.post("/ratings", json={"user_id": 3, "movie_id": 7, "rating": 4.0}).status_code == 503
+    assert client.post("/ratings", json={"user_id": 3, "movie_id": 7, "rating": 4.0}, headers=KEY).status_code == 503
 
 
 def test_openapi_lists_exactly_the_served_routes(client):

@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from conftest import free_port
+from cli.services._process import free_port
 
 pytestmark = pytest.mark.services
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from conftest import free_port
+from cli.services._process import free_port
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 

@@ -2,7 +2,7 @@ import pytest
 
 from cli import services as svc
 from cli.services import ServiceError
-from conftest import free_port
+from cli.services._process import free_port
 
 pytestmark = pytest.mark.services
 
