@@ -100,5 +100,8 @@ def supervise(start_query: Callable[[], object], stop: threading.Event, *, durat
 
 
 def _first_line(error) -> str:
-    text = str(getattr(error, "desc", None) or error).strip()
-    return (text.splitlines() or [""])[0][:300]
+    """One line for a query's failure: its message, and the innermost cause when Java names one."""
+    lines = [line.strip() for line in str(error).splitlines() if line.strip()]
+    causes = [line.removeprefix("Caused by:").strip() for line in lines if line.startswith("Caused by:")]
+    first = lines[0][:240] if lines else type(error).__name__
+    return first + (f" (cause: {causes[-1][:240]})" if causes and causes[-1] not in first else "")

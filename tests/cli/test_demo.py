@@ -1,5 +1,5 @@
 """`cinerec demo --duration`: the whole loop on the test services, then everything it started is
-gone and it exits 0."""
+gone, it exits 0 and its output has no stack trace."""
 
 import os
 import subprocess
@@ -51,6 +51,10 @@ def test_demo_runs_stream_api_and_simulator_then_stops_them(settings, fresh_indi
         time.sleep(1)
     assert demo.wait(timeout=400) == 0, log.read_text()[-2000:]
     assert answered                                                   # the API served while it ran
+    text = log.read_text()
+    assert "Traceback" not in text and "Exception" not in text, text[-4000:]      # a clean stop
+    assert text.rstrip().splitlines()[-1] == "cinerec demo: stopped"
+    assert "stream: stopped after" in text
     es = fresh_indices
     es.indices.refresh(index="ratings")
     assert es.count(index="ratings")["count"] > 0                     # simulated events streamed in

@@ -1,0 +1,98 @@
+"""What the fault tests share: the CLI's environment on the test services, the streaming job as
+a process of its own, killing process trees, and the ledger every fault must leave exact."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from core.events import InvalidEvent, parse_event
+from kafka_helpers import consume_all
+from streaming.metrics import process_tree
+
+USERS, FILMS = 60, 80          # the small synthetic world of the fault tests
+
+
+def cli_env(settings, data_dir: Path) -> dict:
+    return {"CINEREC_SERVICES__DATA_DIR": str(data_dir),
+            "CINEREC_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
+            "CINEREC_KAFKA__RATINGS_TOPIC": settings.kafka.ratings_topic,
+            "CINEREC_KAFKA__DLQ_TOPIC": settings.kafka.dlq_topic,
+            "CINEREC_ELASTICSEARCH__URL": settings.elasticsearch.url,
+            "CINEREC_SIMULATOR__USERS": str(USERS), "CINEREC_SIMULATOR__MOVIES": str(FILMS),
+            "CINEREC_SIMULATOR__MEAN_RATINGS_PER_USER": "25",
+            "CINEREC_STREAMING__TRIGGER_MS": "200", "CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "300",
+            "CINEREC_STREAMING__METRICS_PORT": "0"}
+
+
+def stream(env: dict, *extra: str, log: Path | None = None) -> subprocess.Popen:
+    """`cinerec stream` in a session of its own (so its whole tree can be killed); stderr to ``log``."""
+    clean = {k: v for k, v in os.environ.items() if not k.startswith("CINEREC_")}
+    sink = log.open("a") if log else subprocess.DEVNULL
+    return subprocess.Popen([sys.executable, "-m", "cli.main", "stream", *extra], env={**clean, **env},
+                            stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True)
+
+
+def kill_tree(pid: int) -> None:
+    """SIGKILL to ``pid`` and every descendant (Spark's JVM runs in a session of its own)."""
+    for victim in process_tree(pid):
+        try:
+            os.kill(victim, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def sigkill(pid_file: Path) -> int:
+    """SIGKILL to the engine whose pid ``pid_file`` holds (Kafka or Elasticsearch); its pid."""
+    pid = int(pid_file.read_text().strip())
+    os.kill(pid, signal.SIGKILL)
+    return pid
+
+
+def expected_state(settings, data_dir: Path) -> tuple[dict, set]:
+    """The ledger: training ratings, then every valid event on the topic for a catalog film, the
+    latest (ts, id) winning. Returns ({(user, film): (rating, ts, event id)}, accepted event ids)."""
+    world = pd.read_csv(data_dir / "world" / "ratings.csv")
+    current = {(int(u), int(m)): (float(r), int(t) * 1000, "train")
+               for u, m, r, t in world[["userId", "movieId", "rating", "timestamp"]].itertuples(index=False)}
+    accepted = set()
+    for message in consume_all(settings.kafka, settings.kafka.ratings_topic):
+        try:
+            e = parse_event(message.value(), message.timestamp()[1])
+        except InvalidEvent:
+            continue
+        accepted.add(e.event_id)
+        key = (e.user_id, e.movie_id)
+        if key not in current or current[key][1:] < (e.ts, e.event_id):
+            current[key] = (e.rating, e.ts, e.event_id)
+    return current, accepted
+
+
+def assert_ledger(settings, data_dir: Path, es) -> dict:
+    """Every film's count and mean, every user's rated set and the ratings index equal the ledger:
+    nothing lost, nothing counted twice. Returns the figures for the closing report."""
+    current, accepted = expected_state(settings, data_dir)
+    es.indices.refresh(index=["films", "users", "ratings"])
+    for movie in range(1, FILMS + 1):
+        values = [r for (u, m), (r, _, _) in current.items() if m == movie]
+        doc = es.get(index="films", id=str(movie))["_source"]
+        assert doc["rating_count"] == len(values), movie
+        if values:
+            assert doc["rating_mean"] == pytest.approx(sum(values) / len(values)), movie
+    for user in range(1, USERS + 1):
+        rated = sorted(str(m) for (u, m) in current if u == user)
+        assert sorted(es.get(index="users", id=str(user))["_source"]["rated"]) == rated, user
+    indexed = es.count(index="ratings")["count"]
+    assert indexed == len(accepted), f"{indexed} events indexed, {len(accepted)} accepted on the topic"
+    return {"accepted": len(accepted), "indexed": indexed}
+
+
+def ratings_indexed(es) -> int:
+    es.indices.refresh(index="ratings")
+    return es.count(index="ratings")["count"]

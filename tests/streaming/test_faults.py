@@ -1,0 +1,202 @@
+"""Faults under load, each judged by the ledger: the Kafka broker or Elasticsearch killed with
+SIGKILL and started again, the checkpoint's disk read-only or full. The running job recovers by
+itself (no restart by hand), producers retry or report, the API answers 503 meanwhile, and in the
+end nothing is lost and nothing counted twice.
+
+The tests share one trained world, topic and checkpoint (each fault starts where the last left
+off, as in production); each prints its figures (events sent, accepted, dead-lettered, lost,
+doubled) for the record."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import threading
+import time
+import uuid
+from pathlib import Path
+
+import pytest
+from chaos_helpers import assert_ledger, cli_env, expected_state, ratings_indexed, sigkill, stream
+
+from api import create_app
+from cli import services as svc
+from cli.main import main
+from cli.services import engines
+from kafka_helpers import consume_all
+from simulator.producer import publish, simulated_messages
+from simulator.world import Tastes
+from streaming.stateful import checkpoint_dir
+
+pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.chaos]
+KEY = "fault-test-key"
+
+
+@pytest.fixture(scope="module")
+def world(services, base_settings, fresh_indices, tmp_path_factory):
+    """A trained, promoted and indexed synthetic world on topics of this module."""
+    name = f"faults-{uuid.uuid4().hex[:8]}"
+    settings = base_settings.replace(kafka__ratings_topic=name, kafka__dlq_topic=f"{name}.dlq")
+    svc.ensure_topics(settings.kafka)
+    data_dir = tmp_path_factory.mktemp("faults") / "var"
+    env = cli_env(settings, data_dir)
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        assert main(["train", "--param", "rank=8", "--param", "iterations=3"]) == 0
+        assert main(["promote"]) == 0
+        assert main(["index"]) == 0
+    yield settings, env, data_dir, Tastes.load(data_dir / "world" / "tastes.npz")
+    svc.delete_topics(settings.kafka, [name, f"{name}.dlq"])
+
+
+class Load(threading.Thread):
+    """The simulator publishing ``count`` events at ``rate``/s (2 % malformed); ``report`` when done."""
+
+    def __init__(self, settings, tastes, *, rate: float, count: int, seed: int):
+        super().__init__(daemon=True)
+        self.args, self.report = (settings, tastes, rate, count, seed), None
+
+    def run(self) -> None:
+        settings, tastes, rate, count, seed = self.args
+        messages = simulated_messages(tastes, seed=seed, rate=rate, count=count, malformed=0.02)
+        self.report = publish(settings.kafka, messages, topic=settings.kafka.ratings_topic)
+
+
+def running_job(env: dict, data_dir: Path, log: Path) -> subprocess.Popen:
+    """`cinerec stream` started and past its first committed batch."""
+    commits = checkpoint_dir(data_dir) / "commits"
+    before = len(list(commits.glob("[0-9]*")))
+    job = stream(env, log=log)
+    deadline = time.monotonic() + 240
+    while len(list(commits.glob("[0-9]*"))) <= before:
+        assert time.monotonic() < deadline and job.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.2)
+    return job
+
+
+def caught_up(settings, data_dir: Path, es, job: subprocess.Popen, log: Path, timeout_s: float = 420) -> None:
+    """Waits until the running job has indexed every accepted event on the topic."""
+    _, accepted = expected_state(settings, data_dir)
+    deadline = time.monotonic() + timeout_s
+    while ratings_indexed(es) < len(accepted):
+        assert job.poll() is None, f"the job exited with {job.returncode}: {log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"not caught up: {ratings_indexed(es)} of {len(accepted)} indexed"
+        time.sleep(2)
+
+
+def stopped_cleanly(job: subprocess.Popen, log: Path) -> str:
+    """SIGTERM: the job stops with one summary line, exit 0 and no stack trace."""
+    job.send_signal(signal.SIGTERM)
+    assert job.wait(timeout=120) == 0, log.read_text()[-3000:]
+    text = log.read_text()
+    assert "Traceback" not in text and "stream: stopped after" in text.splitlines()[-1], text[-3000:]
+    return text
+
+
+def figures(settings, data_dir: Path, es, sent: int) -> dict:
+    """Events sent / accepted / dead-lettered / lost / doubled, from the topic, the DLQ and the index."""
+    ledger = assert_ledger(settings, data_dir, es)
+    on_topic = len(consume_all(settings.kafka, settings.kafka.ratings_topic))
+    dead = {json.loads(m.value())["partition"] * 10**9 + json.loads(m.value())["offset"]
+            for m in consume_all(settings.kafka, settings.kafka.dlq_topic)}
+    report = {"sent": sent, "on_topic": on_topic, "accepted": ledger["accepted"], "dead_lettered": len(dead),
+              "lost": on_topic - ledger["accepted"] - len(dead), "doubled": ledger["indexed"] - ledger["accepted"]}
+    print(json.dumps(report))
+    return report
+
+
+def test_kafka_broker_killed_under_load_and_restarted(world, base_settings, fresh_indices, tmp_path):
+    settings, env, data_dir, tastes = world
+    log = tmp_path / "stream.log"
+    job = running_job(env, data_dir, log)
+    load = Load(settings, tastes, rate=500, count=12_000, seed=11)
+    load.start()
+    time.sleep(6)
+    sigkill(engines.kafka_dir(base_settings) / "kafka.pid")
+    api = create_app(settings.replace(api__api_keys=KEY)).test_client()
+    refused = api.post("/ratings", json={"user_id": 1, "movie_id": 1, "rating": 4.0}, headers={"X-API-Key": KEY})
+    assert refused.status_code == 503 and refused.get_json()["error"] == "event log is unavailable"
+    time.sleep(10)
+    svc.up(base_settings)                                   # the broker again, on its own data
+    load.join(timeout=400)
+    assert load.report is not None and load.report["failed"] == 0, load.report   # the producer retried
+    caught_up(settings, data_dir, fresh_indices, job, log)
+    stopped_cleanly(job, log)
+    report = figures(settings, data_dir, fresh_indices, sent=load.report["sent"])
+    assert report["lost"] == 0 and report["doubled"] == 0
+
+
+def test_elasticsearch_killed_for_30_s_at_2000_events_per_s(world, base_settings, fresh_indices, tmp_path):
+    settings, env, data_dir, tastes = world
+    log = tmp_path / "stream.log"
+    job = running_job(env | {"CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "20000"}, data_dir, log)
+    load = Load(settings, tastes, rate=2000, count=90_000, seed=12)
+    load.start()
+    time.sleep(5)
+    sigkill(engines.elasticsearch_dir(base_settings) / "elasticsearch.pid")
+    api = create_app(settings.replace(elasticsearch__request_timeout_s=2)).test_client()
+    outage_started = time.monotonic()
+    down = api.get("/films/1")
+    assert down.status_code == 503 and down.get_json()["error"] == "search is unavailable"
+    assert down.headers["Retry-After"]
+    time.sleep(max(0.0, 30 - (time.monotonic() - outage_started)))
+    svc.up(base_settings)
+    deadline = time.monotonic() + 60
+    while api.get("/films/1").status_code != 200:              # the API recovers by itself
+        assert time.monotonic() < deadline, "the API did not recover"
+        time.sleep(1)
+    load.join(timeout=400)
+    assert load.report is not None and load.report["failed"] == 0, load.report
+    caught_up(settings, data_dir, fresh_indices, job, log)
+    text = stopped_cleanly(job, log)
+    report = figures(settings, data_dir, fresh_indices, sent=load.report["sent"])
+    assert report["lost"] == 0 and report["doubled"] == 0
+    assert "retry" in text                                        # it backed off while the node was away
+
+
+@pytest.mark.parametrize("fault", ["read-only", "disk-full"])
+def test_checkpoint_disk_read_only_or_full(fault, world, fresh_indices, tmp_path):
+    """The checkpoint on a small filesystem of its own that turns read-only or fills up mid-run:
+    the job says so in one line and keeps trying; once the disk is writable again it resumes, and
+    the state it recovers is not corrupted (the ledger is exact)."""
+    settings, env, data_dir, tastes = world
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
+    try:
+        job_env = env | {"CINEREC_SERVICES__DATA_DIR": str(mount)}
+        (mount / "world").symlink_to(data_dir / "world")          # the champion's data, read as usual
+        for name in ("mlflow.db", "mlartifacts", "datasets", "features"):
+            if (data_dir / name).exists():
+                (mount / name).symlink_to(data_dir / name)
+        log = tmp_path / "stream.log"
+        job = running_job(job_env, mount, log)
+        load = Load(settings, tastes, rate=300, count=6_000, seed=13 if fault == "read-only" else 14)
+        load.start()
+        time.sleep(3)
+        if fault == "read-only":
+            subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        else:
+            subprocess.run(["fallocate", "-l", "64m", str(mount / "filler")], check=False)
+            subprocess.run(["dd", "if=/dev/zero", f"of={mount / 'filler2'}", "bs=1M"], capture_output=True)
+        expected = "Read-only file system" if fault == "read-only" else "No space left on device"
+        deadline = time.monotonic() + 120
+        while expected not in log.read_text():
+            assert job.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"no clear error: {log.read_text()[-3000:]}"
+            time.sleep(1)
+        time.sleep(5)
+        if fault == "read-only":
+            subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
+        else:
+            for filler in ("filler", "filler2"):
+                (mount / filler).unlink(missing_ok=True)
+        load.join(timeout=400)
+        caught_up(settings, mount, fresh_indices, job, log)
+        stopped_cleanly(job, log)
+        report = figures(settings, mount, fresh_indices, sent=load.report["sent"])
+        assert report["lost"] == 0 and report["doubled"] == 0
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
