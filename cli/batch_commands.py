@@ -159,7 +159,7 @@ def _every(seconds: float, action, stop: threading.Event) -> None:
 
 def serve_command(settings: Settings, args: argparse.Namespace) -> int:
     from .serve import serve
-    serve(settings)
+    serve(settings, duration_s=args.duration)
     return 0
 
 
@@ -383,6 +383,7 @@ def add_parsers(sub) -> None:
     stream_p.set_defaults(run=stream_command)
 
     serve_p = sub.add_parser("serve", help="run the API under gunicorn (setting api.*)")
+    serve_p.add_argument("--duration", type=float, help="stop after this many seconds (default: SIGINT/SIGTERM)")
     serve_p.set_defaults(run=serve_command)
 
     rollback_p = sub.add_parser("rollback", help="point champion back to the version it replaced")

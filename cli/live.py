@@ -13,6 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import signal
 import subprocess
 import sys
@@ -54,6 +55,10 @@ def demo_command(settings: Settings, args: argparse.Namespace) -> int:
     else:
         svc.ensure_topics(settings.kafka)
     children: list[subprocess.Popen] = []
+    # Writes need a key: a demo without one configured makes one for this run (the API child inherits it).
+    api_key = "a key of api.api_keys" if settings.api.keys() else secrets.token_urlsafe(16)
+    if not settings.api.keys():
+        os.environ["CINEREC_API__API_KEYS"] = api_key
     try:
         _prepare(settings, args.data)
         children.append(_cinerec("stream"))
@@ -66,6 +71,7 @@ def demo_command(settings: Settings, args: argparse.Namespace) -> int:
         print("\n".join([f"cinerec demo: events -> {settings.kafka.ratings_topic} -> stream -> Elasticsearch -> API",
                          f"  {base}/docs", f"  {base}/films?q=toy", f"  {base}/users/1/recommendations",
                          f"  {base}/health   {base}/metrics",
+                         f"  POST {base}/ratings with header X-API-Key: {api_key}",
                          f"  stream metrics: http://127.0.0.1:{settings.streaming.metrics_port}/metrics",
                          "Ctrl-C stops everything the demo started."]), file=sys.stderr, flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None

@@ -5,7 +5,9 @@ from __future__ import annotations
 import http.client
 import os
 import shutil
+import signal
 import statistics
+import sys
 import threading
 import time
 import urllib.parse
@@ -14,8 +16,9 @@ from pathlib import Path
 from core.settings import Settings
 
 
-def serve(settings: Settings) -> None:
-    """gunicorn with gthread workers; Prometheus samples shared through a multiprocess dir."""
+def serve(settings: Settings, duration_s: float | None = None) -> None:
+    """gunicorn with gthread workers; Prometheus samples shared through a multiprocess dir.
+    Stops on SIGINT/SIGTERM (gunicorn's graceful stop) or after ``duration_s``, with one line."""
     metrics_dir = Path(settings.services.data_dir) / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
@@ -32,14 +35,25 @@ def serve(settings: Settings) -> None:
                                # gunicorn's longest request line: beyond it gunicorn answers in HTML, so
                                # the app's JSON 414 (api.max_query_bytes) must come well before it
                                "limit_request_line": 8190,
-                               "child_exit": _child_exit}.items():
+                               "child_exit": _child_exit, "loglevel": "warning"}.items():
                 self.cfg.set(key, value)
 
         def load(self):
             from api import create_app
             return create_app(settings)
 
-    Server().run()
+    if duration_s:
+        timer = threading.Timer(duration_s, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.daemon = True
+        timer.start()
+    print(f"serve: http://{api.host}:{api.port} ({api.workers} workers x {api.threads} threads)",
+          file=sys.stderr, flush=True)
+    try:
+        Server().run()
+    except SystemExit as stop:
+        print("serve: stopped", file=sys.stderr, flush=True)
+        if stop.code:
+            raise
 
 
 def _child_exit(server, worker) -> None:

@@ -110,10 +110,9 @@ def figures(settings, data_dir: Path, es, sent: int) -> dict:
 def test_kafka_broker_killed_under_load_and_restarted(world, base_settings, fresh_indices, tmp_path):
     settings, env, data_dir, tastes = world
     log = tmp_path / "stream.log"
-    job = running_job(env, data_dir, log)
-    load = Load(settings, tastes, rate=500, count=12_000, seed=11)
+    load = Load(settings, tastes, rate=500, count=15_000, seed=11)
     load.start()
-    time.sleep(6)
+    job = running_job(env, data_dir, log)
     sigkill(engines.kafka_dir(base_settings) / "kafka.pid")
     api = create_app(settings.replace(api__api_keys=KEY)).test_client()
     refused = api.post("/ratings", json={"user_id": 1, "movie_id": 1, "rating": 4.0}, headers={"X-API-Key": KEY})
@@ -131,10 +130,9 @@ def test_kafka_broker_killed_under_load_and_restarted(world, base_settings, fres
 def test_elasticsearch_killed_for_30_s_at_2000_events_per_s(world, base_settings, fresh_indices, tmp_path):
     settings, env, data_dir, tastes = world
     log = tmp_path / "stream.log"
-    job = running_job(env | {"CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "20000"}, data_dir, log)
     load = Load(settings, tastes, rate=2000, count=90_000, seed=12)
     load.start()
-    time.sleep(5)
+    job = running_job(env | {"CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "20000"}, data_dir, log)
     sigkill(engines.elasticsearch_dir(base_settings) / "elasticsearch.pid")
     api = create_app(settings.replace(elasticsearch__request_timeout_s=2)).test_client()
     outage_started = time.monotonic()
@@ -172,10 +170,9 @@ def test_checkpoint_disk_read_only_or_full(fault, world, fresh_indices, tmp_path
             if (data_dir / name).exists():
                 (mount / name).symlink_to(data_dir / name)
         log = tmp_path / "stream.log"
-        job = running_job(job_env, mount, log)
-        load = Load(settings, tastes, rate=300, count=6_000, seed=13 if fault == "read-only" else 14)
+        load = Load(settings, tastes, rate=300, count=9_000, seed=13 if fault == "read-only" else 14)
         load.start()
-        time.sleep(3)
+        job = running_job(job_env, mount, log)
         if fault == "read-only":
             subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
         else:
