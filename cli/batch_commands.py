@@ -260,13 +260,17 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
 
     print(f"streaming {settings.kafka.ratings_topic} -> Elasticsearch with model v{model.version}"
           + (f"; metrics on :{stream.metrics_port}/metrics" if stream.metrics_port else ""), file=sys.stderr)
+
+    def before_stop() -> None:
+        stop.set()
+        processor.stopping.set()                      # a write waiting for Elasticsearch gives up
+        spark.streams.removeListener(listener)        # Spark would call it after this process left
+
     with stop_on_signals(stop):
         try:
-            summary = supervise(start_query, stop, duration_s=args.duration)
+            summary = supervise(start_query, stop, duration_s=args.duration, before_stop=before_stop)
         finally:
-            stop.set()
-            processor.stopping.set()
-            spark.streams.removeListener(listener)
+            before_stop()
     print(f"stream: stopped after {summary['batches']} batches ({totals['accepted']} accepted, "
           f"{totals['dead']} dead letters, {totals['duplicates']} duplicates, {summary['restarts']} restarts)",
           file=sys.stderr)

@@ -66,13 +66,16 @@ def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: s
 
 
 def supervise(start_query: Callable[[], object], stop: threading.Event, *, duration_s: float | None = None,
-              max_failures: int = 20, first_delay_s: float = 1.0, max_delay_s: float = 30.0) -> dict:
+              before_stop: Callable[[], None] = lambda: None, max_failures: int = 20, first_delay_s: float = 1.0,
+              max_delay_s: float = 30.0) -> dict:
     """Runs the query until ``stop`` is set, ``duration_s`` passed or it finishes (availableNow).
 
     A query that fails (Kafka away longer than its client waits, a JVM error) is started again
     from its checkpoint after a backoff, so nothing is lost and nobody has to step in. Failures in
     a row without a committed batch in between are counted: after ``max_failures`` of them the
-    last error is raised (a fault that restarting does not cure). Returns a summary."""
+    last error is raised (a fault that restarting does not cure). ``before_stop`` runs before a
+    running query is stopped (remove Python listeners there: Spark would call them after the
+    stop, when this process may already be leaving). Returns a summary."""
     deadline = time.monotonic() + duration_s if duration_s else None
     failures, restarts, delay, batches = 0, 0, first_delay_s, 0
     while True:
@@ -84,6 +87,7 @@ def supervise(start_query: Callable[[], object], stop: threading.Event, *, durat
             if progress and progress["batchId"] != seen:
                 seen, batches, failures, delay = progress["batchId"], batches + 1, 0, first_delay_s
         if query.isActive:
+            before_stop()
             query.stop()                                 # asked to stop, or --duration reached
             return {"batches": batches, "restarts": restarts}
         error = query.exception()

@@ -92,7 +92,7 @@ def serve(port: int) -> None:
 def watch_progress(spark, kafka: KafkaSettings, topic: str | None = None):
     """Updates the input rate and per-partition lag after every micro-batch of ``spark``'s queries;
     returns the listener (``spark.streams.removeListener`` it before stopping)."""
-    from confluent_kafka import Consumer, TopicPartition
+    from confluent_kafka import Consumer, KafkaException, TopicPartition
     from pyspark.sql.streaming import StreamingQueryListener
 
     topic = topic or kafka.ratings_topic
@@ -103,8 +103,12 @@ def watch_progress(spark, kafka: KafkaSettings, topic: str | None = None):
             pass
 
         def onQueryProgress(self, event):
-            partitions = consumer.list_topics(topic, timeout=5).topics[topic].partitions
-            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1] for p in partitions}
+            try:
+                partitions = consumer.list_topics(topic, timeout=5).topics[topic].partitions
+                ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
+                        for p in partitions}
+            except KafkaException:
+                ends = {}                     # the broker is away: the lag gauges keep their last values
             observe_progress(event.progress, ends)
 
         def onQueryIdle(self, event):
