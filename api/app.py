@@ -1,11 +1,12 @@
-"""Flask app factory: settings and clients per app (created lazily), guards, JSON errors, metrics."""
+"""Flask app factory: settings and clients per app (created lazily), guards, JSON errors, metrics,
+and the web app's pages (``api/web``)."""
 
 from __future__ import annotations
 
 from flask import Flask
 from werkzeug.routing import IntegerConverter
 
-from . import errors, guard, metrics
+from . import errors, guard, metrics, web
 from .clients import Clients
 from core.events import MAX_ID
 from core.settings import Settings, load_settings
@@ -31,6 +32,7 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     app.register_blueprint(routes_bp)
     app.register_blueprint(openapi_bp)
+    web.install(app)
     guard.install(app)
     errors.install(app)
     metrics.install(app)

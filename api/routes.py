@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import time
-import uuid
-
 from confluent_kafka import KafkaException
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -12,7 +9,7 @@ from . import metrics
 from .clients import clients
 from .errors import ApiError
 from .guard import writer
-from core.events import InvalidEvent, validate_event
+from .ratings import publish_ratings
 from search import queries
 from search.client import cluster_health
 
@@ -99,19 +96,13 @@ def post_rating():
     unknown = sorted(set(body) - set(RATING_BODY_FIELDS))
     if unknown:
         raise ApiError(400, f"unknown fields: {', '.join(unknown)[:200]}", reason="unknown_field")
-    event = {**body, "event_id": str(uuid.uuid4()), "ts": int(time.time() * 1000), "source": "api"}
-    try:
-        parsed = validate_event(event)
-    except InvalidEvent as err:
-        raise ApiError(400, f"invalid rating: {err.detail}", reason=err.reason) from None
-    producer = clients().producer
-    delivered: list = []
-    producer.produce(current_app.config["CINEREC"].kafka.ratings_topic, key=parsed.key, value=parsed.to_json(),
-                     on_delivery=lambda err, msg: delivered.append(err))
-    producer.flush(5)
-    if not delivered or delivered[0] is not None:
-        raise KafkaException(delivered[0] if delivered else "not acknowledged within 5 s")
-    return jsonify({"event_id": parsed.event_id, "status": "accepted"}), 202
+    missing = [f for f in RATING_BODY_FIELDS if f not in body]
+    if missing:
+        raise ApiError(400, f"invalid rating: {', '.join(missing)} missing", reason="missing_field")
+    if not isinstance(body["user_id"], int) or isinstance(body["user_id"], bool):
+        raise ApiError(400, "invalid rating: user_id must be an integer", reason="wrong_type")
+    (event,) = publish_ratings(body["user_id"], [(body["movie_id"], body["rating"])])
+    return jsonify({"event_id": event.event_id, "status": "accepted"}), 202
 
 
 # -- operations -------------------------------------------------------------------------------

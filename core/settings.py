@@ -136,6 +136,18 @@ class ApiSettings:
 
 
 @dataclass(frozen=True)
+class WebSettings:
+    database_url: str = setting("SQLAlchemy URL of the accounts database (empty: SQLite at <data_dir>/accounts.db; "
+                                "production: postgresql+psycopg://user:pass@host/db).", secret=True)
+    secret_key: str = setting("Key that signs the web session cookies (empty: one generated and kept in "
+                              "<data_dir>/web-secret, shared by the API's workers).", secret=True)
+    first_user_id: int = setting("Recommender user id of the first account; later accounts count up. Above "
+                                 "every MovieLens and simulator id, so they never collide.", min=1, max=2**31 - 1)
+    picks: int = setting("Films a new account picks before its first recommendations.", min=1, max=20)
+    pick_rating: float = setting("The rating a pick is given (a pick means 'I like this').", min=0.5, max=5.0)
+
+
+@dataclass(frozen=True)
 class StreamingSettings:
     trigger_ms: int = setting("Micro-batch interval of `cinerec stream` in milliseconds.", min=0)
     max_offsets_per_trigger: int = setting("Most records per micro-batch (0: no limit); bounds a catch-up "
@@ -166,6 +178,7 @@ class Settings:
     simulator: SimulatorSettings
     mlflow: MlflowSettings
     api: ApiSettings
+    web: WebSettings
     streaming: StreamingSettings
 
     def replace(self, **dotted: Any) -> Settings:
@@ -213,7 +226,8 @@ def load_settings(toml_path: Path | None = None, env: Mapping[str, str] | None =
 
 SECTIONS: dict[str, type] = {"services": ServicesSettings, "kafka": KafkaSettings,
                              "elasticsearch": ElasticsearchSettings, "simulator": SimulatorSettings,
-                             "mlflow": MlflowSettings, "api": ApiSettings, "streaming": StreamingSettings}
+                             "mlflow": MlflowSettings, "api": ApiSettings, "web": WebSettings,
+                             "streaming": StreamingSettings}
 
 
 def _sections() -> dict[str, dict[str, dataclasses.Field]]:

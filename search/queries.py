@@ -105,6 +105,24 @@ def popular(es: Elasticsearch, *, size: int = 10, genres: list[str] | None = Non
     return [{**_film(h), "reason": "popular with everyone"} for h in hits]
 
 
+def proposals(es: Elasticsearch, *, size: int = 12, per_genre: int = 2) -> list[dict]:
+    """Films to propose to a new person: the best-rated of each of the most rated genres, taken
+    in turn (one aggregation with ``top_hits``), so no one genre fills the list."""
+    aggs = {"genres": {"terms": {"field": "genres", "size": size, "order": {"_count": "desc"}},
+                       "aggs": {"best": {"top_hits": {"size": per_genre + size // 2, "_source": SOURCE,
+                                                      "sort": [{"bayesian_avg": "desc"}, {"rating_count": "desc"}]}}}}}
+    query = {"range": {"rating_count": {"gte": 1}}}
+    buckets = es.search(index=FILMS, size=0, query=query, aggs=aggs)["aggregations"]["genres"]["buckets"]
+    chosen: dict[int, dict] = {}
+    for rank in range(per_genre + size // 2):
+        for bucket in buckets:
+            hits = bucket["best"]["hits"]["hits"]
+            if rank < len(hits) and len(chosen) < size and int(hits[rank]["_source"]["movie_id"]) not in chosen:
+                film = hits[rank]["_source"]
+                chosen[int(film["movie_id"])] = {**film, "reason": f"among the best-rated {bucket['key']} films"}
+    return list(chosen.values())
+
+
 def trending(es: Elasticsearch, *, size: int = 10, genres: list[str] | None = None) -> list[dict]:
     """Films rated most in the streaming job's trending window (``streaming.trending_window_s``)."""
     query = {"bool": {"filter": [{"range": {"trending": {"gt": 0}}}, *_filters(genres, (None, None))]}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
@@ -52,7 +53,15 @@ def ensure_topics(kafka: KafkaSettings) -> dict[str, int]:
     """Creates ``ratings`` and ``ratings.dlq`` if missing; returns each topic's partition count."""
     wanted = {kafka.ratings_topic: kafka.partitions, kafka.dlq_topic: kafka.partitions}
     _create(kafka, wanted, replication=kafka.replication_factor)
-    metadata = AdminClient(kafka.client_config()).list_topics(timeout=10)
+    admin, deadline = AdminClient(kafka.client_config()), time.monotonic() + 10
+    while True:             # a topic just created can be missing from the next metadata answer
+        metadata = admin.list_topics(timeout=10)
+        if all(name in metadata.topics for name in wanted) or time.monotonic() > deadline:
+            break
+        time.sleep(0.1)
+    missing = [name for name in wanted if name not in metadata.topics]
+    if missing:
+        raise ServiceError(f"topics {missing} were created but Kafka does not list them after 10 s")
     return {name: len(metadata.topics[name].partitions) for name in wanted}
 
 

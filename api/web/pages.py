@@ -1,0 +1,202 @@
+"""The people-facing pages: sign up / in / out, pick films, recommendations that update by
+themselves, film pages, the activity dashboard.
+
+    /            → /signup (not signed in) → /start (no picks yet) → /me
+    /start       pick web.picks films: as-you-type search (GET /films?q=) or proposals
+    /me          5 recommendations with reasons; polls /me/recommendations.json until the stream
+                 has folded the ratings in; rate any film (1–5 stars) and watch the list change
+    /film/<id>   statistics, "people who watched this also watched", similar films
+    /dashboard   the activity panels (dashboard.py), refreshed every few seconds
+
+Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax) holding the account number and a
+CSRF token that every form and every JSON write must send back.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+from functools import wraps
+
+from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
+
+from ..clients import clients
+from ..errors import ApiError
+from ..ratings import publish_ratings
+from . import dashboard
+from .accounts import AccountError, Accounts, Person
+from .recommend import for_person
+from search import queries
+
+bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+SHOWN = 5                     # recommendations on /me
+
+
+def accounts() -> Accounts:
+    return current_app.extensions["cinerec.accounts"]
+
+
+def person() -> Person | None:
+    if "person" not in g:
+        account = session.get("account")
+        g.person = accounts().get(account) if account else None
+    return g.person
+
+
+def signed_in(view):
+    @wraps(view)
+    def guarded(*args, **kwargs):
+        if person() is None:
+            if request.path.endswith(".json") or request.method != "GET":
+                raise ApiError(401, "sign in first")
+            return redirect(url_for("web.signup"))
+        return view(*args, **kwargs)
+    return guarded
+
+
+@bp.before_app_request
+def check_csrf():
+    """Every form post and JSON write of the web pages carries the session's token."""
+    if request.blueprint == "web" and request.method == "POST":
+        sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
+        if not hmac.compare_digest(sent, session.get("csrf", "")):
+            raise ApiError(403, "the form expired or came from elsewhere: reload the page and try again")
+
+
+@bp.app_context_processor
+def page_globals():
+    if "csrf" not in session:
+        session["csrf"] = secrets.token_urlsafe(24)
+    return {"csrf_token": session["csrf"], "person": person(), "picks": current_app.config["CINEREC"].web.picks}
+
+
+# -- accounts ---------------------------------------------------------------------------------
+
+@bp.get("/")
+def home():
+    me = person()
+    if me is None:
+        return redirect(url_for("web.signup"))
+    return redirect(url_for("web.me") if me.ratings else url_for("web.start"))
+
+
+@bp.route("/signup", methods=["GET", "POST"])
+def signup():
+    error = None
+    if request.method == "POST":
+        try:
+            _sign_in(accounts().sign_up(request.form.get("email", ""), request.form.get("password", "")))
+            return redirect(url_for("web.start"))
+        except AccountError as err:
+            error = str(err)
+    return render_template("signup.html", error=error), 400 if error else 200
+
+
+@bp.route("/signin", methods=["GET", "POST"])
+def signin():
+    error = None
+    if request.method == "POST":
+        try:
+            _sign_in(accounts().sign_in(request.form.get("email", ""), request.form.get("password", "")))
+            return redirect(url_for("web.home"))
+        except AccountError as err:
+            error = str(err)
+    return render_template("signin.html", error=error), 400 if error else 200
+
+
+@bp.post("/signout")
+def signout():
+    session.clear()
+    return redirect(url_for("web.signin"))
+
+
+def _sign_in(who: Person) -> None:
+    session.clear()
+    session["account"] = who.account_id
+    session["csrf"] = secrets.token_urlsafe(24)
+
+
+# -- picks and recommendations ----------------------------------------------------------------
+
+@bp.get("/start")
+@signed_in
+def start():
+    return render_template("start.html", proposals=queries.proposals(clients().es, size=12))
+
+
+@bp.post("/start")
+@signed_in
+def submit_picks():
+    wanted = current_app.config["CINEREC"].web.picks
+    chosen = list(dict.fromkeys(request.form.getlist("movie_id")))
+    if len(chosen) != wanted or not all(c.isdigit() for c in chosen):
+        raise ApiError(400, f"pick exactly {wanted} different films")
+    found = clients().es.mget(index=queries.FILMS, ids=chosen, source=False)["docs"]
+    if not all(doc.get("found") for doc in found):
+        raise ApiError(400, "a picked film is not in the catalog")
+    _rate([(int(c), current_app.config["CINEREC"].web.pick_rating) for c in chosen])
+    return redirect(url_for("web.me"))
+
+
+@bp.get("/me")
+@signed_in
+def me():
+    return render_template("me.html")
+
+
+@bp.get("/me/recommendations.json")
+@signed_in
+def my_recommendations():
+    return jsonify(for_person(person(), SHOWN))
+
+
+@bp.post("/me/ratings")
+@signed_in
+def rate():
+    body = request.get_json(silent=True) or {}
+    if not isinstance(body.get("movie_id"), int) or body.get("rating") not in (1, 2, 3, 4, 5):
+        raise ApiError(400, "send {movie_id, rating} with a rating of 1 to 5 stars")
+    (event,) = _rate([(body["movie_id"], float(body["rating"]))])
+    return jsonify({"event_id": event.event_id, "status": "accepted"}), 202
+
+
+def _rate(ratings: list[tuple[int, float]]):
+    """Publishes the person's ratings (the path POST /ratings uses) and records them."""
+    me = person()
+    events = publish_ratings(me.user_id, ratings)
+    accounts().add_ratings(me.account_id, [(e.movie_id, e.rating, e.ts, e.event_id) for e in events])
+    return events
+
+
+# -- films ------------------------------------------------------------------------------------
+
+@bp.get("/film")
+def film_by_title():
+    title = (request.args.get("title") or "").strip()[:200]
+    found = queries.exact_title(clients().es, title) if title else None
+    if found:
+        return redirect(url_for("web.film", movie_id=found["movie_id"]))
+    matches = queries.find_titles(clients().es, title, size=10) if title else []
+    return render_template("search.html", title=title, matches=matches), 200 if matches else 404
+
+
+@bp.get("/film/<id:movie_id>")
+def film(movie_id: int):
+    es = clients().es
+    found = queries.get_film(es, movie_id)
+    if found is None:
+        return render_template("search.html", title=str(movie_id), matches=[]), 404
+    return render_template("film.html", film=found, also_watched=queries.also_watched(es, movie_id, size=10),
+                           similar=queries.similar_films(es, movie_id, size=10))
+
+
+# -- dashboard --------------------------------------------------------------------------------
+
+@bp.get("/dashboard")
+def dashboard_page():
+    return render_template("dashboard.html", panels=dashboard.panels(clients().es))
+
+
+@bp.get("/dashboard/panels")
+def dashboard_panels():
+    return render_template("_panels.html", panels=dashboard.panels(clients().es))

@@ -1,0 +1,69 @@
+"""A signed-in person's recommendations, with a reason each, before and after the streaming job
+has folded their ratings in.
+
+    ready    the user document has every rating they gave (its last_ts is their newest rating's):
+             kNN with their vector, each film explained by the liked film nearest to it
+             ("because you liked X")
+    waiting  not yet: the stored "also watched" lists of the films they liked, merged
+             ("people who liked X also liked this") — never an empty page
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from ..clients import clients
+from .accounts import Person
+from search import queries
+from search.documents import LIKED_THRESHOLD
+
+
+def for_person(person: Person, k: int) -> dict:
+    es = clients().es
+    if not person.ratings:
+        return {"status": "no_picks", "results": []}
+    user = queries.get_user(es, person.user_id)
+    rated = {str(m) for m, _, _ in person.ratings}
+    if user and user.get("last_ts") is not None and user["last_ts"] >= person.last_rating_ts:
+        results = queries.recommend_for_user(es, user, size=k)
+        liked = [m for m in user.get("liked", [])] or sorted(rated)
+        return {"status": "ready", "results": _explained(results, liked),
+                "based_on": {"ratings": user.get("rating_count"), "model_version": user.get("model_version")}}
+    liked = [m for m, r, _ in reversed(person.ratings) if r >= LIKED_THRESHOLD] or [m for m, _, _ in person.ratings]
+    return {"status": "waiting", "results": _co_liked(liked, rated, k)}
+
+
+def _co_liked(liked: list[int], rated: set[str], k: int) -> list[dict]:
+    """Round robin over the "also watched" lists of the liked films, skipping what they rated."""
+    es, chosen, seen, liked = clients().es, [], set(rated), liked[:10]
+    titles = {d["_id"]: d["_source"]["title"] for d in es.mget(index=queries.FILMS, ids=[str(m) for m in liked],
+                                                               source=["title"])["docs"] if d.get("found")}
+    lists = [[{**e, "reason": f"people who liked {titles.get(str(m), m)} also liked this"}
+              for e in queries.also_watched(es, m, size=k * 2)] for m in liked]
+    for rank in range(k * 2):
+        for entries in lists:
+            if rank < len(entries) and str(entries[rank]["movie_id"]) not in seen and len(chosen) < k:
+                chosen.append(entries[rank])
+                seen.add(str(entries[rank]["movie_id"]))
+    if len(chosen) < k:
+        chosen += queries.popular(es, size=k - len(chosen), exclude=sorted(seen))
+    return chosen
+
+
+def _explained(results: list[dict], liked: list[str]) -> list[dict]:
+    """Each recommended film's reason: the liked film whose item vector is nearest to its own."""
+    es = clients().es
+    ids = [str(r["movie_id"]) for r in results] + [str(m) for m in liked[:50]]
+    docs = {d["_id"]: d["_source"] for d in es.mget(index=queries.FILMS, ids=ids,
+                                                     source=["title", "vector"])["docs"] if d.get("found")}
+    anchors = [(docs[str(m)]["title"], np.asarray(docs[str(m)]["vector"])) for m in liked[:50]
+               if str(m) in docs and docs[str(m)].get("vector")]
+    out = []
+    for film in results:
+        own = docs.get(str(film["movie_id"]), {}).get("vector")
+        if anchors and own:
+            title = max(anchors, key=lambda anchor: float(anchor[1] @ np.asarray(own)))[0]
+            out.append({**film, "reason": f"because you liked {title}"})
+        else:
+            out.append(film)
+    return out
