@@ -14,7 +14,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 ENGINES := .engines
 ENGINE_POMS := $(wildcard deployment/engines/pom.xml deployment/engines/*/pom.xml)
 
-.PHONY: install check-java check-maven demo test test-chaos lint clean services-down
+.PHONY: install check-java check-maven demo test test-chaos browser lint clean services-down
 
 install: $(VENV)/.installed $(ENGINES)/.fetched
 
@@ -59,8 +59,15 @@ endif
 services-down: install
 	$(CINEREC) services down
 
-test: install
+test: install browser
 	$(BIN)/python -m pytest
+
+# The browser test drives Debian's chromium (Playwright cannot download browsers here).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  echo "installing Debian's chromium for the browser test"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { \
+	    echo "could not install chromium (apt-get, as root): the browser test will be skipped"; }; }
 
 test-chaos: install
 	$(BIN)/python -m pytest -m chaos

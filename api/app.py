@@ -20,7 +20,7 @@ class IdConverter(IntegerConverter):
 
 
 def create_app(settings: Settings | None = None) -> Flask:
-    app = Flask(__name__)
+    app = Flask(__name__, static_folder=None)      # the web pages serve their assets under /assets
     app.json.sort_keys = False
     settings = settings or load_settings()
     app.config["CINEREC"] = settings

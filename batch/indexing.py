@@ -92,7 +92,7 @@ def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, v
         es.indices.refresh(index=name)
         indices.swap_alias(es, alias, name)
         report[alias]["pruned"] = indices.prune(es, alias, keep)
-    if not indices.current_indices(es, "ratings"):
-        indices.swap_alias(es, "ratings", indices.create_index(es, "ratings", 1))
-    report["aliases"] = {a: indices.current_indices(es, a) for a in ("films", "film_lists", "users", "ratings")}
+    indices.ensure_event_indices(es)
+    report["aliases"] = {a: indices.current_indices(es, a) for a in ("films", "film_lists", "users",
+                                                                     *indices.EVENT_INDICES)}
     return report

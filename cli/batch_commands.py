@@ -20,7 +20,7 @@ from batch.registry import CHALLENGER, CHAMPION, Registry, registered_name
 from batch.training import heldout_metrics, prepare, train, tune
 from core.settings import Settings
 from search.client import connect
-from search.indices import add_missing_fields
+from search.indices import EVENT_INDICES, add_missing_fields, ensure_event_indices
 
 DEFAULT_MODELS = ("popular", "itemknn-cosine", "itemknn-pearson", "rp3beta", "content", "ease", "ease-session",
                   "als", "als-explicit", "hybrid")
@@ -220,7 +220,8 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     frames, report = prepare(data, settings)
     stream = settings.streaming
     es = connect(settings.elasticsearch)
-    for alias in ("films", "film_lists", "users", "ratings"):  # indices built by an older version get new fields
+    ensure_event_indices(es)
+    for alias in ("films", "film_lists", "users", *EVENT_INDICES):  # an older version's indices get new fields
         if not es.indices.exists_alias(name=alias):
             raise LookupError(f"no {alias} index: run `cinerec index` first")
         add_missing_fields(es, alias)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 from confluent_kafka import Consumer
 
+from . import bench_onboarding
 from . import services as svc
 from ._output import print_json
 from .commands import cut_dir, load_or_generate_tastes, world_dir
@@ -49,6 +50,9 @@ DEMO_CUT = 0.8                         # with --data: train on the first 80 % by
 
 def demo_command(settings: Settings, args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _interrupt)          # `kill` stops the demo like Ctrl-C does
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    print(f"cinerec demo: the app will be at {base}/ (sign up, pick {settings.web.picks} films) and "
+          f"{base}/dashboard once the loop runs", file=sys.stderr, flush=True)
     started_services = not all(svc.status(settings)[s]["healthy"] for s in ("kafka", "elasticsearch"))
     if started_services:
         svc.up(settings)
@@ -67,8 +71,8 @@ def demo_command(settings: Settings, args: argparse.Namespace) -> int:
                 ["simulate", "--rate", str(args.rate), "--duration", str(args.duration or 10**9),
                  "--malformed", "0.01"])
         children.append(_cinerec(*feed))
-        base = f"http://{settings.api.host}:{settings.api.port}"
-        print("\n".join([f"cinerec demo: events -> {settings.kafka.ratings_topic} -> stream -> Elasticsearch -> API",
+        print("\n".join([f"cinerec demo: the app is at {base}/  (dashboard: {base}/dashboard)",
+                         f"  events -> {settings.kafka.ratings_topic} -> stream -> Elasticsearch -> API",
                          f"  {base}/docs", f"  {base}/films?q=toy", f"  {base}/users/1/recommendations",
                          f"  {base}/health   {base}/metrics",
                          f"  POST {base}/ratings with header X-API-Key: {api_key}",
@@ -309,3 +313,5 @@ def add_parsers(sub, bench_sub) -> None:
     through.add_argument("--duration", type=float, default=60.0, help="seconds per step (default 60)")
     through.add_argument("--metrics-url", help="the job's /metrics (default: 127.0.0.1:<streaming.metrics_port>)")
     through.set_defaults(run=bench_throughput)
+
+    bench_onboarding.add_parser(bench_sub)

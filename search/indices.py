@@ -60,6 +60,20 @@ def add_missing_fields(es: Elasticsearch, alias: str, index: str | None = None) 
     return added
 
 
+EVENT_INDICES = ("ratings", "dead_letters")   # written by the streaming job, one version for good
+
+
+def ensure_event_indices(es: Elasticsearch) -> list[str]:
+    """Creates the indices the streaming job appends to (``ratings``: one document per accepted
+    event; ``dead_letters``: one per dead letter) when missing; returns the ones it created."""
+    created = []
+    for alias in EVENT_INDICES:
+        if not current_indices(es, alias):
+            swap_alias(es, alias, create_index(es, alias, 1))
+            created.append(alias)
+    return created
+
+
 def current_indices(es: Elasticsearch, alias: str) -> list[str]:
     if not es.indices.exists_alias(name=alias):
         return []

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pandas as pd
+from pyspark.errors import StreamingQueryException
 
 from .processor import RatingProcessor
 from .source import rating_stream
@@ -82,7 +83,10 @@ def supervise(start_query: Callable[[], object], stop: threading.Event, *, durat
         query = start_query()
         seen = query.lastProgress["batchId"] if query.lastProgress else -1
         while query.isActive and not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-            query.awaitTermination(0.5)
+            try:
+                query.awaitTermination(0.5)
+            except StreamingQueryException:
+                break                                    # failed: handled below, from query.exception()
             progress = query.lastProgress
             if progress and progress["batchId"] != seen:
                 seen, batches, failures, delay = progress["batchId"], batches + 1, 0, first_delay_s

@@ -3,7 +3,8 @@
     user rows   (current ratings) ─fold-in with the current model─▶ users   (partial documents)
     film rows   (count, sum, likes, trending buckets)             ─▶ films   (partial documents)
     rating rows (every valid event)                               ─▶ ratings (one doc per event id)
-    dead rows                                                     ─▶ Kafka ``ratings.dlq``
+    dead rows                                                     ─▶ Kafka ``ratings.dlq`` and the
+                                                                     ``dead_letters`` index (for dashboards)
 
 Exactly once: every document holds absolute values under a deterministic id, computed from the
 state Spark restored for the batch, so a batch Spark re-runs after a crash writes the same
@@ -63,7 +64,7 @@ RATING_FIELDS = ("event_id", "user_id", "movie_id", "rating", "ts", "source")
 class RatingProcessor:
     def __init__(self, *, es, producer, dlq_topic: str, model: Model, bayesian_prior: tuple[float, float],
                  films_alias: str = "films", users_alias: str = "users", ratings_alias: str = "ratings",
-                 film_lists_alias: str = "film_lists",
+                 film_lists_alias: str = "film_lists", dead_letters_alias: str = "dead_letters",
                  champion: Callable[[str], Model | None] | None = None, check_model_s: float = 10.0,
                  all_users: Callable[[], Iterable[tuple[int, list]]] | None = None,
                  trending_window_ms: int = 3_600_000, neighbours_kept: int = 30):
@@ -75,7 +76,7 @@ class RatingProcessor:
         self.es, self.producer, self.dlq_topic = es, producer, dlq_topic
         self.prior_count, self.prior_mean = bayesian_prior
         self.aliases = {"films": films_alias, "users": users_alias, "ratings": ratings_alias,
-                        "film_lists": film_lists_alias}
+                        "film_lists": film_lists_alias, "dead_letters": dead_letters_alias}
         self.champion, self.check_model_s, self.checked_at = champion, check_model_s, time.monotonic()
         self.all_users, self.refold_pending = all_users, all_users is not None
         self.trending_window_ms = trending_window_ms
@@ -110,6 +111,7 @@ class RatingProcessor:
         events = [e for e in events if e["event_id"] not in rejected]
         letters = [letter for _, letter in by_kind["dead"]] + [dead_letter(e, err) for e, err in rejected.values()]
         self._retrying(lambda: self._publish(letters), "dead letters")
+        self._retrying(lambda: self._index_dead_letters(letters), "dead letters index")
         self.liked_changed.update(m for m, _ in by_kind["film"])
         metrics.observe_batch(accepted=len(events), dead=len(letters), duplicates=duplicates,
                               seconds=time.perf_counter() - started,
@@ -194,6 +196,18 @@ class RatingProcessor:
         return len(updates)
 
     # -- writes -----------------------------------------------------------------------------
+
+    def _index_dead_letters(self, letters: list[dict]) -> None:
+        """One document per dead letter (id = source partition:offset, so a re-run rewrites it):
+        reason, detail, source position, record time. Only the Kafka DLQ keeps the original bytes."""
+        def documents():
+            for letter in letters:
+                value = json.loads(letter["value"])
+                yield letter["key"], {"reason": value["reason"], "detail": value["detail"][:500],
+                                      "partition": value["partition"], "offset": value["offset"],
+                                      "ts": value.get("ts")}
+        report = bulk_write(self.es, self.aliases["dead_letters"], documents())
+        _rejected(report)          # refused for its content: it is in the Kafka DLQ all the same
 
     def _write(self, events: list[dict], users: list[tuple[int, dict]], films: list[tuple[int, dict]],
                failed_users: dict[int, Exception]) -> dict[str, tuple[dict, Exception]]:

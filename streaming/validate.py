@@ -47,7 +47,7 @@ class DeadLetter:
         """A self-describing DLQ value; the original bytes stay readable as latin-1 text."""
         return json.dumps({"reason": self.reason, "detail": self.detail,
                            "partition": self.record.partition, "offset": self.record.offset,
-                           "original": self.record.value.decode("latin-1")}).encode()
+                           "ts": self.record.timestamp_ms, "original": self.record.value.decode("latin-1")}).encode()
 
 
 def processing_error(err: BaseException, record: Record) -> DeadLetter:

@@ -3,20 +3,44 @@ a process of its own, killing process trees, and the ledger every fault must lea
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
 import sys
+import uuid
 from pathlib import Path
 
 import pandas as pd
 import pytest
 
+from cli import services as svc
+from cli.main import main
 from core.events import InvalidEvent, parse_event
 from kafka_helpers import consume_all
 from streaming.metrics import process_tree
 
 USERS, FILMS = 60, 80          # the small synthetic world of the fault tests
+
+
+@contextlib.contextmanager
+def trained_world(base_settings, data_dir: Path, prefix: str, **env_extra: str):
+    """A synthetic world trained, promoted and indexed through the CLI on topics of its own;
+    yields (settings, the CLI's environment) and deletes the topics afterwards."""
+    name = f"{prefix}-{uuid.uuid4().hex[:8]}"
+    settings = base_settings.replace(kafka__ratings_topic=name, kafka__dlq_topic=f"{name}.dlq")
+    svc.ensure_topics(settings.kafka)
+    env = cli_env(settings, data_dir) | env_extra
+    with pytest.MonkeyPatch.context() as patch:
+        for key, value in env.items():
+            patch.setenv(key, value)
+        assert main(["train", "--param", "rank=8", "--param", "iterations=3"]) == 0
+        assert main(["promote"]) == 0
+        assert main(["index"]) == 0
+    try:
+        yield settings, env
+    finally:
+        svc.delete_topics(settings.kafka, [name, f"{name}.dlq"])
 
 
 def cli_env(settings, data_dir: Path) -> dict:

@@ -28,7 +28,7 @@ from .accounts import AccountError, Accounts, Person
 from .recommend import for_person
 from search import queries
 
-bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/static")
+bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
 SHOWN = 5                     # recommendations on /me
 
 
@@ -82,26 +82,24 @@ def home():
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup():
-    error = None
-    if request.method == "POST":
-        try:
-            _sign_in(accounts().sign_up(request.form.get("email", ""), request.form.get("password", "")))
-            return redirect(url_for("web.start"))
-        except AccountError as err:
-            error = str(err)
-    return render_template("signup.html", error=error), 400 if error else 200
+    return _account_page("signup.html", lambda email, password: accounts().sign_up(email, password), "web.start")
 
 
 @bp.route("/signin", methods=["GET", "POST"])
 def signin():
+    return _account_page("signin.html", lambda email, password: accounts().sign_in(email, password), "web.home")
+
+
+def _account_page(template: str, act, then: str):
+    """The sign-up or sign-in form; a post that works signs the person in and moves on."""
     error = None
     if request.method == "POST":
         try:
-            _sign_in(accounts().sign_in(request.form.get("email", ""), request.form.get("password", "")))
-            return redirect(url_for("web.home"))
+            _sign_in(act(request.form.get("email", ""), request.form.get("password", "")))
+            return redirect(url_for(then))
         except AccountError as err:
             error = str(err)
-    return render_template("signin.html", error=error), 400 if error else 200
+    return render_template(template, error=error), 400 if error else 200
 
 
 @bp.post("/signout")

@@ -104,6 +104,14 @@ def test_film_page_shows_statistics_also_watched_and_similar(app):
     assert client.get("/film/999999").status_code == 404
 
 
+def test_pages_load_their_assets_from_the_app(app):
+    client = app.test_client()
+    page = client.get("/signup").get_data(as_text=True)
+    for asset in re.findall(r'(?:href|src)="(/assets/[^"]+)"', page):
+        assert client.get(asset).status_code == 200, asset
+    assert len(re.findall(r'(?:href|src)="(/assets/[^"]+)"', page)) == 2
+
+
 def test_dashboard_draws_every_panel(app):
     page = app.test_client().get("/dashboard").get_data(as_text=True)
     assert page.count("<figure class=\"panel") == 8

@@ -14,15 +14,13 @@ import signal
 import subprocess
 import threading
 import time
-import uuid
 from pathlib import Path
 
 import pytest
-from chaos_helpers import assert_ledger, cli_env, expected_state, ratings_indexed, sigkill, stream
+from chaos_helpers import assert_ledger, expected_state, ratings_indexed, sigkill, stream, trained_world
 
 from api import create_app
 from cli import services as svc
-from cli.main import main
 from cli.services import engines
 from kafka_helpers import consume_all
 from simulator.producer import publish, simulated_messages
@@ -36,19 +34,9 @@ KEY = "fault-test-key"
 @pytest.fixture(scope="module")
 def world(services, base_settings, fresh_indices, tmp_path_factory):
     """A trained, promoted and indexed synthetic world on topics of this module."""
-    name = f"faults-{uuid.uuid4().hex[:8]}"
-    settings = base_settings.replace(kafka__ratings_topic=name, kafka__dlq_topic=f"{name}.dlq")
-    svc.ensure_topics(settings.kafka)
     data_dir = tmp_path_factory.mktemp("faults") / "var"
-    env = cli_env(settings, data_dir)
-    with pytest.MonkeyPatch.context() as patch:
-        for key, value in env.items():
-            patch.setenv(key, value)
-        assert main(["train", "--param", "rank=8", "--param", "iterations=3"]) == 0
-        assert main(["promote"]) == 0
-        assert main(["index"]) == 0
-    yield settings, env, data_dir, Tastes.load(data_dir / "world" / "tastes.npz")
-    svc.delete_topics(settings.kafka, [name, f"{name}.dlq"])
+    with trained_world(base_settings, data_dir, "faults") as (settings, env):
+        yield settings, env, data_dir, Tastes.load(data_dir / "world" / "tastes.npz")
 
 
 class Load(threading.Thread):

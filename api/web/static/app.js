@@ -1,7 +1,12 @@
 // The little JavaScript the pages need: picking films, live recommendations, dashboard refresh.
 "use strict";
 const csrf = () => document.querySelector('meta[name="csrf-token"]').content;
-const el = (tag, attrs = {}, text = "") => Object.assign(document.createElement(tag), attrs, text ? {textContent: text} : {});
+function el(tag, attrs = {}, text = "") {
+  const {dataset = {}, ...rest} = attrs;
+  const node = Object.assign(document.createElement(tag), rest, text ? {textContent: text} : {});
+  Object.assign(node.dataset, dataset);
+  return node;
+}
 
 function setUpPicks(form) {
   const wanted = Number(form.dataset.picks), chosen = new Map();
@@ -36,8 +41,8 @@ function setUpPicks(form) {
       matches.replaceChildren(...body.results.map(f => {
         const li = el("li");
         li.append(el("span", {className: "title"}, f.title), el("span", {className: "meta"}, `${f.year || ""}`));
-        li.append(el("button", {type: "button", className: "pick", dataset: {}}, "Pick"));
-        Object.assign(li.lastChild.dataset, {movie: String(f.movie_id), title: f.title});
+        li.append(el("button", {type: "button", className: "pick", dataset: {movie: String(f.movie_id), title: f.title}},
+                      "Pick"));
         return li;
       }));
       render();
@@ -64,8 +69,7 @@ function setUpRecommendations(list) {
                 el("span", {className: "meta"}, `${f.year || ""}`), el("span", {className: "reason"}, f.reason));
       const stars = el("span", {className: "stars", ariaLabel: "rate"});
       for (let n = 1; n <= 5; n++) {
-        const b = el("button", {type: "button", title: `${n} stars`}, "★".repeat(n));
-        b.dataset.stars = n;
+        const b = el("button", {type: "button", title: `${n} stars`, dataset: {stars: String(n)}}, "★".repeat(n));
         b.onclick = () => rate(f.movie_id, n);
         stars.append(b);
       }
