@@ -244,10 +244,11 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     if stream.metrics_port:
         serve(stream.metrics_port)
     listener = watch_progress(spark, settings.kafka)
-    totals = {"accepted": 0, "dead": 0, "duplicates": 0}
+    totals = {"batches": 0, "accepted": 0, "dead": 0, "duplicates": 0}
 
     def on_batch(report: dict) -> None:
-        for key in totals:
+        totals["batches"] += 1
+        for key in ("accepted", "dead", "duplicates"):
             totals[key] += report[key]
         print(json.dumps(report), file=sys.stderr, flush=True)
 
@@ -272,7 +273,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
             summary = supervise(start_query, stop, duration_s=args.duration, before_stop=before_stop)
         finally:
             before_stop()
-    print(f"stream: stopped after {summary['batches']} batches ({totals['accepted']} accepted, "
+    print(f"stream: stopped after {totals['batches']} batches ({totals['accepted']} accepted, "
           f"{totals['dead']} dead letters, {totals['duplicates']} duplicates, {summary['restarts']} restarts)",
           file=sys.stderr)
     return 0

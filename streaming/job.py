@@ -78,7 +78,7 @@ def supervise(start_query: Callable[[], object], stop: threading.Event, *, durat
     running query is stopped (remove Python listeners there: Spark would call them after the
     stop, when this process may already be leaving). Returns a summary."""
     deadline = time.monotonic() + duration_s if duration_s else None
-    failures, restarts, delay, batches = 0, 0, first_delay_s, 0
+    failures, restarts, delay = 0, 0, first_delay_s
     while True:
         query = start_query()
         seen = query.lastProgress["batchId"] if query.lastProgress else -1
@@ -89,22 +89,32 @@ def supervise(start_query: Callable[[], object], stop: threading.Event, *, durat
                 break                                    # failed: handled below, from query.exception()
             progress = query.lastProgress
             if progress and progress["batchId"] != seen:
-                seen, batches, failures, delay = progress["batchId"], batches + 1, 0, first_delay_s
+                seen, failures, delay = progress["batchId"], 0, first_delay_s      # progress: not stuck
         if query.isActive:
             before_stop()
+            _between_triggers(query)
             query.stop()                                 # asked to stop, or --duration reached
-            return {"batches": batches, "restarts": restarts}
+            return {"restarts": restarts}
         error = query.exception()
         if error is None:
-            return {"batches": batches, "restarts": restarts}
+            return {"restarts": restarts}
         failures += 1
         if failures > max_failures:
             raise RuntimeError(f"the streaming query failed {failures} times in a row: {_first_line(error)}")
         print(f"stream: the query failed ({_first_line(error)}); restarting from the checkpoint in {delay:g} s",
               file=sys.stderr, flush=True)
         if stop.wait(delay) or (deadline is not None and time.monotonic() >= deadline):
-            return {"batches": batches, "restarts": restarts}
+            return {"restarts": restarts}
         restarts, delay = restarts + 1, min(delay * 2, max_delay_s)
+
+
+def _between_triggers(query, timeout_s: float = 30.0) -> None:
+    """Waits (up to ``timeout_s``) until no micro-batch runs: stopping in the middle of one cancels
+    its Spark job, which Spark reports with pages of stack traces (the batch itself is safe: it
+    was not committed and runs again at the next start)."""
+    deadline = time.monotonic() + timeout_s
+    while query.isActive and query.status["isTriggerActive"] and time.monotonic() < deadline:
+        time.sleep(0.01)
 
 
 def _first_line(error) -> str:
