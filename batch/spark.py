@@ -21,6 +21,10 @@ def spark_session(app: str = "cinerec", master: str = "local[2]", jars: list[str
                .config("spark.driver.memory", "4g")
                .config("spark.jars", ",".join(jars))
                .getOrCreate())
+    missing = [j for j in jars if j not in session.sparkContext.getConf().get("spark.jars", "")]
+    if missing:
+        raise RuntimeError(f"this process already runs a Spark session without {len(missing)} of the jars asked "
+                           f"for ({missing[0]}): jars are fixed when a session starts")
     session.sparkContext.setLogLevel("ERROR")
     if session.sparkContext.getCheckpointDir() is None:
         # ALS checkpoints its factors every few iterations; without a directory the lineage

@@ -26,7 +26,9 @@ USERS, FILMS = 60, 80          # the small synthetic world of the fault tests
 @contextlib.contextmanager
 def trained_world(base_settings, data_dir: Path, prefix: str, **env_extra: str):
     """A synthetic world trained, promoted and indexed through the CLI on topics of its own;
-    yields (settings, the CLI's environment) and deletes the topics afterwards."""
+    yields (settings, the CLI's environment) and deletes the topics afterwards. Training runs in
+    this process: request the ``spark`` fixture first, or the session it creates lacks the Kafka
+    connector every later streaming test needs."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
     settings = base_settings.replace(kafka__ratings_topic=name, kafka__dlq_topic=f"{name}.dlq")
     svc.ensure_topics(settings.kafka)

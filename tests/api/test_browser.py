@@ -24,7 +24,7 @@ CHROMIUM_FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-back
 
 
 @pytest.fixture(scope="module")
-def loop(services, base_settings, fresh_indices, tmp_path_factory):
+def loop(services, base_settings, fresh_indices, spark, tmp_path_factory):
     """A trained world, `cinerec stream` and `cinerec serve` running; the app's base URL."""
     data_dir = tmp_path_factory.mktemp("browser") / "var"
     port = free_port()

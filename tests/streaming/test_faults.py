@@ -32,7 +32,7 @@ KEY = "fault-test-key"
 
 
 @pytest.fixture(scope="module")
-def world(services, base_settings, fresh_indices, tmp_path_factory):
+def world(services, base_settings, fresh_indices, spark, tmp_path_factory):
     """A trained, promoted and indexed synthetic world on topics of this module."""
     data_dir = tmp_path_factory.mktemp("faults") / "var"
     with trained_world(base_settings, data_dir, "faults") as (settings, env):
