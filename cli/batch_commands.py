@@ -205,7 +205,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
 
     from batch.spark import spark_session
     from streaming.job import start, supervise
-    from streaming.metrics import serve, watch_progress
+    from streaming.metrics import progress_observer, serve
     from streaming.processor import RatingProcessor
     from streaming.source import kafka_jars
     from streaming.stateful import checkpoint_dir, stored_users
@@ -243,7 +243,6 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
                          name="also-watched", daemon=True).start()
     if stream.metrics_port:
         serve(stream.metrics_port)
-    listener = watch_progress(spark, settings.kafka)
     totals = {"batches": 0, "accepted": 0, "dead": 0, "duplicates": 0}
 
     def on_batch(report: dict) -> None:
@@ -266,11 +265,11 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     def before_stop() -> None:
         stop.set()
         processor.stopping.set()                      # a write waiting for Elasticsearch gives up
-        spark.streams.removeListener(listener)        # Spark would call it after this process left
 
     with stop_on_signals(stop):
         try:
-            summary = supervise(start_query, stop, duration_s=args.duration, before_stop=before_stop)
+            summary = supervise(start_query, stop, duration_s=args.duration, before_stop=before_stop,
+                                on_progress=progress_observer(settings.kafka))
         finally:
             before_stop()
     print(f"stream: stopped after {totals['batches']} batches ({totals['accepted']} accepted, "

@@ -67,16 +67,15 @@ def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: s
 
 
 def supervise(start_query: Callable[[], object], stop: threading.Event, *, duration_s: float | None = None,
-              before_stop: Callable[[], None] = lambda: None, max_failures: int = 20, first_delay_s: float = 1.0,
-              max_delay_s: float = 30.0) -> dict:
+              before_stop: Callable[[], None] = lambda: None, on_progress: Callable[[dict], None] = lambda p: None,
+              max_failures: int = 20, first_delay_s: float = 1.0, max_delay_s: float = 30.0) -> dict:
     """Runs the query until ``stop`` is set, ``duration_s`` passed or it finishes (availableNow).
 
     A query that fails (Kafka away longer than its client waits, a JVM error) is started again
     from its checkpoint after a backoff, so nothing is lost and nobody has to step in. Failures in
     a row without a committed batch in between are counted: after ``max_failures`` of them the
     last error is raised (a fault that restarting does not cure). ``before_stop`` runs before a
-    running query is stopped (remove Python listeners there: Spark would call them after the
-    stop, when this process may already be leaving). Returns a summary."""
+    running query is stopped; ``on_progress`` gets each new ``query.lastProgress``. Returns a summary."""
     deadline = time.monotonic() + duration_s if duration_s else None
     failures, restarts, delay = 0, 0, first_delay_s
     while True:
@@ -90,6 +89,7 @@ def supervise(start_query: Callable[[], object], stop: threading.Event, *, durat
             progress = query.lastProgress
             if progress and progress["batchId"] != seen:
                 seen, failures, delay = progress["batchId"], 0, first_delay_s      # progress: not stuck
+                on_progress(progress)
         if query.isActive:
             before_stop()
             _between_triggers(query)

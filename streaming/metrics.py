@@ -45,13 +45,16 @@ def observe_batch(*, accepted: int, dead: int, duplicates: int, seconds: float, 
         FRESHNESS.observe(max(0.0, value))
 
 
-def observe_progress(progress, end_offsets: dict[str, int]) -> None:
-    """From a query progress event and the topic's end offsets (``{partition: offset}``)."""
-    INPUT_RATE.set(progress.inputRowsPerSecond or 0.0)
-    for phase, millis in (progress.durationMs or {}).items():
+def observe_progress(progress: dict, end_offsets: dict[int, int], topic: str) -> None:
+    """From a query progress (``query.lastProgress``) and the topic's end offsets (``{partition:
+    offset}``). The Kafka source's end offset reads ``{"<topic>": {"<partition>": offset}}``."""
+    INPUT_RATE.set(progress.get("inputRowsPerSecond") or 0.0)
+    for phase, millis in (progress.get("durationMs") or {}).items():
         PHASE_SECONDS.labels(phase).set(millis / 1000)
     MEMORY.set(tree_rss_bytes(os.getpid()))
-    read = json.loads(progress.sources[0].endOffset or "{}") if progress.sources else {}
+    sources = progress.get("sources") or [{}]
+    end = sources[0].get("endOffset") or {}
+    read = (json.loads(end) if isinstance(end, str) else end).get(topic, {})
     for partition, end in end_offsets.items():
         LAG.labels(str(partition)).set(max(0, int(end) - int(read.get(str(partition), 0))))
 
@@ -89,34 +92,22 @@ def serve(port: int) -> None:
     start_http_server(port)
 
 
-def watch_progress(spark, kafka: KafkaSettings, topic: str | None = None):
-    """Updates the input rate and per-partition lag after every micro-batch of ``spark``'s queries;
-    returns the listener (``spark.streams.removeListener`` it before stopping)."""
+def progress_observer(kafka: KafkaSettings, topic: str | None = None):
+    """A function of a query progress (``query.lastProgress``) that updates the input rate, the
+    phase times, the memory and the per-partition lag. The job calls it from its own loop after
+    each micro-batch: a Python ``StreamingQueryListener`` would be called back by the JVM, also
+    while this process is leaving, and print py4j stack traces then."""
     from confluent_kafka import Consumer, KafkaException, TopicPartition
-    from pyspark.sql.streaming import StreamingQueryListener
 
     topic = topic or kafka.ratings_topic
     consumer = Consumer({**kafka.client_config(), "group.id": "cinerec-stream-lag", "enable.auto.commit": False})
 
-    class Progress(StreamingQueryListener):
-        def onQueryStarted(self, event):
-            pass
+    def observe(progress: dict) -> None:
+        try:
+            partitions = consumer.list_topics(topic, timeout=5).topics[topic].partitions
+            ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1] for p in partitions}
+        except KafkaException:
+            ends = {}                         # the broker is away: the lag gauges keep their last values
+        observe_progress(progress, ends, topic)
 
-        def onQueryProgress(self, event):
-            try:
-                partitions = consumer.list_topics(topic, timeout=5).topics[topic].partitions
-                ends = {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=5)[1]
-                        for p in partitions}
-            except KafkaException:
-                ends = {}                     # the broker is away: the lag gauges keep their last values
-            observe_progress(event.progress, ends)
-
-        def onQueryIdle(self, event):
-            pass
-
-        def onQueryTerminated(self, event):
-            pass
-
-    listener = Progress()
-    spark.streams.addListener(listener)
-    return listener
+    return observe

@@ -1,7 +1,6 @@
-"""The job's Prometheus metrics from a query progress (a stand-in progress object: wiring only)."""
+"""The job's Prometheus metrics from a query progress (a progress written here: wiring only)."""
 
 import os
-from types import SimpleNamespace
 
 from prometheus_client import REGISTRY
 
@@ -9,9 +8,9 @@ from streaming.metrics import observe_progress, tree_rss_bytes
 
 
 def test_lag_per_partition_is_end_offset_minus_what_the_query_read():
-    progress = SimpleNamespace(inputRowsPerSecond=12.5, durationMs={"addBatch": 1250, "queryPlanning": 40},
-                               sources=[SimpleNamespace(endOffset='{"0": 90, "1": 100}')])
-    observe_progress(progress, {0: 100, 1: 100, 2: 7})
+    progress = {"inputRowsPerSecond": 12.5, "durationMs": {"addBatch": 1250, "queryPlanning": 40},
+                "sources": [{"endOffset": {"ratings": {"0": 90, "1": 100}}}]}       # as Spark's Kafka source says
+    observe_progress(progress, {0: 100, 1: 100, 2: 7}, "ratings")
     lag = {p: REGISTRY.get_sample_value("cinerec_stream_input_lag", {"partition": p}) for p in "012"}
     assert lag == {"0": 10.0, "1": 0.0, "2": 7.0}
     assert REGISTRY.get_sample_value("cinerec_stream_input_rows_per_second") == 12.5
