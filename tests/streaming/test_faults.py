@@ -95,6 +95,52 @@ def figures(settings, data_dir: Path, es, sent: int) -> dict:
     return report
 
 
+@pytest.mark.parametrize("fault", ["read-only", "disk-full"])
+def test_checkpoint_disk_read_only_or_full(fault, world, fresh_indices, tmp_path):
+    """The checkpoint on a small filesystem of its own that turns read-only or fills up mid-run:
+    the job says so in one line and keeps trying; once the disk is writable again it resumes, and
+    the state it recovers is not corrupted (the ledger is exact)."""
+    settings, env, data_dir, tastes = world
+    mount = tmp_path / "disk"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
+    try:
+        # a new checkpoint on the small disk: it replays the whole topic, so in larger batches
+        job_env = env | {"CINEREC_SERVICES__DATA_DIR": str(mount), "CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "20000"}
+        (mount / "world").symlink_to(data_dir / "world")          # the champion's data, read as usual
+        for name in ("mlflow.db", "mlartifacts", "datasets", "features"):
+            if (data_dir / name).exists():
+                (mount / name).symlink_to(data_dir / name)
+        log = tmp_path / "stream.log"
+        load = Load(settings, tastes, rate=300, count=9_000, seed=13 if fault == "read-only" else 14)
+        load.start()
+        job = running_job(job_env, mount, log)
+        if fault == "read-only":
+            subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+        else:
+            subprocess.run(["fallocate", "-l", "64m", str(mount / "filler")], check=False)
+            subprocess.run(["dd", "if=/dev/zero", f"of={mount / 'filler2'}", "bs=1M"], capture_output=True)
+        expected = "Read-only file system" if fault == "read-only" else "No space left on device"
+        deadline = time.monotonic() + 120
+        while expected not in log.read_text():
+            assert job.poll() is None, log.read_text()[-3000:]
+            assert time.monotonic() < deadline, f"no clear error: {log.read_text()[-3000:]}"
+            time.sleep(1)
+        time.sleep(5)
+        if fault == "read-only":
+            subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
+        else:
+            for filler in ("filler", "filler2"):
+                (mount / filler).unlink(missing_ok=True)
+        load.join(timeout=400)
+        caught_up(settings, mount, fresh_indices, job, log, timeout_s=900)
+        stopped_cleanly(job, log)
+        report = figures(settings, mount, fresh_indices, sent=load.report["sent"])
+        assert report["lost"] == 0 and report["doubled"] == 0
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
 def test_kafka_broker_killed_under_load_and_restarted(world, base_settings, fresh_indices, tmp_path):
     settings, env, data_dir, tastes = world
     log = tmp_path / "stream.log"
@@ -140,49 +186,3 @@ def test_elasticsearch_killed_for_30_s_at_2000_events_per_s(world, base_settings
     report = figures(settings, data_dir, fresh_indices, sent=load.report["sent"])
     assert report["lost"] == 0 and report["doubled"] == 0
     assert "retry" in text                                        # it backed off while the node was away
-
-
-@pytest.mark.parametrize("fault", ["read-only", "disk-full"])
-def test_checkpoint_disk_read_only_or_full(fault, world, fresh_indices, tmp_path):
-    """The checkpoint on a small filesystem of its own that turns read-only or fills up mid-run:
-    the job says so in one line and keeps trying; once the disk is writable again it resumes, and
-    the state it recovers is not corrupted (the ledger is exact)."""
-    settings, env, data_dir, tastes = world
-    mount = tmp_path / "disk"
-    mount.mkdir()
-    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
-    try:
-        # a new checkpoint on the small disk: it replays the whole topic, so in larger batches
-        job_env = env | {"CINEREC_SERVICES__DATA_DIR": str(mount), "CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "5000"}
-        (mount / "world").symlink_to(data_dir / "world")          # the champion's data, read as usual
-        for name in ("mlflow.db", "mlartifacts", "datasets", "features"):
-            if (data_dir / name).exists():
-                (mount / name).symlink_to(data_dir / name)
-        log = tmp_path / "stream.log"
-        load = Load(settings, tastes, rate=300, count=9_000, seed=13 if fault == "read-only" else 14)
-        load.start()
-        job = running_job(job_env, mount, log)
-        if fault == "read-only":
-            subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
-        else:
-            subprocess.run(["fallocate", "-l", "64m", str(mount / "filler")], check=False)
-            subprocess.run(["dd", "if=/dev/zero", f"of={mount / 'filler2'}", "bs=1M"], capture_output=True)
-        expected = "Read-only file system" if fault == "read-only" else "No space left on device"
-        deadline = time.monotonic() + 120
-        while expected not in log.read_text():
-            assert job.poll() is None, log.read_text()[-3000:]
-            assert time.monotonic() < deadline, f"no clear error: {log.read_text()[-3000:]}"
-            time.sleep(1)
-        time.sleep(5)
-        if fault == "read-only":
-            subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
-        else:
-            for filler in ("filler", "filler2"):
-                (mount / filler).unlink(missing_ok=True)
-        load.join(timeout=400)
-        caught_up(settings, mount, fresh_indices, job, log)
-        stopped_cleanly(job, log)
-        report = figures(settings, mount, fresh_indices, sent=load.report["sent"])
-        assert report["lost"] == 0 and report["doubled"] == 0
-    finally:
-        subprocess.run(["umount", "-l", str(mount)], check=False)
