@@ -106,7 +106,8 @@ def test_checkpoint_disk_read_only_or_full(fault, world, fresh_indices, tmp_path
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
     try:
         # a new checkpoint on the small disk: it replays the whole topic, so in larger batches
-        job_env = env | {"CINEREC_SERVICES__DATA_DIR": str(mount), "CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "20000"}
+        job_env = env | {"CINEREC_SERVICES__DATA_DIR": str(mount),
+                         "CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "20000"}
         (mount / "world").symlink_to(data_dir / "world")          # the champion's data, read as usual
         for name in ("mlflow.db", "mlartifacts", "datasets", "features"):
             if (data_dir / name).exists():
