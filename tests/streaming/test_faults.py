@@ -105,15 +105,15 @@ def test_checkpoint_disk_read_only_or_full(fault, world, fresh_indices, tmp_path
     mount.mkdir()
     subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64m", "tmpfs", str(mount)], check=True)
     try:
-        # a new checkpoint on the small disk: it replays the whole topic, so in larger batches
+        # a new checkpoint on the small disk; batches small enough that the load outlasts the first one
         job_env = env | {"CINEREC_SERVICES__DATA_DIR": str(mount),
-                         "CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "20000"}
+                         "CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "2000"}
         (mount / "world").symlink_to(data_dir / "world")          # the champion's data, read as usual
         for name in ("mlflow.db", "mlartifacts", "datasets", "features"):
             if (data_dir / name).exists():
                 (mount / name).symlink_to(data_dir / name)
         log = tmp_path / "stream.log"
-        load = Load(settings, tastes, rate=300, count=9_000, seed=13 if fault == "read-only" else 14)
+        load = Load(settings, tastes, rate=300, count=18_000, seed=13 if fault == "read-only" else 14)
         load.start()
         job = running_job(job_env, mount, log)
         if fault == "read-only":
