@@ -26,7 +26,7 @@ def for_person(person: Person, k: int) -> dict:
     rated = {str(m) for m, _, _ in person.ratings}
     if user and user.get("last_ts") is not None and user["last_ts"] >= person.last_rating_ts:
         results = queries.recommend_for_user(es, user, size=k)
-        liked = [m for m in user.get("liked", [])] or sorted(rated)
+        liked = list(user.get("liked", [])) or sorted(rated)
         return {"status": "ready", "results": _explained(results, liked),
                 "based_on": {"ratings": user.get("rating_count"), "model_version": user.get("model_version")}}
     liked = [m for m, r, _ in reversed(person.ratings) if r >= LIKED_THRESHOLD] or [m for m, _, _ in person.ratings]
