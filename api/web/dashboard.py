@@ -82,9 +82,11 @@ def panels(es) -> list[Panel]:
 
 
 def _newest_event_ms(es) -> int:
+    """The newest event time, or now if that is later (valid events may be up to a day ahead)."""
+    now = int(datetime.now(UTC).timestamp() * 1000)
     found = es.search(index="ratings", size=0, aggs={"newest": {"max": {"field": "ts"}}}, ignore_unavailable=True)
     value = found.get("aggregations", {}).get("newest", {}).get("value")
-    return int(value) if value else int(datetime.now(UTC).timestamp() * 1000)
+    return min(int(value), now) if value else now
 
 
 def _clock(ms: int) -> str:

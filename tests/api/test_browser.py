@@ -103,8 +103,8 @@ def test_sign_up_pick_five_get_five_rate_one_dashboard_sign_out(loop, tmp_path):
 
         page.set_viewport_size({"width": 1280, "height": 900})
         page.goto(f"{base}/dashboard")
-        bars = page.locator("#panel-ratings_per_minute svg rect")
-        assert bars.count() > 0 and page.locator("#panel-rating_distribution svg rect").count() > 0
+        for panel in ("ratings_per_minute", "rating_distribution"):       # the audit index refreshes every 5 s
+            expect(page.locator(f"#panel-{panel} svg rect").first).to_be_attached(timeout=30_000)
         page.screenshot(path=shots / "6-dashboard.png", full_page=True)
         page.click("#signout")
         expect(page).to_have_url(f"{base}/signin")

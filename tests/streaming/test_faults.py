@@ -55,10 +55,11 @@ class Load(threading.Thread):
 def running_job(env: dict, data_dir: Path, log: Path) -> subprocess.Popen:
     """`cinerec stream` started and past its first committed batch."""
     commits = checkpoint_dir(data_dir) / "commits"
-    before = len(list(commits.glob("[0-9]*")))
+    newest = lambda: max((int(p.name) for p in commits.glob("[0-9]*")), default=-1)  # noqa: E731
+    before = newest()                       # Spark keeps only the newest commit files: compare ids, not counts
     job = stream(env, log=log)
     deadline = time.monotonic() + 240
-    while len(list(commits.glob("[0-9]*"))) <= before:
+    while newest() <= before:
         assert time.monotonic() < deadline and job.poll() is None, log.read_text()[-3000:]
         time.sleep(0.2)
     return job
