@@ -10,6 +10,7 @@ the films keep the job's trending (``film_fields``).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import replace
 
 import numpy as np
@@ -69,9 +70,11 @@ def film_neighbours(movies: pd.DataFrame, ratings: pd.DataFrame, artifact: Model
 
 
 def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, version: int | str,
-                  keep: int = 3, film_fields: dict[int, dict] | None = None, neighbours_kept: int = 30) -> dict:
+                  keep: int = 3, film_fields: dict[int, dict] | None = None, neighbours_kept: int = 30,
+                  privacy: Callable[[int], dict] | None = None) -> dict:
     """``film_fields``: extra fields of some film documents (the streaming job's trending);
-    ``neighbours_kept``: length of each film's stored lists."""
+    ``neighbours_kept``: length of each film's stored lists; ``privacy(user id)``: the user's
+    choices (``core.privacy.PrivacyBook.document_fields``; research data by default)."""
     model_version = str(version)
     extra = film_fields or {}
     rank = artifact.item_factors.shape[1]
@@ -87,7 +90,7 @@ def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, v
         for m, doc in film_docs.items()))
     users = indices.create_index(es, "users", version, dims=rank)
     report["users"] = indices.bulk_write(es, users, documents.user_documents(
-        frames["ratings"], artifact.user_ids, artifact.user_factors, model_version))
+        frames["ratings"], artifact.user_ids, artifact.user_factors, model_version, privacy))
     for alias, name in (("films", films), ("film_lists", film_lists), ("users", users)):
         es.indices.refresh(index=name)
         indices.swap_alias(es, alias, name)

@@ -16,7 +16,10 @@ second run on the same input reuses it.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import shutil
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
@@ -27,13 +30,22 @@ from core.dataset import Dataset, fingerprint
 DAY_MS = 86_400_000
 
 
-def preprocess(dataset: Dataset, out_dir: Path, *, spark=None, force: bool = False) -> dict:
+def preprocess(dataset: Dataset, out_dir: Path, *, spark=None, force: bool = False,
+               excluded_users: set[int] | None = None) -> dict:
+    """``excluded_users``: users whose ratings and tags are left out before anything is computed
+    (erased users, people without consent to analytics: ``core.privacy``)."""
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from .spark import spark_session
 
     target = Path(out_dir) / fingerprint(dataset.files)
+    if excluded_users:
+        excluded = sorted(map(int, excluded_users))
+        target = target.with_name(f"{target.name}-x{hashlib.sha256(json.dumps(excluded).encode()).hexdigest()[:12]}")
+        dataset = replace(dataset, ratings=dataset.ratings[~dataset.ratings["user_id"].isin(excluded)],
+                          tags=dataset.tags[~dataset.tags["user_id"].isin(excluded)] if "user_id" in dataset.tags
+                          else dataset.tags)
     if (target / "report.json").is_file() and not force:
         return json.loads((target / "report.json").read_text())
     spark = spark or spark_session()
@@ -82,6 +94,7 @@ def preprocess(dataset: Dataset, out_dir: Path, *, spark=None, force: bool = Fal
     dataset.tags.to_parquet(target / "tags.parquet", index=False)
     clean.unpersist()
     report = {"path": str(target), "fingerprint": target.name, "layout": dataset.layout,
+              "excluded_users": len(excluded_users or ()),
               "rows": counts, "dropped": dropped, "users": users.count(), "movies": movies.count(),
               "global_mean": global_mean, "bayesian_prior_count": prior}
     (target / "report.json").write_text(json.dumps(report, indent=2))
@@ -93,3 +106,24 @@ def read_clean(report: dict) -> dict[str, pd.DataFrame]:
     path = Path(report["path"])
     return {name: pd.read_parquet(path / f"{name}.parquet")
             for name in ("ratings", "users", "movies", "tags")}
+
+
+def rows_of_user(directory: Path, user_id: int) -> int:
+    """Rows naming the user in the Parquet files under ``directory`` (cached outputs and their staged input)."""
+    found = 0
+    for path in Path(directory).rglob("*.parquet"):
+        if path.is_file() and any(part.startswith(("ratings", "users", "tags")) for part in path.parts[-2:]):
+            frame = pd.read_parquet(path, columns=None)
+            found += int((frame["user_id"] == user_id).sum()) if "user_id" in frame else 0
+    return found
+
+
+def forget_user(out_dir: Path, user_id: int) -> list[str]:
+    """Deletes every cached preprocessing output that holds the user (the next training rebuilds
+    it without them); returns the deleted folders' names."""
+    gone = []
+    for target in sorted(p for p in Path(out_dir).glob("*") if p.is_dir()):
+        if rows_of_user(target, user_id):
+            shutil.rmtree(target)
+            gone.append(target.name)
+    return gone

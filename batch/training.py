@@ -26,9 +26,11 @@ SERVING_PROTOCOL, SEED = "stratified", 42
 LOWER_IS_BETTER = {"rmse", "mae"}
 
 
-def prepare(data_path: Path, settings: Settings) -> tuple[dict, dict]:
-    """(clean frames, preprocessing report) for a MovieLens-layout directory."""
-    report = preprocess(movielens.load(data_path), Path(settings.services.data_dir) / "features")
+def prepare(data_path: Path, settings: Settings, excluded_users: set[int] | None = None) -> tuple[dict, dict]:
+    """(clean frames, preprocessing report) for a MovieLens-layout directory, without the ratings
+    of ``excluded_users`` (``core.privacy.PrivacyBook.untrainable``)."""
+    report = preprocess(movielens.load(data_path), Path(settings.services.data_dir) / "features",
+                        excluded_users=excluded_users)
     return read_clean(report), report
 
 

@@ -10,6 +10,7 @@ import sys
 import threading
 from pathlib import Path
 
+from . import services as svc
 from ._output import print_json
 from .commands import generate_world, world_dir
 from batch import report as html_report
@@ -50,9 +51,16 @@ def parse_params(pairs: list[str] | None) -> dict:
     return params
 
 
+def privacy(settings: Settings):
+    """The privacy book (``core.privacy``): whom training, indexing and streaming leave out."""
+    from core.privacy import privacy_book
+
+    return privacy_book(settings.kafka, settings.web.first_user_id)
+
+
 def train_command(settings: Settings, args: argparse.Namespace) -> int:
     path = data_path(settings, args.data)
-    frames, report = prepare(path, settings)
+    frames, report = prepare(path, settings, privacy(settings).untrainable())
     artifact, seconds = train(frames, report, model=args.model, params=parse_params(args.param),
                               config=args.config_file, k=args.k)
     registry = Registry(settings, registered_name(settings, artifact.model))
@@ -107,7 +115,7 @@ def promote_command(settings: Settings, args: argparse.Namespace) -> int:
     if champion and challenger and champion.tags.get("split") != challenger.tags.get("split"):
         # Same held-out data for both: re-evaluate the champion's hyper-parameters on the
         # challenger's data and split.
-        frames, _ = prepare(Path(challenger.tags["data_path"]), settings)
+        frames, _ = prepare(Path(challenger.tags["data_path"]), settings, privacy(settings).untrainable())
         current = registry.load(CHAMPION)
         champion_metrics = heldout_metrics(frames, model=current.model, params=current.params)
     print_json(registry.promote(metric=args.metric, margin=args.margin, champion_metrics=champion_metrics))
@@ -121,14 +129,16 @@ def index_command(settings: Settings, args: argparse.Namespace) -> int:
     if version is None:
         raise LookupError(f"{registry.name} has no {args.alias}: run `cinerec train` and `cinerec promote`")
     artifact = registry.load(args.alias)
-    frames, prepared = prepare(Path(version.tags["data_path"]), settings)
+    book = privacy(settings)
+    frames, prepared = prepare(Path(version.tags["data_path"]), settings, book.erased())
     streamed, trending = _streamed(settings)
     if streamed is not None:
+        streamed = streamed[~streamed["user_id"].isin(book.erased())]     # erasures the job has not applied yet
         frames, artifact = with_streamed(frames, artifact, streamed,
                                          (prepared["bayesian_prior_count"], prepared["global_mean"]))
     report = build_indices(connect(settings.elasticsearch), frames, artifact, version=version.version,
                            keep=settings.elasticsearch.keep_versions, film_fields=trending,
-                           neighbours_kept=settings.elasticsearch.stored_neighbours)
+                           neighbours_kept=settings.elasticsearch.stored_neighbours, privacy=book.document_fields)
     print_json({"model": registry.name, "alias": args.alias, "version": int(version.version),
                 "streamed_ratings": 0 if streamed is None else len(streamed), **report})
     return 0
@@ -217,7 +227,8 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     if model is None:
         raise LookupError(f"{registry.name} has no champion: run `cinerec train` and `cinerec promote`")
     data = Path(registry.version(CHAMPION).tags["data_path"])
-    frames, report = prepare(data, settings)
+    svc.ensure_topics(settings.kafka)
+    frames, report = prepare(data, settings, privacy(settings).erased())   # seeds a new checkpoint's state
     stream = settings.streaming
     es = connect(settings.elasticsearch)
     ensure_event_indices(es)
@@ -232,7 +243,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
         bayesian_prior=(report["bayesian_prior_count"], report["global_mean"]),
         champion=lambda current: newer_champion(registry, current), check_model_s=stream.model_check_s,
         neighbours_kept=settings.elasticsearch.stored_neighbours,
-        all_users=(lambda: stored_users(spark, checkpoint)) if stream.refold_all else None,
+        all_users=(lambda: stored_users(spark, checkpoint, settings.web.first_user_id)) if stream.refold_all else None,
         trending_window_ms=stream.trending_window_s * 1000)
     stop = threading.Event()
     if stream.trending_decay_s:
@@ -257,7 +268,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
                      max_offsets_per_trigger=stream.max_offsets_per_trigger, available_now=args.available_now,
                      trending_window_ms=stream.trending_window_s * 1000, lateness_ms=stream.lateness_s * 1000,
                      state_buckets=stream.state_buckets, state_partitions=stream.state_partitions,
-                     on_batch=on_batch)
+                     first_person_id=settings.web.first_user_id, on_batch=on_batch)
 
     print(f"streaming {settings.kafka.ratings_topic} -> Elasticsearch with model v{model.version}"
           + (f"; metrics on :{stream.metrics_port}/metrics" if stream.metrics_port else ""), file=sys.stderr)

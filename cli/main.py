@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from . import batch_commands, commands, kibana, live
+from . import batch_commands, commands, kibana, live, privacy
 from .services import ServiceError
 from batch.registry import PromotionRefused
 from core.settings import Settings, SettingsError, env_var, load_settings
@@ -125,6 +125,7 @@ def build_parser() -> argparse.ArgumentParser:
     batch_commands.add_parsers(sub)
     live.add_parsers(sub, bench_sub)
     kibana.add_parsers(sub)
+    privacy.add_parsers(sub)
     return parser
 
 

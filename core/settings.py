@@ -56,6 +56,11 @@ class KafkaSettings:
     bootstrap_servers: str = setting("Kafka brokers, comma-separated host:port.")
     ratings_topic: str = setting("Topic of rating events (key = user id).")
     dlq_topic: str = setting("Dead-letter topic for events that fail validation.")
+    privacy_topic: str = setting("Compacted topic of privacy events (consent, erasure; key = user id), "
+                                 "kept forever (core.privacy).")
+    retention_days: int = setting("How long the ratings and dead-letter topics keep events (retention.ms): "
+                                  "an erased person's events leave Kafka within this time; the job and "
+                                  "replay skip them meanwhile.", min=1, max=3650)
     health_topic: str = setting("Topic used for the produce/consume health round trip.")
     partitions: int = setting("Partitions of the ratings topic when it is created.", min=1, max=1024)
     replication_factor: int = setting("Replication factor of created topics.", min=1, max=16)

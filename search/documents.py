@@ -73,26 +73,35 @@ def _float_or_none(value) -> float | None:
     return None if pd.isna(value) else float(value)
 
 
+RESEARCH = {"personalisation": True, "analytics": True, "basis": "research"}
+
+
 def user_document(user_id: int, ratings: dict[int, float], last_ts: int | None, vector, model_version: str,
-                  liked_threshold: float = LIKED_THRESHOLD) -> dict:
+                  privacy: dict | None = None, liked_threshold: float = LIKED_THRESHOLD) -> dict:
     """The whole ``users`` document of one user from their current ratings (movie -> rating):
-    vector, liked and rated films, activity. No names or e-mails. The batch index and the
-    streaming job both write it whole (``index``, not a partial update)."""
+    vector, liked and rated films, activity, privacy choices (``core.privacy``; research data when
+    not given). The vector only with consent to personalisation. No names or e-mails. The batch
+    index and the streaming job both write it whole (``index``, not a partial update)."""
+    privacy = privacy or RESEARCH
     values = list(ratings.values())
     doc = {"user_id": int(user_id), "liked": sorted(str(m) for m, r in ratings.items() if r >= liked_threshold),
            "rated": sorted(str(m) for m in ratings), "rating_count": len(values),
            "rating_mean": float(np.mean(values)) if values else None, "last_ts": last_ts,
-           "consent": True, "model_version": model_version}
-    if vector is not None:
+           "personalisation": bool(privacy["personalisation"]), "analytics": bool(privacy["analytics"]),
+           "basis": privacy["basis"], "model_version": model_version}
+    if vector is not None and privacy["personalisation"]:
         doc["vector"] = [float(v) for v in vector]
     return doc
 
 
-def user_documents(ratings: pd.DataFrame, user_ids: np.ndarray, user_factors: np.ndarray,
-                   model_version: str, liked_threshold: float = LIKED_THRESHOLD) -> Iterator[tuple[str, dict]]:
-    """One document per user with ratings (``user_document``)."""
+def user_documents(ratings: pd.DataFrame, user_ids: np.ndarray, user_factors: np.ndarray, model_version: str,
+                   privacy=None, liked_threshold: float = LIKED_THRESHOLD
+                   ) -> Iterator[tuple[str, dict]]:
+    """One document per user with ratings (``user_document``); ``privacy(user id)``: their choices."""
     vectors = dict(zip(map(int, user_ids), user_factors))
     for user, group in ratings.groupby("user_id"):
         user = int(user)
         yield str(user), user_document(user, dict(zip(group["movie_id"].astype(int), group["rating"].astype(float))),
-                                       int(group["ts"].max()), vectors.get(user), model_version, liked_threshold)
+                                       int(group["ts"].max()), vectors.get(user), model_version,
+                                       privacy(user) if privacy else None,
+                                       liked_threshold)

@@ -1,6 +1,6 @@
 """The streaming query: Kafka ratings -> keyed state in Spark -> ``RatingProcessor`` per micro-batch.
 
-    rating_stream (Spark's kafka source; offsets in the checkpoint)
+    rating_stream (Spark's kafka source: ratings + privacy topics; offsets in the checkpoint)
         ─mapInPandas(keyed_rows)─▶ (key, event | dead letter)      validation against the contract
         ─groupBy(key).transformWithStateInPandas(RatingState)─▶      user / film state in buckets (RocksDB)
         ─foreachBatch─▶ RatingProcessor.process(rows, batch_id)      fold-in, Elasticsearch, DLQ
@@ -31,26 +31,30 @@ ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvi
 def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: set[int], checkpoint: Path,
           initial_ratings: pd.DataFrame | None = None, trigger_ms: int = 500, available_now: bool = False,
           max_offsets_per_trigger: int = 0, trending_window_ms: int = 3_600_000,
-          lateness_ms: int = 600_000, state_buckets: int = 16, state_partitions: int = 2, on_batch=None):
+          lateness_ms: int = 600_000, state_buckets: int = 16, state_partitions: int = 2,
+          first_person_id: int = 2**31 - 1, on_batch=None):
     """Starts the query and returns it (``query.awaitTermination()`` / ``query.stop()``).
 
     ``initial_ratings``: the ratings the model was trained on (user_id, movie_id, rating, ts);
     they seed the state of a new checkpoint. A checkpoint that already has state is restarted
     without them: Spark would otherwise carry them in every micro-batch's plan.
-    ``state_partitions``: Spark partitions of the keyed state (fixed for the life of a checkpoint)."""
+    ``state_partitions``: Spark partitions of the keyed state (fixed for the life of a checkpoint).
+    ``first_person_id``: the first user id of a person with an account (``core.privacy``).
+    The query reads the ratings topic and the privacy topic (consent and erasure)."""
     spark.conf.set("spark.sql.streaming.stateStore.providerClass", ROCKSDB)
     spark.conf.set("spark.sql.shuffle.partitions", str(state_partitions))
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
     # Commit the state as a changelog (not a full RocksDB checkpoint) every batch.
     spark.conf.set("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
-    keyed = (rating_stream(spark, kafka, max_offsets_per_trigger=max_offsets_per_trigger)
-             .select("key", "value", "partition", "offset", "timestamp")
-             .mapInPandas(keyed_rows(catalog, state_buckets), INPUT_SCHEMA))
+    keyed = (rating_stream(spark, kafka, topics=[kafka.ratings_topic, kafka.privacy_topic],
+                           max_offsets_per_trigger=max_offsets_per_trigger)
+             .select("key", "value", "topic", "partition", "offset", "timestamp")
+             .mapInPandas(keyed_rows(catalog, state_buckets, kafka.privacy_topic), INPUT_SCHEMA))
     initial = None
     if initial_ratings is not None and len(initial_ratings) and not has_state(checkpoint):
         initial = spark.createDataFrame(initial_rows(initial_ratings, state_buckets), INITIAL_SCHEMA).groupBy("key")
     state = keyed.groupBy("key").transformWithStateInPandas(
-        RatingState(trending_window_ms, lateness_ms), OUTPUT_SCHEMA, "Append", "None",
+        RatingState(trending_window_ms, lateness_ms, first_person_id), OUTPUT_SCHEMA, "Append", "None",
         initialState=initial)
 
     def process(frame, batch_id: int) -> None:

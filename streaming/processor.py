@@ -1,8 +1,10 @@
 """The driver side of one micro-batch: what the keyed state emitted -> Elasticsearch and the DLQ.
 
-    user rows   (current ratings) ─fold-in with the current model─▶ users   (partial documents)
+    user rows   (current ratings, privacy) ─fold-in with the current model─▶ users (whole documents;
+                                         deleted with the user's activity data when erased)
     film rows   (count, sum, likes, trending buckets)             ─▶ films   (partial documents)
-    rating rows (every valid event)                               ─▶ ratings (one doc per event id)
+    rating rows (every valid event)                               ─▶ ratings (one doc per event id,
+                                                                     with consent to analytics)
     dead rows                                                     ─▶ Kafka ``ratings.dlq`` and the
                                                                      ``dead_letters`` index (for dashboards)
 
@@ -39,10 +41,11 @@ from .neighbours import also_watched_updates
 from .retry import Unavailable, retrying
 from .state import UserState, live_buckets, trend_fields
 from .validate import Record, processing_error
-from core.events import RatingEvent
+from core.events import MAX_ID, RatingEvent
 from core.foldin import FoldIn
-from search.documents import bayesian_average
+from search.documents import RESEARCH, bayesian_average
 from search.indices import bulk_write
+from search.privacy import erase_documents
 
 
 @dataclass
@@ -59,6 +62,7 @@ class Model:
 
 
 RATING_FIELDS = ("event_id", "user_id", "movie_id", "rating", "ts", "source")
+NO_CHOICES = {**RESEARCH, "erased": False}      # a user row without privacy (research data)
 
 
 class RatingProcessor:
@@ -105,8 +109,11 @@ class RatingProcessor:
             by_kind[kind].append((int(key[2:]) if key[1:2] == ":" else None, json.loads(payload)))
         events = [p for _, p in by_kind["rating"]]
         duplicates = sum(p.get("duplicates", 0) for _, p in by_kind["user"])
-        users, failed_users = self._user_documents([(u, p["ratings"]) for u, p in by_kind["user"]
-                                                    if p["ratings"] is not None])
+        for _, payload in by_kind["user"]:
+            payload.setdefault("privacy", NO_CHOICES)
+        users, failed_users = self._user_documents([(u, p["ratings"], p["privacy"]) for u, p in by_kind["user"]
+                                                    if p["ratings"] is not None and not p["privacy"]["erased"]])
+        self._retrying(lambda: self._apply_privacy(by_kind["user"]), "privacy")
         rejected = self._retrying(lambda: self._write(events, users, by_kind["film"], failed_users), "write")
         events = [e for e in events if e["event_id"] not in rejected]
         letters = [letter for _, letter in by_kind["dead"]] + [dead_letter(e, err) for e, err in rejected.values()]
@@ -125,13 +132,21 @@ class RatingProcessor:
     def _retrying(self, step, what: str):
         return retrying(step, what=what, stop=self.stopping)
 
-    def _user_documents(self, users: list[tuple[int, list]]) -> tuple[list, dict[int, Exception]]:
+    def _apply_privacy(self, users: list[tuple[int, dict]]) -> None:
+        """Erased users: their document and activity data go; analytics withdrawn: their activity data."""
+        for user, payload in users:
+            privacy = payload["privacy"]
+            if privacy["erased"] or (payload.get("privacy_changed") and not privacy["analytics"]):
+                erase_documents(self.es, user, users=self.aliases["users"], ratings=self.aliases["ratings"],
+                                dead_letters=self.aliases["dead_letters"], analytics_only=not privacy["erased"])
+
+    def _user_documents(self, users: list[tuple[int, list, dict]]) -> tuple[list, dict[int, Exception]]:
         """(user id, document) of each user, and the users whose fold-in raised (their events are
         dead-lettered)."""
         documents, failed = [], {}
-        for user, ratings in users:
+        for user, ratings, privacy in users:
             try:
-                documents.append((user, self.user_document(user, ratings)))
+                documents.append((user, self.user_document(user, ratings, privacy)))
             except Exception as err:  # noqa: BLE001 - about this user's data: dead-lettered, the batch goes on
                 failed[user] = err
         return documents, failed
@@ -148,10 +163,12 @@ class RatingProcessor:
             raise Unavailable(f"{left or len(errors)} dead letters not acknowledged by Kafka: "
                               f"{errors[0] if errors else 'timed out'}")
 
-    def user_document(self, user: int, ratings: list) -> dict:
-        """The whole ``users`` document: vector solved from every current rating, liked, rated."""
+    def user_document(self, user: int, ratings: list, privacy: dict) -> dict:
+        """The whole ``users`` document: vector solved from every current rating (only with consent
+        to personalisation), liked, rated, privacy choices."""
         state = UserState(user, {int(m): (float(r), int(ts), "") for m, r, ts in ratings})
-        return state.document(state.vector(self.fold, self.item_index), self.model.version)
+        vector = state.vector(self.fold, self.item_index) if privacy["personalisation"] else None
+        return state.document(vector, self.model.version, privacy)
 
     def film_document(self, count: int, total: float, likes: int, buckets: dict) -> dict:
         return {"rating_count": count, "rating_mean": total / count if count else None, "like_count": likes,
@@ -204,6 +221,7 @@ class RatingProcessor:
             for letter in letters:
                 value = json.loads(letter["value"])
                 yield letter["key"], {"reason": value["reason"], "detail": value["detail"][:500],
+                                      "user_id": _user_key(value),
                                       "partition": value["partition"], "offset": value["offset"],
                                       "ts": value.get("ts")}
         report = bulk_write(self.es, self.aliases["dead_letters"], documents())
@@ -231,8 +249,9 @@ class RatingProcessor:
         started = time.perf_counter()
         self.es.indices.refresh(index=[self.aliases["users"], self.aliases["films"]])
         refresh = time.perf_counter() - started
-        reports.append(bulk_write(self.es, self.aliases["ratings"], ((e["event_id"], {k: e[k] for k in RATING_FIELDS})
-                                                                     for e in events if e["event_id"] not in rejected)))
+        reports.append(bulk_write(self.es, self.aliases["ratings"], (
+            (e["event_id"], {k: e[k] for k in RATING_FIELDS}) for e in events
+            if e["event_id"] not in rejected and e.get("analytics", True))))
         by_id = {e["event_id"]: e for e in events}
         rejected.update({event_id: (by_id[event_id], err) for event_id, err in _rejected(reports[-1]).items()})
         self.write_seconds = {**{r["index"]: r["seconds"] for r in reports}, "refresh": round(refresh, 3)}
@@ -263,7 +282,7 @@ class RatingProcessor:
         if not stale:
             return 0
         report = bulk_write(self.es, self.aliases["users"],
-                            ((str(u), self.user_document(u, r)) for u, r in self.all_users()))
+                            ((str(u), self.user_document(u, r, p)) for u, r, p in self.all_users()))
         self._fail_on([report])
         self.es.indices.refresh(index=self.aliases["users"])
         return report["written"]
@@ -283,6 +302,15 @@ def _rejected(report: dict) -> dict[str, Exception]:
         refused[str(result.get("_id"))] = ValueError(f"Elasticsearch rejected the {report['index']} document "
                                                      f"({status} {error.get('type')}): {error.get('reason')}")
     return refused
+
+
+def _user_key(letter: dict) -> int | None:
+    """The user id a dead letter is about, when its original event names a valid one (for erasure)."""
+    try:
+        user = json.loads(letter["original"]).get("user_id")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return user if isinstance(user, int) and not isinstance(user, bool) and 1 <= user <= MAX_ID else None
 
 
 def dead_letter(event: dict, err: Exception) -> dict:

@@ -24,11 +24,11 @@ def kafka_jars(services: ServicesSettings) -> list[str]:
     return jars
 
 
-def rating_stream(spark, kafka: KafkaSettings, *, topic: str | None = None,
+def rating_stream(spark, kafka: KafkaSettings, *, topics: list[str] | None = None,
                   starting_offsets: str = "earliest", max_offsets_per_trigger: int = 0):
     reader = (spark.readStream.format("kafka")
               .option("kafka.bootstrap.servers", kafka.bootstrap_servers)
-              .option("subscribe", topic or kafka.ratings_topic)
+              .option("subscribe", ",".join(topics or [kafka.ratings_topic]))
               .option("startingOffsets", starting_offsets)
               .option("failOnDataLoss", "true"))
     for key, value in java_client_config(kafka).items():

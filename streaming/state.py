@@ -32,6 +32,12 @@ def film_totals(totals: tuple[int, float, int], old: float | None, new: float) -
                                                                                           and old >= LIKED))
 
 
+def film_totals_without(totals: tuple[int, float, int], old: float) -> tuple[int, float, int]:
+    """A film's (count, rating sum, likes) after its rating ``old`` is removed (an erasure)."""
+    count, total, likes = totals
+    return (count - 1, total - old, likes - (old >= LIKED))
+
+
 TRENDING_BUCKET_MS = 60_000   # trending counts ratings per minute of event time
 
 
@@ -75,7 +81,8 @@ class UserState:
         """x_u solved from every current rating of a film the model knows."""
         return solve_user(fold, item_index, ((m, r) for m, (r, _, _) in self.ratings.items()))
 
-    def document(self, vector=None, model_version: str = "") -> dict:
+    def document(self, vector=None, model_version: str = "", privacy: dict | None = None) -> dict:
         """The whole ``users`` document of this state (``search.documents.user_document``)."""
         return user_document(self.user_id, {m: r for m, (r, _, _) in self.ratings.items()},
-                             max((ts for _, ts, _ in self.ratings.values()), default=None), vector, model_version)
+                             max((ts for _, ts, _ in self.ratings.values()), default=None), vector, model_version,
+                             privacy)

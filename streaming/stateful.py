@@ -1,12 +1,21 @@
 """Keyed state of the streaming job in Spark's state store (``transformWithStateInPandas``).
 
     Kafka records ─keyed_rows─▶ per valid event two rows, under its user's bucket "u:<user % B>"
-                                and its film's bucket "m:<movie % B>"; dead letters under "dead"
+                                and its film's bucket "m:<movie % B>"; per privacy event (topic
+                                ``kafka.privacy_topic``) a row under the user's bucket, and for an
+                                erasure one under every film bucket; dead letters under "dead"
     groupBy(key).transformWithStateInPandas(RatingState) ─▶ rows (kind, key, payload JSON):
-        user    u:<id>  the user's current ratings, when one changed  -> fold-in + users document
+        user    u:<id>  the user's current ratings and privacy, when   -> fold-in + users document
+                        either changed                                    (deleted when erased)
         film    m:<id>  count, rating sum, likes, trending count       -> films document
-        rating  u:<id>  every valid event                              -> ratings document
+        rating  u:<id>  every valid event                              -> ratings document (analytics)
         dead    dead    every dead letter                              -> ratings.dlq
+
+Privacy (``core.privacy``): a user's state keeps their choices; privacy rows of a batch are applied
+before its ratings. An erasure empties the user's state and leaves a tombstone, and every film
+bucket removes the user's ratings from its films (their statistics change like for any rating)
+and remembers the user id: later events of an erased user are dropped in both places. Applied
+with the checkpoint like any event, so exactly once across restarts.
 
 An entity's state (``EntityState``) is its current ratings (a user's per film, a film's per
 user): a re-rating replaces the old value, the later (event time, event id) wins, so arrival
@@ -38,9 +47,10 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
-from .state import TRENDING_BUCKET_MS, film_totals, live_buckets, supersedes, trend_fields
+from .state import TRENDING_BUCKET_MS, film_totals, film_totals_without, live_buckets, supersedes, trend_fields
 from .validate import DeadLetter, Record, processing_error, validate_records
-from core.events import RatingEvent
+from core.events import InvalidEvent, RatingEvent
+from core.privacy import effective, parse_privacy_event, supersedes_choice
 
 STATE_LAYOUT = 2   # bumped when the state's shape changes: a new layout starts a new checkpoint
 INPUT_SCHEMA = ("key string, kind string, event_id string, user_id long, movie_id long, rating double, "
@@ -55,21 +65,25 @@ INPUT_COLUMNS = [part.split()[0] for part in INPUT_SCHEMA.split(", ")]
 INPUT_DTYPES = {"user_id": "Int64", "movie_id": "Int64", "rating": "float64", "ts": "Int64", "record_ts": "int64"}
 
 
-def keyed_rows(catalog: set[int], buckets: int):
+def keyed_rows(catalog: set[int], buckets: int, privacy_topic: str | None = None):
     """``mapInPandas`` function: Kafka rows -> keyed input rows of ``RatingState``.
 
     An event's ``payload`` is its source "partition:offset" (for a dead letter a later step may
-    need); a dead letter's is what the driver publishes. The frame is typed here, row by row if
-    the whole fails, so a value Arrow cannot carry is a dead letter, not a failed batch."""
+    need); a dead letter's is what the driver publishes; a privacy row's is the privacy event.
+    The frame is typed here, row by row if the whole fails, so a value Arrow cannot carry is a
+    dead letter, not a failed batch."""
 
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
-            records = [Record(bytes(v) if v is not None else b"", int(p), int(o),
-                              bytes(k) if k is not None else None, _millis(t))
-                       for k, v, p, o, t in zip(frame["key"], frame["value"], frame["partition"],
-                                                frame["offset"], frame["timestamp"])]
+            topics = frame["topic"] if "topic" in frame else [None] * len(frame)
+            records, privacy = [], []
+            for k, v, p, o, t, topic in zip(frame["key"], frame["value"], frame["partition"],
+                                             frame["offset"], frame["timestamp"], topics):
+                record = Record(bytes(v) if v is not None else b"", int(p), int(o),
+                                bytes(k) if k is not None else None, _millis(t))
+                (privacy if privacy_topic and topic == privacy_topic else records).append(record)
             checked = validate_records(records, known_movie=catalog.__contains__, drop_repeats=False)
-            rows = []
+            rows = privacy_rows(privacy, buckets)
             for event in checked.accepted:
                 source = checked.sources[event.event_id]
                 values = [event.event_id, event.user_id, event.movie_id, event.rating, event.ts, event.source,
@@ -79,6 +93,22 @@ def keyed_rows(catalog: set[int], buckets: int):
             yield _typed([*rows, *((letter.record, dead_row(letter)) for letter in checked.dead)])
 
     return run
+
+
+def privacy_rows(records: list[Record], buckets: int) -> list[tuple[Record, list]]:
+    """A privacy event's row under its user's bucket and, for an erasure, under every film bucket."""
+    rows = []
+    for record in records:
+        try:
+            event = parse_privacy_event(record.value)
+        except InvalidEvent as err:
+            rows.append((record, dead_row(DeadLetter(err.reason, err.detail, record))))
+            continue
+        values = [None, event.user_id, None, None, event.ts, None, record.timestamp_ms or 0,
+                  event.to_json().decode()]
+        rows.append((record, [f"u:{event.user_id % buckets}", "privacy", *values]))
+        rows += [(record, [f"m:{b}", "erase", *values]) for b in range(buckets) if event.erased]
+    return rows
 
 
 def dead_row(letter: DeadLetter) -> list:
@@ -130,9 +160,22 @@ class EntityState:
         self.ratings: dict[int, tuple] = {int(k): tuple(v) for k, v in data.get("ratings", {}).items()}
         self.totals: tuple[int, float, int] = tuple(data.get("totals", (0, 0.0, 0)))
         self.buckets: dict[int, int] = {int(k): v for k, v in data.get("buckets", {}).items()}
+        self.privacy: dict | None = data.get("privacy")     # a user's latest choices with their "ts"
 
     def dumps(self) -> str:
-        return json.dumps({"ratings": self.ratings, "totals": self.totals, "buckets": self.buckets})
+        return json.dumps({"ratings": self.ratings, "totals": self.totals, "buckets": self.buckets,
+                           **({"privacy": self.privacy} if self.privacy else {})})
+
+    @property
+    def erased(self) -> bool:
+        return bool(self.privacy and self.privacy["erased"])
+
+    def remove(self, other: int) -> bool:
+        """Removes the rating of ``other`` (an erased user's, from a film); True if there was one."""
+        current = self.ratings.pop(other, None)
+        if current is not None:
+            self.totals = film_totals_without(self.totals, current[0])
+        return current is not None
 
     def apply(self, other: int, rating: float, ts: int, event_id: str) -> tuple | None | bool:
         """Folds in one rating; returns False when it changes nothing, else the replaced value."""
@@ -176,11 +219,13 @@ class Entities:
 
 
 class RatingState(StatefulProcessor):
-    def __init__(self, trending_window_ms: int = 3_600_000, lateness_ms: int = 600_000):
-        self.window_ms, self.lateness_ms = trending_window_ms, lateness_ms
+    def __init__(self, trending_window_ms: int = 3_600_000, lateness_ms: int = 600_000,
+                 first_person_id: int = 2**31 - 1):
+        self.window_ms, self.lateness_ms, self.first_person_id = trending_window_ms, lateness_ms, first_person_id
 
     def init(self, handle: StatefulProcessorHandle) -> None:
         self.state = handle.getMapState("entities", "entity long", "json string")
+        self.erased_state = handle.getValueState("erased", "users string")   # film buckets: erased user ids
 
     # -- initial state: the training ratings ------------------------------------------------
 
@@ -205,14 +250,20 @@ class RatingState(StatefulProcessor):
         changed: set[int] = set()
         duplicates: dict[int, int] = {}
         out = []
-        for event in frame.sort_values(["ts", "event_id"], kind="stable").itertuples(index=False):
+        choices_changed = self._apply_privacy(bucket, frame[frame["kind"] != "event"], is_user, changed)
+        erased = set() if is_user else self._erased()
+        events = frame[frame["kind"] == "event"]
+        for event in events.sort_values(["ts", "event_id"], kind="stable").itertuples(index=False):
+            if (bucket[int(event.user_id)].erased if is_user else int(event.user_id) in erased):
+                continue                                     # an erased user's event is dropped
             try:
                 entity, other = (int(event.user_id), int(event.movie_id)) if is_user else (
                     int(event.movie_id), int(event.user_id))
+                state = bucket[entity]
                 rating_row = ("rating", f"u:{entity}", json.dumps(
                     {**{c: _plain(getattr(event, c)) for c in EVENT_COLUMNS}, "record_ts": int(event.record_ts),
-                     "record": event.payload}))
-                state = bucket[entity]
+                     "record": event.payload,
+                     "analytics": is_user and effective(entity, state.privacy, self.first_person_id)["analytics"]}))
                 if state.apply(other, float(event.rating), int(event.ts), event.event_id) is False:
                     current = state.ratings[other]
                     duplicates[entity] = duplicates.get(entity, 0) + ((current[1], current[2])
@@ -230,8 +281,10 @@ class RatingState(StatefulProcessor):
             state = bucket[entity]
             if is_user:
                 current = [[m, r, ts] for m, (r, ts, _) in state.ratings.items()] if entity in changed else None
-                out.append(("user", f"u:{entity}", json.dumps({"ratings": current,
-                                                               "duplicates": duplicates.get(entity, 0)})))
+                out.append(("user", f"u:{entity}", json.dumps({
+                    "ratings": current, "duplicates": duplicates.get(entity, 0),
+                    "privacy": effective(entity, state.privacy, self.first_person_id),
+                    "privacy_changed": entity in choices_changed})))
             elif entity in changed:
                 count, total, likes = state.totals
                 out.append(("film", f"m:{entity}", json.dumps(
@@ -240,6 +293,36 @@ class RatingState(StatefulProcessor):
         bucket.save(changed)
         if out:
             yield pd.DataFrame(out, columns=["kind", "key", "payload"])
+
+    def _apply_privacy(self, bucket: Entities, rows: pd.DataFrame, is_user: bool, changed: set[int]) -> set[int]:
+        """Applies a batch's privacy rows; returns the users whose choices changed. A user bucket
+        records the choices (an erasure empties the user's ratings); a film bucket removes an
+        erased user's ratings from every film it holds and remembers the user."""
+        if rows.empty:
+            return set()
+        events = [parse_privacy_event(p.encode()) for p in rows.sort_values("ts", kind="stable")["payload"]]
+        if is_user:
+            touched = set()
+            for event in events:
+                state = bucket[event.user_id]
+                if supersedes_choice(state.privacy, event):
+                    state.privacy = {**event.choices(), "ts": event.ts}
+                    if event.erased:
+                        state.ratings, state.totals = {}, (0, 0.0, 0)
+                    touched.add(event.user_id)
+            changed.update(touched)
+            return touched
+        gone = {e.user_id for e in events if e.erased} - self._erased()
+        if gone:
+            for entity in [int(k[0]) for k in self.state.keys()]:
+                if any([bucket[entity].remove(user) for user in gone]):
+                    changed.add(entity)
+            self.erased_state.update((json.dumps(sorted(self._erased() | gone)),))
+        return set()
+
+    def _erased(self) -> set[int]:
+        value = self.erased_state.get() if self.erased_state.exists() else None
+        return set(json.loads(value[0])) if value else set()
 
     def close(self) -> None:
         pass
@@ -268,11 +351,14 @@ def has_state(checkpoint: str | Path) -> bool:
     return any((Path(checkpoint) / "commits").glob("[0-9]*"))
 
 
-def stored_users(spark, checkpoint) -> Iterator[tuple[int, list]]:
-    """Every user's current ratings [[movie, rating, ts], …] as of the checkpoint's last committed
-    batch (Spark's state data source); nothing before the first commit."""
+def stored_users(spark, checkpoint, first_person_id: int = 2**31 - 1) -> Iterator[tuple[int, list, dict]]:
+    """Every user's current ratings [[movie, rating, ts], …] and privacy choices as of the
+    checkpoint's last committed batch (Spark's state data source); nothing before the first
+    commit; erased users left out."""
     for user, state in _stored(spark, checkpoint, "u"):
-        yield user, [[m, r, ts] for m, (r, ts, _) in state.ratings.items()]
+        if not state.erased:
+            yield (user, [[m, r, ts] for m, (r, ts, _) in state.ratings.items()],
+                   effective(user, state.privacy, first_person_id))
 
 
 def streamed_ratings(spark, checkpoint) -> pd.DataFrame:
@@ -282,6 +368,13 @@ def streamed_ratings(spark, checkpoint) -> pd.DataFrame:
             for movie, (rating, ts, event_id) in state.ratings.items() if event_id != TRAINING_EVENT]
     return pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "ts"]).astype(
         {"user_id": "int64", "movie_id": "int64", "rating": float, "ts": "int64"})
+
+
+def held_in_state(spark, checkpoint, user_id: int) -> tuple[int, int]:
+    """(ratings under the user, films holding a rating of theirs) in the checkpoint's state."""
+    own = sum(len(state.ratings) for user, state in _stored(spark, checkpoint, "u") if user == user_id)
+    films = sum(user_id in state.ratings for _, state in _stored(spark, checkpoint, "m"))
+    return own, films
 
 
 def stored_trending(spark, checkpoint, window_ms: int) -> dict[int, dict]:

@@ -30,7 +30,8 @@ def trained_world(base_settings, data_dir: Path, prefix: str, **env_extra: str):
     this process: request the ``spark`` fixture first, or the session it creates lacks the Kafka
     connector every later streaming test needs."""
     name = f"{prefix}-{uuid.uuid4().hex[:8]}"
-    settings = base_settings.replace(kafka__ratings_topic=name, kafka__dlq_topic=f"{name}.dlq")
+    settings = base_settings.replace(kafka__ratings_topic=name, kafka__dlq_topic=f"{name}.dlq",
+                                     kafka__privacy_topic=f"{name}.privacy")
     svc.ensure_topics(settings.kafka)
     env = cli_env(settings, data_dir) | env_extra
     with pytest.MonkeyPatch.context() as patch:
@@ -42,7 +43,7 @@ def trained_world(base_settings, data_dir: Path, prefix: str, **env_extra: str):
     try:
         yield settings, env
     finally:
-        svc.delete_topics(settings.kafka, [name, f"{name}.dlq"])
+        svc.delete_topics(settings.kafka, [name, f"{name}.dlq", f"{name}.privacy"])
 
 
 def cli_env(settings, data_dir: Path) -> dict:
@@ -50,6 +51,7 @@ def cli_env(settings, data_dir: Path) -> dict:
             "CINEREC_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
             "CINEREC_KAFKA__RATINGS_TOPIC": settings.kafka.ratings_topic,
             "CINEREC_KAFKA__DLQ_TOPIC": settings.kafka.dlq_topic,
+            "CINEREC_KAFKA__PRIVACY_TOPIC": settings.kafka.privacy_topic,
             "CINEREC_ELASTICSEARCH__URL": settings.elasticsearch.url,
             "CINEREC_SIMULATOR__USERS": str(USERS), "CINEREC_SIMULATOR__MOVIES": str(FILMS),
             "CINEREC_SIMULATOR__MEAN_RATINGS_PER_USER": "25",
@@ -81,9 +83,10 @@ def sigkill(pid_file: Path) -> int:
     return pid
 
 
-def expected_state(settings, data_dir: Path) -> tuple[dict, set]:
+def expected_state(settings, data_dir: Path, erased: frozenset = frozenset()) -> tuple[dict, set]:
     """The ledger: training ratings, then every valid event on the topic for a catalog film, the
-    latest (ts, id) winning. Returns ({(user, film): (rating, ts, event id)}, accepted event ids)."""
+    latest (ts, id) winning; nothing of ``erased`` users. Returns ({(user, film): (rating, ts,
+    event id)}, accepted event ids)."""
     world = pd.read_csv(data_dir / "world" / "ratings.csv")
     current = {(int(u), int(m)): (float(r), int(t) * 1000, "train")
                for u, m, r, t in world[["userId", "movieId", "rating", "timestamp"]].itertuples(index=False)}
@@ -93,17 +96,19 @@ def expected_state(settings, data_dir: Path) -> tuple[dict, set]:
             e = parse_event(message.value(), message.timestamp()[1])
         except InvalidEvent:
             continue
+        if e.user_id in erased:
+            continue
         accepted.add(e.event_id)
         key = (e.user_id, e.movie_id)
         if key not in current or current[key][1:] < (e.ts, e.event_id):
             current[key] = (e.rating, e.ts, e.event_id)
-    return current, accepted
+    return {k: v for k, v in current.items() if k[0] not in erased}, accepted
 
 
-def assert_ledger(settings, data_dir: Path, es) -> dict:
+def assert_ledger(settings, data_dir: Path, es, erased: frozenset = frozenset()) -> dict:
     """Every film's count and mean, every user's rated set and the ratings index equal the ledger:
-    nothing lost, nothing counted twice. Returns the figures for the closing report."""
-    current, accepted = expected_state(settings, data_dir)
+    nothing lost, nothing counted twice, nothing left of ``erased`` users. Returns the figures."""
+    current, accepted = expected_state(settings, data_dir, erased)
     es.indices.refresh(index=["films", "users", "ratings"])
     for movie in range(1, FILMS + 1):
         values = [r for (u, m), (r, _, _) in current.items() if m == movie]
@@ -111,7 +116,9 @@ def assert_ledger(settings, data_dir: Path, es) -> dict:
         assert doc["rating_count"] == len(values), movie
         if values:
             assert doc["rating_mean"] == pytest.approx(sum(values) / len(values)), movie
-    for user in range(1, USERS + 1):
+    for user in erased:
+        assert not es.exists(index="users", id=str(user)), user
+    for user in sorted(set(range(1, USERS + 1)) - erased):
         rated = sorted(str(m) for (u, m) in current if u == user)
         assert sorted(es.get(index="users", id=str(user))["_source"]["rated"]) == rated, user
     indexed = es.count(index="ratings")["count"]

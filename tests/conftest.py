@@ -41,10 +41,11 @@ def services(base_settings):
 def settings(services, base_settings) -> Settings:
     """Settings whose ratings and dead-letter topics are this test's own, deleted afterwards."""
     name = f"ratings-{uuid.uuid4().hex[:8]}"
-    own = base_settings.replace(kafka__ratings_topic=name, kafka__dlq_topic=f"{name}.dlq")
+    own = base_settings.replace(kafka__ratings_topic=name, kafka__dlq_topic=f"{name}.dlq",
+                                kafka__privacy_topic=f"{name}.privacy")
     svc.ensure_topics(own.kafka)
     yield own
-    svc.delete_topics(own.kafka, [name, f"{name}.dlq"])
+    svc.delete_topics(own.kafka, [name, f"{name}.dlq", f"{name}.privacy"])
 
 
 @pytest.fixture(scope="session")

@@ -7,6 +7,7 @@ themselves, film pages, the activity dashboard.
                  has folded the ratings in; rate any film (1–5 stars) and watch the list change
     /film/<id>   statistics, "people who watched this also watched", similar films
     /dashboard   the activity panels (dashboard.py), refreshed every few seconds
+    /me/privacy  consent per purpose, data export (GET /me/export), erasure (DELETE /me)
 
 Sessions are Flask's signed cookies (HttpOnly, SameSite=Lax) holding the account number and a
 CSRF token that every form and every JSON write must send back.
@@ -23,9 +24,10 @@ from flask import Blueprint, current_app, g, jsonify, redirect, render_template,
 from ..clients import clients
 from ..errors import ApiError
 from ..ratings import publish_ratings
-from . import dashboard
+from . import dashboard, privacy
 from .accounts import AccountError, Accounts, Person
 from .recommend import for_person
+from core.privacy import PRIVACY_TEXT_VERSION, PURPOSES
 from search import queries
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")
@@ -58,16 +60,19 @@ def signed_in(view):
 def check_csrf():
     """Every form post and JSON write of the web pages carries the session's token."""
     if request.blueprint == "web" and request.method == "POST":
-        sent = request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or ""
-        if not hmac.compare_digest(sent, session.get("csrf", "")):
-            raise ApiError(403, "the form expired or came from elsewhere: reload the page and try again")
+        _check_token(request.form.get("csrf_token") or request.headers.get("X-CSRF-Token") or "")
+
+
+def _check_token(sent: str) -> None:
+    if not hmac.compare_digest(sent, session.get("csrf", "")):
+        raise ApiError(403, "the form expired or came from elsewhere: reload the page and try again")
 
 
 @bp.app_context_processor
 def page_globals():
     if "csrf" not in session:
         session["csrf"] = secrets.token_urlsafe(24)
-    return {"csrf_token": session["csrf"], "person": person(), "picks": current_app.config["CINEREC"].web.picks}
+    return {"csrf_token": session["csrf"], "person": person(), "picks": settings().web.picks}
 
 
 # -- accounts ---------------------------------------------------------------------------------
@@ -82,7 +87,23 @@ def home():
 
 @bp.route("/signup", methods=["GET", "POST"])
 def signup():
-    return _account_page("signup.html", lambda email, password: accounts().sign_up(email, password), "web.start")
+    def sign_up(email: str, password: str) -> Person:
+        who = accounts().sign_up(email, password, _chosen())
+        try:
+            privacy.publish_choices(settings(), who, clients().producer)
+            return who
+        except Exception:
+            accounts().erase(who.account_id)         # no account whose choices the job does not know
+            raise
+    return _account_page("signup.html", sign_up, "web.start")
+
+
+def _chosen() -> dict[str, bool]:
+    return {purpose: request.form.get(f"consent_{purpose}") == "yes" for purpose in PURPOSES}
+
+
+def settings():
+    return current_app.config["CINEREC"]
 
 
 @bp.route("/signin", methods=["GET", "POST"])
@@ -99,7 +120,8 @@ def _account_page(template: str, act, then: str):
             return redirect(url_for(then))
         except AccountError as err:
             error = str(err)
-    return render_template(template, error=error), 400 if error else 200
+    return render_template(template, error=error, version=PRIVACY_TEXT_VERSION,
+                           erased=request.args.get("erased")), 400 if error else 200
 
 
 @bp.post("/signout")
@@ -125,14 +147,14 @@ def start():
 @bp.post("/start")
 @signed_in
 def submit_picks():
-    wanted = current_app.config["CINEREC"].web.picks
+    wanted = settings().web.picks
     chosen = list(dict.fromkeys(request.form.getlist("movie_id")))
     if len(chosen) != wanted or not all(c.isdigit() for c in chosen):
         raise ApiError(400, f"pick exactly {wanted} different films")
     found = clients().es.mget(index=queries.FILMS, ids=chosen, source=False)["docs"]
     if not all(doc.get("found") for doc in found):
         raise ApiError(400, "a picked film is not in the catalog")
-    _rate([(int(c), current_app.config["CINEREC"].web.pick_rating) for c in chosen])
+    _rate([(int(c), settings().web.pick_rating) for c in chosen])
     return redirect(url_for("web.me"))
 
 
@@ -145,7 +167,10 @@ def me():
 @bp.get("/me/recommendations.json")
 @signed_in
 def my_recommendations():
-    return jsonify(for_person(person(), SHOWN))
+    found = for_person(person(), SHOWN)
+    if found["results"]:
+        accounts().record_served(person().account_id, [f["movie_id"] for f in found["results"]], found["status"])
+    return jsonify(found)
 
 
 @bp.post("/me/ratings")
@@ -164,6 +189,40 @@ def _rate(ratings: list[tuple[int, float]]):
     events = publish_ratings(me.user_id, ratings)
     accounts().add_ratings(me.account_id, [(e.movie_id, e.rating, e.ts, e.event_id) for e in events])
     return events
+
+
+# -- privacy ----------------------------------------------------------------------------------
+
+@bp.get("/me/privacy")
+@signed_in
+def privacy_page():
+    return render_template("privacy.html", version=PRIVACY_TEXT_VERSION, saved=request.args.get("saved"))
+
+
+@bp.post("/me/privacy")
+@signed_in
+def change_consent():
+    privacy.record_consent(settings(), accounts(), person().account_id, _chosen(), clients().producer)
+    return redirect(url_for("web.privacy_page", saved=1))
+
+
+@bp.get("/me/export")
+@signed_in
+def export_me():
+    response = jsonify(privacy.export(settings(), clients().es, accounts(), person().user_id))
+    response.headers["Content-Disposition"] = "attachment; filename=cinerec-my-data.json"
+    return response
+
+
+@bp.route("/me", methods=["DELETE"])
+@bp.post("/me/delete")
+@signed_in
+def erase_me():
+    if request.method == "DELETE":
+        _check_token(request.headers.get("X-CSRF-Token") or "")
+    report = privacy.erase(settings(), clients().es, accounts(), person().user_id, clients().producer)
+    session.clear()
+    return jsonify(report) if request.method == "DELETE" else redirect(url_for("web.signup", erased=1))
 
 
 # -- films ------------------------------------------------------------------------------------

@@ -6,6 +6,8 @@ has folded their ratings in.
              ("because you liked X")
     waiting  not yet: the stored "also watched" lists of the films they liked, merged
              ("people who liked X also liked this") — never an empty page
+    non_personal  without consent to personalisation: films popular with everyone, nothing
+             computed from their own ratings (but not the films they rated again)
 """
 
 from __future__ import annotations
@@ -22,6 +24,10 @@ def for_person(person: Person, k: int) -> dict:
     es = clients().es
     if not person.ratings:
         return {"status": "no_picks", "results": []}
+    if not person.consents_to("personalisation"):
+        rated = sorted({str(m) for m, _, _ in person.ratings})
+        return {"status": "non_personal", "results": [{**f, "reason": "popular with everyone"} for f in
+                                                      queries.popular(es, size=k, exclude=rated)]}
     user = queries.get_user(es, person.user_id)
     rated = {str(m) for m, _, _ in person.ratings}
     if user and user.get("last_ts") is not None and user["last_ts"] >= person.last_rating_ts:

@@ -50,9 +50,15 @@ def require_kafka(kafka: KafkaSettings, timeout_s: float = 3.0) -> None:
 
 
 def ensure_topics(kafka: KafkaSettings) -> dict[str, int]:
-    """Creates ``ratings`` and ``ratings.dlq`` if missing; returns each topic's partition count."""
-    wanted = {kafka.ratings_topic: kafka.partitions, kafka.dlq_topic: kafka.partitions}
-    _create(kafka, wanted, replication=kafka.replication_factor)
+    """Creates the ratings, dead-letter and privacy topics if missing; returns each topic's
+    partition count. Ratings and dead letters are kept ``kafka.retention_days``; the privacy topic
+    is compacted (each user's latest privacy event, kept forever: ``core.privacy``)."""
+    retention = {"retention.ms": str(kafka.retention_days * 86_400_000)}
+    wanted = {kafka.ratings_topic: kafka.partitions, kafka.dlq_topic: kafka.partitions,
+              kafka.privacy_topic: kafka.partitions}
+    _create(kafka, wanted, replication=kafka.replication_factor,
+            configs={kafka.ratings_topic: retention, kafka.dlq_topic: retention,
+                     kafka.privacy_topic: {"cleanup.policy": "compact", "retention.ms": "-1"}})
     admin, deadline = AdminClient(kafka.client_config()), time.monotonic() + 10
     while True:             # a topic just created can be missing from the next metadata answer
         metadata = admin.list_topics(timeout=10)
@@ -75,9 +81,11 @@ def delete_topics(kafka: KafkaSettings, names: list[str]) -> None:
                 raise
 
 
-def _create(kafka: KafkaSettings, partitions: dict[str, int], replication: int = 1) -> None:
+def _create(kafka: KafkaSettings, partitions: dict[str, int], replication: int = 1,
+            configs: dict[str, dict] | None = None) -> None:
     admin = AdminClient({**kafka.client_config(), "socket.timeout.ms": 5000})
-    futures = admin.create_topics([NewTopic(name, num_partitions=n, replication_factor=replication)
+    futures = admin.create_topics([NewTopic(name, num_partitions=n, replication_factor=replication,
+                                            config=(configs or {}).get(name, {}))
                                    for name, n in partitions.items()], request_timeout=10)
     for name, future in futures.items():
         try:

@@ -68,6 +68,8 @@ def test_sign_up_pick_five_get_five_rate_one_dashboard_sign_out(loop, tmp_path):
         expect(page).to_have_url(f"{base}/signup")
         page.fill("input[name=email]", "grace@example.org")
         page.fill("input[name=password]", "a long enough secret")
+        page.check("input[name=consent_personalisation]")
+        page.check("input[name=consent_analytics]")
         page.click("button[type=submit]")
         expect(page).to_have_url(f"{base}/start")
         page.screenshot(path=shots / "1-start.png", full_page=True)

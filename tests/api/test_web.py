@@ -2,6 +2,7 @@
 CSRF, picks, recommendations while the stream has not folded the picks in, film pages, the
 dashboard. (tests/api/test_browser.py drives the whole loop in Chromium.)"""
 
+import json
 import re
 
 import pytest
@@ -10,6 +11,9 @@ from planted import block_of
 
 from api import create_app
 from core.events import parse_event
+from core.privacy import PRIVACY_TEXT_VERSION, parse_privacy_event
+from search import queries
+from search.client import connect
 
 pytestmark = pytest.mark.services
 
@@ -25,8 +29,9 @@ def csrf(client, path="/signup") -> str:
     return re.search(r'name="csrf-token" content="([^"]+)"', client.get(path).get_data(as_text=True))[1]
 
 
-def sign_up(client, email="ada@example.org", password="correct horse"):
-    return client.post("/signup", data={"email": email, "password": password, "csrf_token": csrf(client)})
+def sign_up(client, email="ada@example.org", password="correct horse", consents=("personalisation", "analytics")):
+    return client.post("/signup", data={"email": email, "password": password, "csrf_token": csrf(client),
+                                        **{f"consent_{c}": "yes" for c in consents}})
 
 
 def test_sign_up_gives_a_user_id_above_every_dataset_and_leads_to_the_picks(app):
@@ -118,13 +123,57 @@ def test_dashboard_draws_every_panel(app):
     assert re.search(r'id="panel-average_by_genre".*?data-bars="[1-9]', page, re.S)
 
 
-def read_topic(settings):
+def read_topic(settings, topic=None, parse=parse_event):
     consumer = Consumer({**settings.kafka.client_config(), "group.id": "web-test", "enable.auto.commit": False})
-    consumer.assign([TopicPartition(settings.kafka.ratings_topic, p, 0) for p in range(settings.kafka.partitions)])
+    topic = topic or settings.kafka.ratings_topic
+    consumer.assign([TopicPartition(topic, p, 0) for p in range(settings.kafka.partitions)])
     events, idle = [], 0
     while idle < 10:
         batch = consumer.consume(100, timeout=0.3)
         idle = idle + 1 if not batch else 0
-        events += [parse_event(m.value()) for m in batch if not m.error()]
+        events += [parse(m.value()) for m in batch if not m.error()]
     consumer.close()
     return events
+
+
+def test_consent_is_asked_per_purpose_recorded_with_the_text_version_and_published(app, settings):
+    client = app.test_client()
+    sign_up(client, "noor@example.org", consents=("analytics",))
+    token = csrf(client, "/start")
+    picks = [str(h["movie_id"]) for h in queries.popular(connect(settings.elasticsearch), size=5)]
+    client.post("/start", data={"movie_id": picks, "csrf_token": token})
+    plain = client.get("/me/recommendations.json").get_json()
+    assert plain["status"] == "non_personal" and len(plain["results"]) == 5           # nothing from their ratings
+    assert all(f["reason"] == "popular with everyone" and str(f["movie_id"]) not in picks for f in plain["results"])
+    assert client.post("/me/privacy", data={"csrf_token": token, "consent_personalisation": "yes"}).status_code == 302
+    assert client.get("/me/recommendations.json").get_json()["status"] == "waiting"    # personal again
+    published = read_topic(settings, settings.kafka.privacy_topic, parse_privacy_event)
+    assert [(e.personalisation, e.analytics, e.erased) for e in published] == [(False, True, False),
+                                                                                (True, False, False)]
+    export = client.get("/me/export").get_json()
+    assert [(c["purpose"], c["granted"], c["version"]) for c in export["consents"]] == [
+        ("personalisation", False, PRIVACY_TEXT_VERSION), ("analytics", True, PRIVACY_TEXT_VERSION),
+        ("personalisation", True, PRIVACY_TEXT_VERSION), ("analytics", False, PRIVACY_TEXT_VERSION)]
+    assert export["account"]["email"] == "noor@example.org" and "password_hash" not in json.dumps(export)
+    assert sorted(str(r["movie_id"]) for r in export["web_ratings"]) == sorted(picks)
+    assert export["recommendations_served"][0]["status"] == "non_personal"
+    assert export["in_force"] == {"personalisation": True, "analytics": False, "erased": False, "basis": "consent"}
+
+
+def test_erasing_oneself_needs_the_token_and_deletes_the_account(app, settings):
+    client = app.test_client()
+    sign_up(client, "gone@example.org")
+    token = csrf(client, "/me/privacy")
+    user_id = client.get("/me/export").get_json()["user_id"]
+    assert client.delete("/me").status_code == 403                                    # no CSRF token
+    erased = client.delete("/me", headers={"X-CSRF-Token": token})
+    assert erased.status_code == 200 and erased.get_json()["account_deleted"]
+    assert client.get("/me/export").status_code == 302                                # signed out
+    assert sign_in_fails(client, "gone@example.org")
+    events = read_topic(settings, settings.kafka.privacy_topic, parse_privacy_event)
+    assert (events[-1].user_id, events[-1].erased) == (user_id, True)
+
+
+def sign_in_fails(client, email):
+    answer = client.post("/signin", data={"email": email, "password": "correct horse", "csrf_token": csrf(client)})
+    return answer.status_code == 400

@@ -1,5 +1,5 @@
 """`cinerec train / promote / rollback / evaluate / tune / report` end to end on a small world:
-real Spark preprocessing, real MLflow (SQLite under a temp data dir)."""
+real Spark preprocessing, real MLflow (SQLite under a temp data dir), real Kafka (the privacy topic)."""
 
 import json
 
@@ -17,8 +17,10 @@ def world(tmp_path_factory):
 
 
 @pytest.fixture
-def env(world, monkeypatch, spark):
+def env(world, monkeypatch, spark, services, base_settings):
+    """(Training reads the privacy topic on Kafka: whom to leave out.)"""
     for key, value in {"CINEREC_SERVICES__DATA_DIR": str(world / "var"),
+                       "CINEREC_KAFKA__BOOTSTRAP_SERVERS": base_settings.kafka.bootstrap_servers,
                        "CINEREC_SIMULATOR__USERS": "60", "CINEREC_SIMULATOR__MOVIES": "80",
                        "CINEREC_SIMULATOR__MEAN_RATINGS_PER_USER": "25"}.items():
         monkeypatch.setenv(key, value)

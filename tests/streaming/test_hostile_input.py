@@ -95,7 +95,8 @@ def test_every_record_is_accepted_or_dead_lettered_and_valid_effects_are_exact(
         hostile, seed, world, fresh_indices, base_settings, spark):  # noqa: F811
     es, (frames, _) = fresh_indices, world
     name = f"hostile-{uuid.uuid4().hex[:8]}"
-    own = base_settings.replace(kafka__ratings_topic=name, kafka__dlq_topic=f"{name}.dlq")
+    own = base_settings.replace(kafka__ratings_topic=name, kafka__dlq_topic=f"{name}.dlq",
+                                kafka__privacy_topic=f"{name}.privacy")
     svc.ensure_topics(own.kafka)
     try:
         valid = valid_events(60, seed)
@@ -140,4 +141,4 @@ def test_every_record_is_accepted_or_dead_lettered_and_valid_effects_are_exact(
             rated = sorted(str(m) for (u, m) in expected if u == user)
             assert sorted(es.get(index="users", id=str(user))["_source"]["rated"]) == rated
     finally:
-        svc.delete_topics(own.kafka, [name, f"{name}.dlq"])
+        svc.delete_topics(own.kafka, [name, f"{name}.dlq", f"{name}.privacy"])

@@ -55,9 +55,10 @@ function setUpRecommendations(list) {
   const status = document.querySelector("#status");
   let last = "";
   const show = body => {
-    status.textContent = body.status === "ready"
-      ? "Up to date: based on every rating you gave."
-      : "Waiting for your ratings to be folded in… meanwhile, what people who liked your films also liked.";
+    status.textContent = {
+      ready: "Up to date: based on every rating you gave.",
+      non_personal: "Popular with everyone: allow personalisation under Privacy for films picked for you.",
+    }[body.status] || "Waiting for your ratings to be folded in… meanwhile, what people who liked your films also liked.";
     status.className = `status ${body.status}`;
     list.dataset.status = body.status;
     const key = JSON.stringify(body.results.map(f => f.movie_id)) + body.status;
@@ -81,7 +82,7 @@ function setUpRecommendations(list) {
     try {
       const r = await fetch(list.dataset.source, {headers: {Accept: "application/json"}});
       if (r.ok) show(await r.json());
-    } finally { setTimeout(poll, list.dataset.status === "ready" ? 4000 : 1000); }
+    } finally { setTimeout(poll, list.dataset.status === "waiting" ? 1000 : 4000); }
   };
   const rate = async (movie, stars) => {
     status.textContent = "Sending your rating…";

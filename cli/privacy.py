@@ -1,0 +1,159 @@
+"""`cinerec privacy …`: an operator's side of people's data rights (``core.privacy`` has the rules,
+``api.web.privacy`` the operations the web app shares).
+
+    export USER_ID     everything held about a user, as JSON
+    erase USER_ID      erase a user everywhere (the streaming job finishes: state, film statistics)
+    audit USER_ID      search every store for the user id (and --email); per store what it found
+    status             erased users still inside the champion model (retrain to forget them)
+    catalog            the data catalog as Markdown (DATA_CATALOG.md)
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ._output import print_json
+from core.settings import Settings
+
+# What an audit may still find after an erasure, and why that is allowed.
+RETAINED = {
+    "kafka ratings": "raw events stay on the topic until kafka.retention_days; the job and replay skip them",
+    "kafka ratings.dlq": "dead letters stay until kafka.retention_days",
+    "kafka users.privacy": "the erasure record itself (proof of erasure; the topic is compacted)",
+    "champion model": "trained before the erasure: `cinerec privacy status` flags it until a retrain",
+}
+
+
+def export_command(settings: Settings, args: argparse.Namespace) -> int:
+    from api.web.accounts import Accounts
+    from api.web.privacy import export
+    from search.client import connect
+
+    print_json(export(settings, connect(settings.elasticsearch), Accounts(settings), args.user_id))
+    return 0
+
+
+def erase_command(settings: Settings, args: argparse.Namespace) -> int:
+    from api.web.accounts import Accounts
+    from api.web.privacy import erase
+    from search.client import connect
+
+    print_json(erase(settings, connect(settings.elasticsearch), Accounts(settings), args.user_id))
+    return 0
+
+
+def audit_command(settings: Settings, args: argparse.Namespace) -> int:
+    report = audit(settings, args.user_id, args.email)
+    print_json(report)
+    return 0 if report["clean"] else 1
+
+
+def audit(settings: Settings, user_id: int, email: str | None = None) -> dict:
+    """Per store, what names the user: rows, documents, state entries, events, model rows, log lines."""
+    from api.web.accounts import Accounts
+    from search.client import connect
+    from search.privacy import count_about
+
+    found: dict[str, int] = {}
+    for table, n in Accounts(settings).find(user_id, email).items():
+        found[f"database {table}"] = n
+    for index, n in count_about(connect(settings.elasticsearch), user_id).items():
+        found[f"elasticsearch {index}"] = n
+    found.update(_in_state(settings, user_id))
+    found.update(_in_kafka(settings, user_id))
+    found["training features"] = _in_features(settings, user_id)
+    found["champion model"] = int(user_id in _champion_users(settings))
+    if email:
+        found["logs (e-mail)"] = _in_logs(settings, email)
+    held = {store: n for store, n in found.items() if n and store not in RETAINED}
+    retained = {store: {"found": n, "why": RETAINED[store]} for store, n in found.items() if n and store in RETAINED}
+    return {"user_id": user_id, "email": email, "found": found, "retained": retained,
+            "clean": not held, "still_held": held}
+
+
+def status_command(settings: Settings, args: argparse.Namespace) -> int:
+    from core.privacy import privacy_book
+
+    erased = privacy_book(settings.kafka, settings.web.first_user_id).erased()
+    inside = sorted(erased & _champion_users(settings))
+    print_json({"erased_users": len(erased), "champion_trained_on_erased": len(inside),
+                "erased_in_champion": inside[:100], "retrain": bool(inside)})
+    return 0
+
+
+def catalog_command(settings: Settings, args: argparse.Namespace) -> int:
+    from api.web.accounts import table_types
+    from core.catalog import markdown
+
+    sys.stdout.write(markdown(table_types()))
+    return 0
+
+
+def _champion_users(settings: Settings) -> set[int]:
+    from batch.registry import CHAMPION, Registry
+
+    registry = Registry(settings)
+    if registry.version(CHAMPION) is None:
+        return set()
+    return set(map(int, registry.load(CHAMPION).user_ids))
+
+
+def _in_state(settings: Settings, user_id: int) -> dict[str, int]:
+    """The user's ratings in the streaming job's state: under the user, and under the films."""
+    from streaming.stateful import checkpoint_dir, has_state, held_in_state
+
+    checkpoint = checkpoint_dir(settings.services.data_dir)
+    if not has_state(checkpoint):
+        return {"streaming state (user)": 0, "streaming state (films)": 0}
+    from batch.spark import spark_session
+
+    user, films = held_in_state(spark_session("cinerec-privacy-audit"), checkpoint, user_id)
+    return {"streaming state (user)": user, "streaming state (films)": films}
+
+
+def _in_kafka(settings: Settings, user_id: int) -> dict[str, int]:
+    """Messages on each topic that name the user: key = user id (ratings, privacy) or, for dead
+    letters, the original event's user id."""
+    from core.topics import read_topic
+
+    kafka, key = settings.kafka, str(user_id).encode()
+
+    def dead_letter_about(message) -> bool:
+        try:
+            return json.loads(json.loads(message.value())["original"]).get("user_id") == user_id
+        except (ValueError, KeyError, TypeError, AttributeError):
+            return False
+    return {f"kafka {kafka.ratings_topic}": sum(m.key() == key for m in read_topic(kafka, kafka.ratings_topic)),
+            f"kafka {kafka.dlq_topic}": sum(map(dead_letter_about, read_topic(kafka, kafka.dlq_topic))),
+            f"kafka {kafka.privacy_topic}": sum(m.key() == key for m in read_topic(kafka, kafka.privacy_topic))}
+
+
+def _in_features(settings: Settings, user_id: int) -> int:
+    from batch.preprocess import rows_of_user
+
+    return rows_of_user(Path(settings.services.data_dir) / "features", user_id)
+
+
+def _in_logs(settings: Settings, email: str) -> int:
+    logs = Path(settings.services.data_dir)
+    return sum(path.read_text(errors="replace").count(email) for path in logs.rglob("*.log") if path.is_file())
+
+
+def add_parsers(sub) -> None:
+    privacy = sub.add_parser("privacy", help="people's data: export, erase, audit; status; data catalog")
+    actions = privacy.add_subparsers(dest="action", required=True)
+    for name, run, text in (("export", export_command, "everything held about a user, as JSON"),
+                            ("erase", erase_command, "erase a user from every store"),
+                            ("audit", audit_command, "search every store for a user; exit 1 if any still "
+                                                     "holds their data")):
+        p = actions.add_parser(name, help=text)
+        p.add_argument("user_id", type=int)
+        if name == "audit":
+            p.add_argument("--email", help="also search for this e-mail address")
+        p.set_defaults(run=run)
+    actions.add_parser("status", help="erased users the champion model was trained on").set_defaults(
+        run=status_command)
+    actions.add_parser("catalog", help="the data catalog as Markdown").set_defaults(run=catalog_command)

@@ -1,0 +1,34 @@
+"""What Elasticsearch holds about one user, and erasing it: the ``users`` document, the user's
+events in ``ratings`` (the activity data) and their dead letters. Film statistics and lists are
+aggregates, recomputed without the user by the streaming job when it applies the erasure."""
+
+from __future__ import annotations
+
+PERSONAL_INDICES = ("users", "ratings", "dead_letters")
+
+
+def held_about(es, user_id: int, *, users: str = "users", ratings: str = "ratings", size: int = 10_000) -> dict:
+    """The user's document and their rating events (newest first)."""
+    found = es.options(ignore_status=404).get(index=users, id=str(user_id))
+    events = es.search(index=ratings, size=size, query={"term": {"user_id": user_id}}, sort=[{"ts": "desc"}],
+                       ignore_unavailable=True)["hits"]["hits"]
+    return {"user_document": found.get("_source") if found.get("found") else None,
+            "rating_events": [hit["_source"] for hit in events]}
+
+
+def count_about(es, user_id: int, indices: tuple[str, ...] = PERSONAL_INDICES) -> dict[str, int]:
+    """Documents per index that name the user id (after a refresh, so just-written ones count)."""
+    es.indices.refresh(index=list(indices), ignore_unavailable=True)
+    return {index: es.count(index=index, query={"term": {"user_id": user_id}}, ignore_unavailable=True)["count"]
+            for index in indices}
+
+
+def erase_documents(es, user_id: int, *, users: str = "users", ratings: str = "ratings",
+                    dead_letters: str = "dead_letters", analytics_only: bool = False) -> None:
+    """Deletes the user's documents (only their activity data when ``analytics_only``: consent to
+    analytics withdrawn); waits until the deletes are visible."""
+    if not analytics_only:
+        es.options(ignore_status=404).delete(index=users, id=str(user_id), refresh=True)
+    targets = [ratings] if analytics_only else [ratings, dead_letters]
+    es.delete_by_query(index=targets, query={"term": {"user_id": user_id}}, refresh=True, conflicts="proceed",
+                       ignore_unavailable=True)
