@@ -22,6 +22,8 @@ from prometheus_client import (
 
 REQUESTS = Counter("cinerec_http_requests_total", "HTTP requests by route, method and status",
                    ["route", "method", "status"])
+VARIANT_REQUESTS = Counter("cinerec_variant_requests_total", "Per-user recommendation requests by model variant "
+                           "(champion, challenger) and outcome (ok, error)", ["variant", "outcome"])
 LATENCY = Histogram("cinerec_http_request_seconds", "HTTP request latency by route",
                     ["route", "method"],
                     buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5))

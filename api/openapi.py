@@ -121,6 +121,8 @@ SCHEMAS = {
                     "properties": {"film": FILM, "results": {"type": "array", "items": RESULT}}},
     "UserResults": {"type": "object", "required": ["user_id", "based_on", "results"],
                     "properties": {"user_id": {"type": "integer"}, "based_on": {"type": "object"},
+                                   "variant": {"type": "string", "enum": ["champion", "challenger"]},
+                                   "request_id": {"type": "string"},
                                    "results": {"type": "array", "items": RESULT}}},
     "Accepted": {"type": "object", "required": ["event_id", "status"],
                  "properties": {"event_id": {"type": "string", "format": "uuid"}, "status": {"type": "string"}}},

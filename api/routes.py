@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import time
+import uuid
+
 from confluent_kafka import KafkaException
 from flask import Blueprint, Response, current_app, jsonify, request
 
@@ -10,7 +13,8 @@ from .clients import clients
 from .errors import ApiError
 from .guard import writer
 from .ratings import publish_ratings
-from search import queries
+from core.canary import in_canary
+from search import canary, queries
 from search.client import cluster_health
 
 bp = Blueprint("api", __name__)
@@ -67,17 +71,48 @@ def recommendations_by_title():
 
 # -- users ------------------------------------------------------------------------------------
 
+CANARY_CHECK_S = 2.0
+
 @bp.get("/users/<id:user_id>/recommendations")
 def user_recommendations(user_id: int):
-    user = queries.get_user(clients().es, user_id)
-    if user is None:
-        raise ApiError(404, f"unknown user {user_id}")
+    """The champion's recommendations, or during a canary the challenger's for the users it draws
+    (``core.canary``; its own index version). ``variant`` and ``request_id`` go into the feedback
+    events of whoever shows the list."""
+    es, variant, version = clients().es, "champion", None
     genres = _genres()
     years = (_int("year_from", None, 1800, 2100), _int("year_to", None, 1800, 2100))
-    results = queries.recommend_for_user(clients().es, user, size=_k(), genres=genres, years=years)
+    canary = canary_state()
+    if canary and in_canary(user_id, canary["fraction"], canary["salt"]):
+        variant, version = "challenger", canary["version"]
+    try:
+        user = queries.get_user(es, user_id, index=f"users-v{version}" if version else queries.USERS)
+        if user is None and version:                         # not in the challenger's index: the champion serves
+            variant, version = "champion", None
+            user = queries.get_user(es, user_id)
+        if user is None:
+            raise ApiError(404, f"unknown user {user_id}")
+        results = queries.recommend_for_user(es, user, size=_k(), genres=genres, years=years,
+                                             films=f"films-v{version}" if version else queries.FILMS)
+    except Exception:
+        metrics.VARIANT_REQUESTS.labels(variant, "error").inc()
+        raise
+    metrics.VARIANT_REQUESTS.labels(variant, "ok").inc()
     based_on = {"ratings": user.get("rating_count"), "last_rating_ts": user.get("last_ts"),
                 "model_version": user.get("model_version")}
-    return jsonify({"user_id": user_id, "based_on": based_on, "results": results})
+    return jsonify({"user_id": user_id, "based_on": based_on, "results": results, "variant": variant,
+                    "request_id": str(uuid.uuid4())})
+
+
+def canary_state() -> dict | None:
+    """The running canary, read at most every ``CANARY_CHECK_S`` per process."""
+    cached = current_app.extensions.setdefault("cinerec.canary", {"at": 0.0, "doc": None})
+    if time.monotonic() - cached["at"] > CANARY_CHECK_S:
+        try:
+            cached["doc"] = canary.running(clients().es)
+        except Exception:  # noqa: BLE001 - no canary index yet, or ES away: serve the champion
+            cached["doc"] = None
+        cached["at"] = time.monotonic()
+    return cached["doc"]
 
 
 # -- ratings ----------------------------------------------------------------------------------

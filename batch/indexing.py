@@ -69,12 +69,26 @@ def film_neighbours(movies: pd.DataFrame, ratings: pd.DataFrame, artifact: Model
     return {m: {"also_watched": together.get(m, []), "similar": nearest.get(m, [])} for m in movie_ids}
 
 
+SERVED = ("films", "film_lists", "users")     # the aliases the API reads, one index version each
+
+
+def serve_version(es: Elasticsearch, version: int | str, keep: int = 3) -> dict[str, list[str]]:
+    """Points the served aliases at the indices of ``version`` (atomically per alias) and prunes
+    old versions; returns the pruned indices per alias."""
+    pruned = {}
+    for alias in SERVED:
+        indices.swap_alias(es, alias, indices.versioned_name(alias, version))
+        pruned[alias] = indices.prune(es, alias, keep)
+    return pruned
+
+
 def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, version: int | str,
                   keep: int = 3, film_fields: dict[int, dict] | None = None, neighbours_kept: int = 30,
-                  privacy: Callable[[int], dict] | None = None) -> dict:
+                  privacy: Callable[[int], dict] | None = None, swap: bool = True) -> dict:
     """``film_fields``: extra fields of some film documents (the streaming job's trending);
     ``neighbours_kept``: length of each film's stored lists; ``privacy(user id)``: the user's
-    choices (``core.privacy.PrivacyBook.document_fields``; research data by default)."""
+    choices (``core.privacy.PrivacyBook.document_fields``; research data by default);
+    ``swap``: move the aliases to the new indices (a canary's challenger is built without)."""
     model_version = str(version)
     extra = film_fields or {}
     rank = artifact.item_factors.shape[1]
@@ -91,10 +105,10 @@ def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, v
     users = indices.create_index(es, "users", version, dims=rank)
     report["users"] = indices.bulk_write(es, users, documents.user_documents(
         frames["ratings"], artifact.user_ids, artifact.user_factors, model_version, privacy))
-    for alias, name in (("films", films), ("film_lists", film_lists), ("users", users)):
-        es.indices.refresh(index=name)
-        indices.swap_alias(es, alias, name)
-        report[alias]["pruned"] = indices.prune(es, alias, keep)
+    es.indices.refresh(index=[films, film_lists, users])
+    if swap:
+        for alias, pruned in serve_version(es, version, keep).items():
+            report[alias]["pruned"] = pruned
     indices.ensure_event_indices(es)
     report["aliases"] = {a: indices.current_indices(es, a) for a in ("films", "film_lists", "users",
                                                                      *indices.EVENT_INDICES)}

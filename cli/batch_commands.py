@@ -124,11 +124,18 @@ def promote_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def index_command(settings: Settings, args: argparse.Namespace) -> int:
     """The champion (or --alias) and its training data into versioned films/users indices."""
+    print_json(build_served_indices(settings, args.alias))
+    return 0
+
+
+def build_served_indices(settings: Settings, alias: str, *, swap: bool = True) -> dict:
+    """Builds the films, film_lists and users indices of the model behind ``alias`` from its data
+    (and what the streaming job has taken since); ``swap``: serve them (a canary's are built without)."""
     registry = Registry(settings)
-    version = registry.version(args.alias)
+    version = registry.version(alias)
     if version is None:
-        raise LookupError(f"{registry.name} has no {args.alias}: run `cinerec train` and `cinerec promote`")
-    artifact = registry.load(args.alias)
+        raise LookupError(f"{registry.name} has no {alias}: run `cinerec train` and `cinerec promote`")
+    artifact = registry.load(alias)
     book = privacy(settings)
     frames, prepared = prepare(Path(version.tags["data_path"]), settings, book.erased())
     streamed, trending = _streamed(settings)
@@ -138,10 +145,10 @@ def index_command(settings: Settings, args: argparse.Namespace) -> int:
                                          (prepared["bayesian_prior_count"], prepared["global_mean"]))
     report = build_indices(connect(settings.elasticsearch), frames, artifact, version=version.version,
                            keep=settings.elasticsearch.keep_versions, film_fields=trending,
-                           neighbours_kept=settings.elasticsearch.stored_neighbours, privacy=book.document_fields)
-    print_json({"model": registry.name, "alias": args.alias, "version": int(version.version),
-                "streamed_ratings": 0 if streamed is None else len(streamed), **report})
-    return 0
+                           neighbours_kept=settings.elasticsearch.stored_neighbours, privacy=book.document_fields,
+                           swap=swap)
+    return {"model": registry.name, "alias": alias, "version": int(version.version),
+            "streamed_ratings": 0 if streamed is None else len(streamed), **report}
 
 
 def _streamed(settings: Settings) -> tuple:
@@ -228,6 +235,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
         raise LookupError(f"{registry.name} has no champion: run `cinerec train` and `cinerec promote`")
     data = Path(registry.version(CHAMPION).tags["data_path"])
     svc.ensure_topics(settings.kafka)
+    spark = spark_session("cinerec-stream", jars=kafka_jars(settings.services))   # before prepare, which may need one
     frames, report = prepare(data, settings, privacy(settings).erased())   # seeds a new checkpoint's state
     stream = settings.streaming
     es = connect(settings.elasticsearch)
@@ -236,7 +244,6 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
         if not es.indices.exists_alias(name=alias):
             raise LookupError(f"no {alias} index: run `cinerec index` first")
         add_missing_fields(es, alias)
-    spark = spark_session("cinerec-stream", jars=kafka_jars(settings.services))
     checkpoint = checkpoint_dir(settings.services.data_dir)
     processor = RatingProcessor(
         es=es, producer=Producer(settings.kafka.client_config()), dlq_topic=settings.kafka.dlq_topic, model=model,

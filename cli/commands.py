@@ -11,6 +11,7 @@ from ._output import print_json, progress_bar
 from .events import count_events
 from batch import integrity, movielens, store
 from batch.download import DownloadError, download
+from core.privacy import privacy_book
 from core.settings import Settings
 from simulator.producer import publish, simulated_messages
 from simulator.replay import replay_messages, time_cut
@@ -107,6 +108,8 @@ def data_generate(settings: Settings, args: argparse.Namespace) -> int:
 def simulate(settings: Settings, args: argparse.Namespace) -> int:
     if args.duration is None and args.count is None:
         raise ValueError("give --duration SECONDS or --count N")
+    if args.closed_loop:
+        return simulate_closed_loop(settings, args)
     if not 0.0 <= args.malformed <= 1.0:
         raise ValueError(f"--malformed must be a fraction between 0 and 1, got {args.malformed}")
     svc.require_kafka(settings.kafka)
@@ -122,18 +125,35 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
     return 0 if summary["failed"] == 0 else 1
 
 
+def simulate_closed_loop(settings: Settings, args: argparse.Namespace) -> int:
+    """Users who ask the API, see, click and rate (``simulator/closed_loop.py``); --count = requests."""
+    from simulator.closed_loop import ClosedLoop
+
+    svc.require_kafka(settings.kafka)
+    loop = ClosedLoop(load_or_generate_tastes(settings), settings.kafka,
+                      args.api_url or f"http://{settings.api.host}:{settings.api.port}",
+                      seed=_pick(args.seed, settings.simulator.seed), k=args.k, drift=args.drift, users=args.users)
+    rate = _pick(args.rate, settings.simulator.rate)
+    with progress_bar(args.count, "closed loop") as bar:
+        summary = loop.run(rate=rate, duration_s=args.duration, steps=args.count, progress=bar.update)
+    print_json({"target_rate": rate, "drift": args.drift, **summary})
+    return 0 if summary["unacknowledged"] == 0 else 1
+
+
 def replay(settings: Settings, args: argparse.Namespace) -> int:
     svc.require_kafka(settings.kafka)
     dataset = movielens.load(args.path)
-    messages, skipped = replay_messages(dataset.ratings, speed=args.speed, rate=args.rate, after=args.after,
+    erased = privacy_book(settings.kafka, settings.web.first_user_id).erased()     # never published again
+    ratings = dataset.ratings[~dataset.ratings["user_id"].isin(erased)]
+    messages, skipped = replay_messages(ratings, speed=args.speed, rate=args.rate, after=args.after,
                                         limit=args.limit)
     topic = args.topic or settings.kafka.ratings_topic
-    remaining = len(time_cut(dataset.ratings, args.after)[1]) if args.after else len(dataset.ratings)
+    remaining = len(time_cut(ratings, args.after)[1]) if args.after else len(ratings)
     total = min(remaining - skipped, args.limit or remaining)
     with progress_bar(total, f"replay -> {topic}") as bar:
         summary = publish(settings.kafka, messages, topic=topic, progress=bar.update)
     print_json({"layout": dataset.layout, "speed": args.speed, "rate": args.rate, "after": args.after,
-                "skipped_incomplete_rows": skipped,
+                "skipped_incomplete_rows": skipped, "skipped_erased_users": len(dataset.ratings) - len(ratings),
                 **summary})
     return 0 if summary["failed"] == 0 else 1
 

@@ -14,7 +14,7 @@ from typing import Any
 
 from confluent_kafka import KafkaException
 
-from . import batch_commands, commands, kibana, live, privacy
+from . import batch_commands, canary, commands, kibana, live, privacy
 from .services import ServiceError
 from batch.registry import PromotionRefused
 from core.settings import Settings, SettingsError, env_var, load_settings
@@ -84,6 +84,13 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--malformed", type=float, default=0.0, metavar="F",
                           help="fraction of deliberately bad events, 0..1 (default 0)")
     simulate.add_argument("--topic", help=env_help("target topic", "kafka", "ratings_topic"))
+    simulate.add_argument("--closed-loop", action="store_true",
+                          help="users ask the API for recommendations, then click and rate what suits their "
+                               "hidden tastes (impressions and clicks on kafka.feedback_topic); --rate: requests/s")
+    simulate.add_argument("--api-url", help="with --closed-loop: API base URL (default http://<api.host>:<api.port>)")
+    simulate.add_argument("--k", type=int, default=10, help="with --closed-loop: films per list (default 10)")
+    simulate.add_argument("--drift", type=float, default=0.0, metavar="F",
+                          help="with --closed-loop: turn the tastes of a fraction F of the users upside down")
     simulate.set_defaults(run=commands.simulate)
 
     replay = sub.add_parser("replay", help="publish MovieLens ratings in event-time order")
@@ -126,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     live.add_parsers(sub, bench_sub)
     kibana.add_parsers(sub)
     privacy.add_parsers(sub)
+    canary.add_parsers(sub)
     return parser
 
 

@@ -18,13 +18,15 @@ from pathlib import Path
 from ._output import print_json
 from core.settings import Settings
 
-# What an audit may still find after an erasure, and why that is allowed.
-RETAINED = {
-    "kafka ratings": "raw events stay on the topic until kafka.retention_days; the job and replay skip them",
-    "kafka ratings.dlq": "dead letters stay until kafka.retention_days",
-    "kafka users.privacy": "the erasure record itself (proof of erasure; the topic is compacted)",
-    "champion model": "trained before the erasure: `cinerec privacy status` flags it until a retrain",
-}
+
+def retained(settings: Settings) -> dict[str, str]:
+    """What an audit may still find after an erasure, and why that is allowed."""
+    kafka = settings.kafka
+    return {f"kafka {kafka.ratings_topic}": f"raw events stay on the topic until kafka.retention_days "
+                                           f"({kafka.retention_days}); the job and replay skip them",
+            f"kafka {kafka.dlq_topic}": f"dead letters stay until kafka.retention_days ({kafka.retention_days})",
+            f"kafka {kafka.privacy_topic}": "the erasure record itself (proof of erasure; the topic is compacted)",
+            "champion model": "trained before the erasure: `cinerec privacy status` flags it until a retrain"}
 
 
 def export_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -68,10 +70,11 @@ def audit(settings: Settings, user_id: int, email: str | None = None) -> dict:
     found["champion model"] = int(user_id in _champion_users(settings))
     if email:
         found["logs (e-mail)"] = _in_logs(settings, email)
-    held = {store: n for store, n in found.items() if n and store not in RETAINED}
-    retained = {store: {"found": n, "why": RETAINED[store]} for store, n in found.items() if n and store in RETAINED}
-    return {"user_id": user_id, "email": email, "found": found, "retained": retained,
-            "clean": not held, "still_held": held}
+    allowed = retained(settings)
+    held = {store: n for store, n in found.items() if n and store not in allowed}
+    kept = {store: {"found": n, "why": allowed[store]} for store, n in found.items() if n and store in allowed}
+    return {"user_id": user_id, "email": email, "found": found, "retained": kept, "clean": not held,
+            "still_held": held}
 
 
 def status_command(settings: Settings, args: argparse.Namespace) -> int:

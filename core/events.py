@@ -30,7 +30,7 @@ MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: anything later is a unit mistake (s
 MAX_FUTURE_MS = 24 * 3_600_000  # an event time a day past its receipt is a broken clock
 MAX_ID = 2**31 - 1              # Elasticsearch maps user_id and movie_id as ``integer``
 REASONS = ("oversized", "bad_json", "missing_field", "unknown_field", "wrong_type", "bad_event_id",
-           "out_of_range", "bad_source", "wrong_key", "unknown_movie", "processing_error")
+           "out_of_range", "bad_source", "wrong_key", "unknown_movie", "processing_error", "bad_privacy_event")
 _SOURCE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
 
 

@@ -56,6 +56,7 @@ class KafkaSettings:
     bootstrap_servers: str = setting("Kafka brokers, comma-separated host:port.")
     ratings_topic: str = setting("Topic of rating events (key = user id).")
     dlq_topic: str = setting("Dead-letter topic for events that fail validation.")
+    feedback_topic: str = setting("Topic of feedback events: impressions and clicks (core.feedback; key = user id).")
     privacy_topic: str = setting("Compacted topic of privacy events (consent, erasure; key = user id), "
                                  "kept forever (core.privacy).")
     retention_days: int = setting("How long the ratings and dead-letter topics keep events (retention.ms): "

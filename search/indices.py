@@ -60,7 +60,9 @@ def add_missing_fields(es: Elasticsearch, alias: str, index: str | None = None) 
     return added
 
 
-EVENT_INDICES = ("ratings", "dead_letters")   # written by the streaming job, one version for good
+# Indices appended to for good (one version): the streaming job's events and dead letters, the
+# online metrics of the closed loop, the canary's state.
+EVENT_INDICES = ("ratings", "dead_letters", "online_metrics", "canary")
 
 
 def ensure_event_indices(es: Elasticsearch) -> list[str]:

@@ -29,6 +29,18 @@ def erase_documents(es, user_id: int, *, users: str = "users", ratings: str = "r
     analytics withdrawn); waits until the deletes are visible."""
     if not analytics_only:
         es.options(ignore_status=404).delete(index=users, id=str(user_id), refresh=True)
-    targets = [ratings] if analytics_only else [ratings, dead_letters]
-    es.delete_by_query(index=targets, query={"term": {"user_id": user_id}}, refresh=True, conflicts="proceed",
-                       ignore_unavailable=True)
+    for index in [ratings] if analytics_only else [ratings, dead_letters]:
+        delete_matching(es, index, {"term": {"user_id": user_id}})
+
+
+def delete_matching(es, index: str, query: dict, page: int = 5_000) -> int:
+    """Deletes every document ``query`` matches; returns how many. (The embedded distribution
+    lacks the reindex module and so ``_delete_by_query``: search the ids, bulk-delete them.)"""
+    deleted = 0
+    while True:
+        es.indices.refresh(index=index, ignore_unavailable=True)
+        hits = es.search(index=index, query=query, size=page, source=False, ignore_unavailable=True)["hits"]["hits"]
+        if not hits:
+            return deleted
+        es.bulk(operations=[{"delete": {"_index": hit["_index"], "_id": hit["_id"]}} for hit in hits], refresh=True)
+        deleted += len(hits)

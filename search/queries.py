@@ -60,8 +60,8 @@ def get_film(es: Elasticsearch, movie_id: int, *, with_vector: bool = False) -> 
     return get_source(es, FILMS, str(movie_id), source_excludes=hidden)
 
 
-def get_user(es: Elasticsearch, user_id: int) -> dict | None:
-    return get_source(es, USERS, str(user_id))
+def get_user(es: Elasticsearch, user_id: int, *, index: str = USERS) -> dict | None:
+    return get_source(es, index, str(user_id))
 
 
 def also_watched(es: Elasticsearch, movie_id: int, *, size: int = 10) -> list[dict]:
@@ -87,11 +87,12 @@ def similar_films(es: Elasticsearch, movie_id: int, *, size: int = 10) -> list[d
 
 
 def recommend_for_user(es: Elasticsearch, user: dict, *, size: int = 10, genres: list[str] | None = None,
-                       years: tuple[int | None, int | None] = (None, None)) -> list[dict]:
-    """kNN on films with the user's vector, excluding what they rated; filters by genre and year."""
+                       years: tuple[int | None, int | None] = (None, None), films: str = FILMS) -> list[dict]:
+    """kNN on films with the user's vector, excluding what they rated; filters by genre and year.
+    ``films``: the films index (a canary serves from the challenger's own version)."""
     if "vector" not in user:
         return popular(es, size=size, genres=genres, years=years, exclude=user.get("rated", []))
-    hits = _knn(es, user["vector"], size, exclude=user.get("rated", []), genres=genres, years=years)
+    hits = _knn(es, user["vector"], size, exclude=user.get("rated", []), genres=genres, years=years, index=films)
     return [{**f, "reason": "matches your ratings"} for f in hits]
 
 
@@ -134,12 +135,12 @@ def trending(es: Elasticsearch, *, size: int = 10, genres: list[str] | None = No
 # -- helpers ----------------------------------------------------------------------------------
 
 def _knn(es: Elasticsearch, vector: list[float], size: int, *, exclude: list[str],
-         genres: list[str] | None = None, years=(None, None)) -> list[dict]:
+         genres: list[str] | None = None, years=(None, None), index: str = FILMS) -> list[dict]:
     knn = {"field": "vector", "query_vector": vector, "k": size,
            "num_candidates": max(100, size * 10),
            "filter": {"bool": {"must_not": [{"ids": {"values": list(exclude)}}],
                                "filter": _filters(genres, years)}}}
-    hits = es.search(index=FILMS, knn=knn, size=size, source=SOURCE)["hits"]["hits"]
+    hits = es.search(index=index, knn=knn, size=size, source=SOURCE)["hits"]["hits"]
     return [_film(h) for h in hits]
 
 

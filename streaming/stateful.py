@@ -388,6 +388,7 @@ def _stored(spark, checkpoint, kind: str) -> Iterator[tuple[int, EntityState]]:
     """(entity id, state) of every user ("u") or film ("m") in the checkpoint's state."""
     if not has_state(checkpoint):
         return
+    spark.streams.active  # noqa: B018 - creates the state store coordinator the reader reports to
     frame = (spark.read.format("statestore").option("path", str(checkpoint)).option("stateVarName", "entities")
              .load().where(f"key.key LIKE '{kind}:%'").select("user_map_key.entity", "user_map_value.json"))
     for row in frame.toLocalIterator():

@@ -14,8 +14,8 @@ import uuid
 from pathlib import Path
 
 import pytest
-from confluent_kafka import Producer
 from chaos_helpers import assert_ledger, expected_state, ratings_indexed, stream, trained_world
+from confluent_kafka import Producer
 
 from cli.main import main
 from core.events import RatingEvent
@@ -47,6 +47,7 @@ def run_until_caught_up(env, settings, data_dir: Path, es, log: Path, erased=fro
 
 
 def cli_json(capsys, *argv: str) -> tuple[int, dict]:
+    capsys.readouterr()                                        # what earlier commands printed
     code = main(list(argv))
     return code, json.loads(capsys.readouterr().out)
 
@@ -60,7 +61,8 @@ def test_erasure_reaches_every_store_and_survives_a_restart(spark, services, bas
         for key, value in env.items():
             monkeypatch.setenv(key, value)
         tastes = Tastes.load(data_dir / "world" / "tastes.npz")
-        publish(settings.kafka, simulated_messages(tastes, seed=5, rate=0, count=800), topic=settings.kafka.ratings_topic)
+        publish(settings.kafka, simulated_messages(tastes, seed=5, rate=0, count=800),
+                topic=settings.kafka.ratings_topic)
         own_events(settings, ERASED, [1, 2, 3])
         run_until_caught_up(env, settings, data_dir, es, log)
 
@@ -102,8 +104,29 @@ def test_the_data_catalog_describes_every_field_and_is_current():
         missing = set(mapped_types(index)) - described[("index", index)]
         assert not missing, f"index {index}: {missing} not in the catalog"
     for table, columns in table_types().items():
-        assert set(columns) <= described[("table", table)], f"table {table}: {set(columns) - described[('table', table)]}"
+        missing = set(columns) - described[("table", table)]
+        assert not missing, f"table {table}: {missing} not in the catalog"
     assert set(FIELDS) <= described[("topic", "ratings")]
     assert set(PrivacyEvent.__dataclass_fields__) <= described[("topic", "users.privacy")]
     committed = (Path(__file__).resolve().parent.parent / "DATA_CATALOG.md").read_text()
-    assert committed == markdown(table_types()), "DATA_CATALOG.md is stale: run `cinerec privacy catalog > DATA_CATALOG.md`"
+    assert committed == markdown(table_types()), "stale: run `cinerec privacy catalog > DATA_CATALOG.md`"
+
+
+def test_names_and_emails_of_the_synthetic_world_never_enter_events():
+    from simulator.world import generate
+
+    world = generate(seed=3, users=40, movies=30, mean_ratings_per_user=10, min_ratings_per_user=3, latent_dim=4)
+    personal = [str(v).encode() for v in (*world.users["name"], *world.users["email"])]
+    for message in simulated_messages(world.tastes, seed=3, rate=0, count=2000, malformed=0.05):
+        assert not any(value in message.value or value in message.key for value in personal), message.value
+
+
+def test_secrets_are_masked_in_config_show(capsys, monkeypatch):
+    secrets = {"CINEREC_WEB__SECRET_KEY": "web-secret-value", "CINEREC_API__API_KEYS": "key-one,key-two",
+               "CINEREC_WEB__DATABASE_URL": "postgresql+psycopg://cinerec:db-password@db/cinerec",
+               "CINEREC_ELASTICSEARCH__PASSWORD": "es-password-value"}
+    for key, value in secrets.items():
+        monkeypatch.setenv(key, value)
+    assert main(["config", "show", "--json"]) == 0
+    shown = capsys.readouterr().out
+    assert not any(part in shown for value in secrets.values() for part in value.split(",")), shown

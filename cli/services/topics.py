@@ -50,14 +50,14 @@ def require_kafka(kafka: KafkaSettings, timeout_s: float = 3.0) -> None:
 
 
 def ensure_topics(kafka: KafkaSettings) -> dict[str, int]:
-    """Creates the ratings, dead-letter and privacy topics if missing; returns each topic's
+    """Creates the ratings, dead-letter, privacy and feedback topics if missing; returns each topic's
     partition count. Ratings and dead letters are kept ``kafka.retention_days``; the privacy topic
     is compacted (each user's latest privacy event, kept forever: ``core.privacy``)."""
     retention = {"retention.ms": str(kafka.retention_days * 86_400_000)}
     wanted = {kafka.ratings_topic: kafka.partitions, kafka.dlq_topic: kafka.partitions,
-              kafka.privacy_topic: kafka.partitions}
+              kafka.privacy_topic: kafka.partitions, kafka.feedback_topic: kafka.partitions}
     _create(kafka, wanted, replication=kafka.replication_factor,
-            configs={kafka.ratings_topic: retention, kafka.dlq_topic: retention,
+            configs={kafka.ratings_topic: retention, kafka.dlq_topic: retention, kafka.feedback_topic: retention,
                      kafka.privacy_topic: {"cleanup.policy": "compact", "retention.ms": "-1"}})
     admin, deadline = AdminClient(kafka.client_config()), time.monotonic() + 10
     while True:             # a topic just created can be missing from the next metadata answer

@@ -158,6 +158,8 @@ def test_consent_is_asked_per_purpose_recorded_with_the_text_version_and_publish
     assert sorted(str(r["movie_id"]) for r in export["web_ratings"]) == sorted(picks)
     assert export["recommendations_served"][0]["status"] == "non_personal"
     assert export["in_force"] == {"personalisation": True, "analytics": False, "erased": False, "basis": "consent"}
+    for topic in (settings.kafka.ratings_topic, settings.kafka.privacy_topic):     # no e-mail ever enters events
+        assert not any(b"noor@" in raw for raw in read_topic(settings, topic, parse=bytes))
 
 
 def test_erasing_oneself_needs_the_token_and_deletes_the_account(app, settings):
