@@ -1,7 +1,8 @@
 """Who may write, how fast and how much: API keys, a per-key rate limit, request size limits.
 
     every request      body > api.max_body_bytes -> 413, query string > api.max_query_bytes -> 414
-    @writer routes     no X-API-Key -> 401, a key not in api.api_keys -> 403,
+    @writer routes     no X-API-Key (or Authorization: Bearer, for Alertmanager) -> 401, a key not in
+                       api.api_keys -> 403,
                        more than api.write_rate_per_s (burst api.write_burst) per key -> 429 + Retry-After
 The rate limit is a token bucket per key in each worker process (gunicorn runs api.workers of them).
 """
@@ -59,7 +60,8 @@ def writer(view):
     @functools.wraps(view)
     def guarded(*args, **kwargs):
         api = current_app.config["CINEREC"].api
-        key = request.headers.get(KEY_HEADER, "")
+        bearer = request.headers.get("Authorization", "")
+        key = request.headers.get(KEY_HEADER, "") or (bearer[7:] if bearer.startswith("Bearer ") else "")
         if not key:
             raise ApiError(401, f"this route writes: send an API key in the {KEY_HEADER} header")
         if not any(hmac.compare_digest(key.encode(), known.encode()) for known in api.keys()):

@@ -91,6 +91,13 @@ def routes() -> list[tuple[str, str, str, list, dict]]:
               "413": _error("body larger than api.max_body_bytes"), "414": TOO_LONG,
               "429": _error("more writes per second than api.write_rate_per_s", **RETRY_AFTER),
               "503": UNAVAILABLE}),
+        ("/ops/alerts", "post", "Alertmanager webhook (API key as Authorization: Bearer): firing alerts labelled "
+         "action=retrain start the retraining pipeline",
+         [], {"202": {"description": "whether a retraining started",
+                      "content": {JSON: {"schema": {"$ref": "#/components/schemas/Retraining"}}}},
+              "400": BAD, "401": _error("no API key"), "403": _error("an API key that may not write"),
+              "413": _error("body larger than api.max_body_bytes"), "414": TOO_LONG,
+              "429": _error("more writes per second than api.write_rate_per_s", **RETRY_AFTER)}),
         ("/health", "get", "Kafka, Elasticsearch and model status", [],
          {**_ok("Health"), "503": {"description": "a dependency is down",
                                    "content": {JSON: {"schema": {"$ref": "#/components/schemas/Health"}}}}}),
@@ -106,6 +113,12 @@ RATING_BODY = {"required": True, "content": {JSON: {"schema": {
     "properties": {"user_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
                    "movie_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
                    "rating": {"type": "number", "enum": [x / 2 for x in range(1, 11)]}}}}}}
+
+ALERTS_BODY = {"required": True, "content": {JSON: {"schema": {
+    "type": "object", "required": ["alerts"],
+    "properties": {"alerts": {"type": "array", "items": {"type": "object", "properties": {
+        "status": {"type": "string", "enum": ["firing", "resolved"]},
+        "labels": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}}}}
 
 FILM = {"type": "object", "properties": {"movie_id": {"type": "integer"}, "title": {"type": "string"},
                                          "year": {"type": "integer", "nullable": True}}}
@@ -126,6 +139,9 @@ SCHEMAS = {
                                    "results": {"type": "array", "items": RESULT}}},
     "Accepted": {"type": "object", "required": ["event_id", "status"],
                  "properties": {"event_id": {"type": "string", "format": "uuid"}, "status": {"type": "string"}}},
+    "Retraining": {"type": "object", "required": ["retraining", "reason"],
+                   "properties": {"retraining": {"type": "boolean"}, "reason": {"type": "string"},
+                                  "pid": {"type": "integer", "nullable": True}}},
     "Health": {"type": "object", "required": ["healthy"], "properties": {"healthy": {"type": "boolean"}}},
 }
 
@@ -135,7 +151,7 @@ def document() -> dict:
     for path, method, summary, parameters, responses in routes():
         operation = {"summary": summary, "parameters": parameters, "responses": responses}
         if method == "post":
-            operation["requestBody"] = RATING_BODY
+            operation["requestBody"] = ALERTS_BODY if path == "/ops/alerts" else RATING_BODY
             operation["security"] = [{"apiKey": []}]
         paths.setdefault(path, {})[method] = operation
     return {

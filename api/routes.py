@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import time
 import uuid
+from pathlib import Path
 
 from confluent_kafka import KafkaException
 from flask import Blueprint, Response, current_app, jsonify, request
@@ -154,6 +158,50 @@ def health():
     report["model"] = _model_health()
     healthy = all(part["healthy"] for part in report.values())
     return jsonify({"healthy": healthy, **report}), 200 if healthy else 503
+
+
+@bp.post("/ops/alerts")
+@writer
+def alerts():
+    """Alertmanager's webhook (API key as ``Authorization: Bearer``): a firing alert labelled
+    ``action: retrain`` (drift, online CTR) starts the retraining pipeline, one run at a time."""
+    body = request.get_json(silent=True)
+    alerts = body.get("alerts") if isinstance(body, dict) else None
+    if not isinstance(alerts, list) or not all(_is_alert(a) for a in alerts):
+        raise ApiError(400, "expected Alertmanager's webhook JSON: alerts, each with a status (firing or resolved) "
+                            "and string labels")
+    wanted = [a.get("labels", {}).get("alertname", "?") for a in alerts
+              if a.get("status") == "firing" and a.get("labels", {}).get("action") == "retrain"]
+    if not wanted:
+        return jsonify({"retraining": False, "reason": "no firing alert asks for a retraining"}), 202
+    started = start_retraining(current_app.config["CINEREC"], f"alert:{','.join(sorted(set(wanted)))}"[:60])
+    return jsonify({"retraining": started is not None, "pid": started,
+                    "reason": "started" if started else "a retraining is already running"}), 202
+
+
+def _is_alert(alert) -> bool:
+    labels = alert.get("labels", {}) if isinstance(alert, dict) else None
+    return (isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values())
+            and alert.get("status", "firing") in ("firing", "resolved"))
+
+
+def start_retraining(settings, reason: str) -> int | None:
+    """``cinerec retrain --now`` as a process of its own (logs in <data_dir>/logs/retrain.log);
+    None when one is still running (its pid is in <data_dir>/retrain.pid)."""
+    data_dir = Path(settings.services.data_dir)
+    pid_file = data_dir / "retrain.pid"
+    if pid_file.is_file():
+        try:
+            os.kill(int(pid_file.read_text()), 0)
+            return None
+        except (ProcessLookupError, ValueError):
+            pass
+    (data_dir / "logs").mkdir(parents=True, exist_ok=True)
+    with (data_dir / "logs" / "retrain.log").open("a") as log:
+        child = subprocess.Popen([sys.executable, "-m", "cli.main", "retrain", "--now", "--reason", reason],
+                                 stdout=log, stderr=log, start_new_session=True)
+    pid_file.write_text(str(child.pid))
+    return child.pid
 
 
 @bp.get("/metrics")

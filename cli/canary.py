@@ -8,6 +8,7 @@
                                 document and to the challenger's MLflow version (tag ``canary``)
     canary promote | abort      by hand
     online                      the online-metrics consumer (``streaming/online.py``)
+    retrain --now               the retraining pipeline once (``batch/pipeline.py``)
 """
 
 from __future__ import annotations
@@ -172,6 +173,18 @@ def online_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def retrain_command(settings: Settings, args: argparse.Namespace) -> int:
+    if not args.now:
+        print("the pipeline runs on its schedule and sensor under Dagster: dagster dev -m batch.pipeline; "
+              "`cinerec retrain --now` runs it once here", file=sys.stderr)
+        return 2
+    from batch.pipeline import run_now
+
+    report = run_now(args.reason)
+    print_json(report)
+    return 0 if report["success"] else 1
+
+
 def add_parsers(sub) -> None:
     canary = sub.add_parser("canary", help="serve a fraction of users from the challenger; decide on online metrics")
     actions = canary.add_subparsers(dest="action", required=True)
@@ -188,3 +201,7 @@ def add_parsers(sub) -> None:
     online.add_argument("--metrics-port", type=int, default=9110, help="Prometheus /metrics port (0: off)")
     online.add_argument("--duration", type=float, help="seconds to run (default: until stopped)")
     online.set_defaults(run=online_command)
+    retrain = sub.add_parser("retrain", help="the retraining pipeline: extract, train, gate, canary (Dagster)")
+    retrain.add_argument("--now", action="store_true", help="run it once, in this process")
+    retrain.add_argument("--reason", default="manual", help="what triggered it (a tag of the run)")
+    retrain.set_defaults(run=retrain_command)
