@@ -18,6 +18,7 @@ from .errors import ApiError
 from .guard import writer
 from .ratings import publish_ratings
 from core.canary import in_canary
+from core.settings import as_env
 from search import canary, queries
 from search.client import cluster_health
 
@@ -199,7 +200,7 @@ def start_retraining(settings, reason: str) -> int | None:
     (data_dir / "logs").mkdir(parents=True, exist_ok=True)
     with (data_dir / "logs" / "retrain.log").open("a") as log:
         child = subprocess.Popen([sys.executable, "-m", "cli.main", "retrain", "--now", "--reason", reason],
-                                 stdout=log, stderr=log, start_new_session=True)
+                                 stdout=log, stderr=log, start_new_session=True, env={**os.environ, **as_env(settings)})
     pid_file.write_text(str(child.pid))
     return child.pid
 

@@ -206,6 +206,12 @@ class Settings:
         return out
 
 
+def as_env(settings: Settings) -> dict[str, str]:
+    """The settings as ``CINEREC_<SECTION>__<KEY>`` variables: a child process gets exactly these."""
+    return {env_var(section, key): str(value) for section, keys in settings.as_dict(mask_secrets=False).items()
+            for key, value in keys.items()}
+
+
 def env_var(section: str, key: str) -> str:
     return f"{ENV_PREFIX}{section.upper()}__{key.upper()}"
 
