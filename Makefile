@@ -14,7 +14,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 ENGINES := .engines
 ENGINE_POMS := $(wildcard deployment/engines/pom.xml deployment/engines/*/pom.xml)
 
-.PHONY: install check-java check-maven demo test test-chaos browser lint clean services-down
+.PHONY: install check-java check-maven demo test test-chaos browser monitoring lint clean services-down
 
 install: $(VENV)/.installed $(ENGINES)/.fetched
 
@@ -59,7 +59,7 @@ endif
 services-down: install
 	$(CINEREC) services down
 
-test: install browser
+test: install browser monitoring
 	$(BIN)/python -m pytest
 
 # The browser test drives Debian's chromium (Playwright cannot download browsers here).
@@ -68,6 +68,14 @@ browser:
 	  echo "installing Debian's chromium for the browser test"; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { \
 	    echo "could not install chromium (apt-get, as root): the browser test will be skipped"; }; }
+
+# The monitoring tests run Debian's promtool and Alertmanager.
+monitoring:
+	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
+	  echo "installing Debian's prometheus and prometheus-alertmanager for the monitoring tests"; \
+	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus \
+	      prometheus-alertmanager >/dev/null; } || { \
+	    echo "could not install prometheus (apt-get, as root): the monitoring tests will be skipped"; }; }
 
 test-chaos: install
 	$(BIN)/python -m pytest -m chaos

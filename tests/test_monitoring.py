@@ -8,7 +8,6 @@ import json
 import re
 import shutil
 import subprocess
-import sys
 import threading
 import time
 import urllib.request
@@ -129,4 +128,3 @@ def test_the_pipeline_has_its_steps_triggers_and_retries():
     assert [node.name for node in retrain.graph.nodes_in_topological_order] == ["extract", "train_op", "gate_op", "canary_op"]
     assert {s.name for s in defs.sensors} == {"new_data"} and len(list(defs.schedules)) == 1
     assert retrain.graph.node_named("extract").definition.retry_policy.max_retries == 2
-    assert sys.modules["batch.pipeline"].NEW_DATA_SHARE == 0.2
