@@ -125,6 +125,7 @@ def test_a_retrain_alert_reaches_the_webhook_and_starts_the_pipeline(services, b
 def test_the_pipeline_has_its_steps_triggers_and_retries():
     from batch.pipeline import defs, retrain
 
-    assert [node.name for node in retrain.graph.nodes_in_topological_order] == ["extract", "train_op", "gate_op", "canary_op"]
+    steps = [node.name for node in retrain.graph.nodes_in_topological_order]
+    assert steps == ["extract", "train_op", "gate_op", "canary_op"]
     assert {s.name for s in defs.sensors} == {"new_data"} and len(list(defs.schedules)) == 1
     assert retrain.graph.node_named("extract").definition.retry_policy.max_retries == 2
