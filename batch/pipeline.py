@@ -6,8 +6,8 @@
              (``ratings`` index: only events with consent to analytics; erased users left out;
              the latest rating per user and film wins), as a new ml-csv dataset under
              ``<data_dir>/datasets/retrain-<time>``
-    train    Spark preparation, training, held-out metrics, registration as ``challenger``
-             (``cinerec train``)
+    train    Spark preparation, the champion's model and hyper-parameters fit on it, held-out
+             metrics, registration as ``challenger`` (``cinerec train``)
     gate     the challenger's held-out metric on its own split against the champion's
              hyper-parameters re-evaluated on the same split: no worse than ``GATE_TOLERANCE``
     canary   the challenger's own indices and a canary on ``CANARY_FRACTION`` of users
@@ -110,12 +110,15 @@ def _count_ratings(data_path: str) -> int:
 
 
 def train_challenger(settings: Settings, data: Path) -> dict:
-    from batch.registry import Registry, registered_name
+    """The champion's model and hyper-parameters fit on the new data (``cinerec tune`` is where
+    hyper-parameters change), registered as challenger."""
+    from batch.registry import CHAMPION, Registry, registered_name
     from batch.training import prepare, train
     from core.privacy import privacy_book
 
+    champion = Registry(settings).load(CHAMPION)
     frames, report = prepare(data, settings, privacy_book(settings.kafka, settings.web.first_user_id).untrainable())
-    artifact, seconds = train(frames, report, model="als")
+    artifact, seconds = train(frames, report, model=champion.model, params=champion.params)
     registry = Registry(settings, registered_name(settings, artifact.model))
     return {**registry.register(artifact, data_path=str(data.resolve()), train_seconds=seconds),
             "heldout": artifact.metrics}

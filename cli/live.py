@@ -1,7 +1,8 @@
 """The live loop: `cinerec demo` runs it, `cinerec bench freshness|throughput` measure it.
 
     cinerec demo:  services up ─▶ (world, train, promote, index when missing)
-                   ─▶ stream + serve + simulate as child processes ─▶ Ctrl-C or --duration
+                   ─▶ stream + serve + simulate (or replay) + online metrics + closed-loop
+                      users as child processes ─▶ Ctrl-C or --duration
                    ─▶ stops every child (and the services when it started them), exit 0
 The benchmarks need the loop running (`cinerec demo`, or `cinerec stream` and `cinerec serve`):
 freshness publishes probe ratings among the load and polls the API until the user's
@@ -43,6 +44,7 @@ PROBE_USER_BASE = 900_000_000          # probe users of `bench freshness`: ids n
 # on two cores every streamed fold-in solve and user document grows with the rank, so the demo
 # serves rank 64 to keep its loop within the freshness target.
 DEMO_RANK = 64
+DEMO_CLOSED_LOOP_RATE = 5              # simulated people asking for recommendations per second
 DEMO_CUT = 0.8                         # with --data: train on the first 80 % by time, replay the rest
 
 
@@ -71,12 +73,19 @@ def demo_command(settings: Settings, args: argparse.Namespace) -> int:
                 ["simulate", "--rate", str(args.rate), "--duration", str(args.duration or 10**9),
                  "--malformed", "0.01"])
         children.append(_cinerec(*feed))
+        children.append(_cinerec("online"))
+        if not args.data:                   # people who react to what they are shown: clicks, online metrics
+            children.append(_cinerec("simulate", "--closed-loop", "--rate", str(DEMO_CLOSED_LOOP_RATE),
+                                     "--duration", str(args.duration or 10**9)))
         print("\n".join([f"cinerec demo: the app is at {base}/  (dashboard: {base}/dashboard)",
                          f"  events -> {settings.kafka.ratings_topic} -> stream -> Elasticsearch -> API",
                          f"  {base}/docs", f"  {base}/films?q=toy", f"  {base}/users/1/recommendations",
                          f"  {base}/health   {base}/metrics",
                          f"  POST {base}/ratings with header X-API-Key: {api_key}",
                          f"  stream metrics: http://127.0.0.1:{settings.streaming.metrics_port}/metrics",
+                         "  online metrics (CTR, drift): http://127.0.0.1:9110/metrics; "
+                         "`cinerec canary status` during a canary",
+                         "  retraining: `cinerec retrain --now`; UI: .venv/bin/dagster dev -m batch.pipeline",
                          "Ctrl-C stops everything the demo started."]), file=sys.stderr, flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         while deadline is None or time.monotonic() < deadline:

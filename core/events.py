@@ -68,15 +68,21 @@ def is_valid_rating(value: float) -> bool:
 def parse_event(raw: bytes, received_ms: int | None = None) -> RatingEvent:
     """Bytes from Kafka -> a valid ``RatingEvent``, or ``InvalidEvent`` naming what is wrong.
     ``received_ms``: when the event reached us (the Kafka record's timestamp), if known."""
-    if len(raw) > MAX_EVENT_BYTES:
-        raise InvalidEvent("oversized", f"{len(raw)} bytes > {MAX_EVENT_BYTES}")
+    return validate_event(json_object(raw, MAX_EVENT_BYTES), received_ms)
+
+
+def json_object(raw: bytes, max_bytes: int) -> dict:
+    """The JSON object in ``raw``: ``oversized`` past ``max_bytes``; ``bad_json`` when it is not
+    JSON, not an object, repeats a key or nests too deeply. Every event contract starts here."""
+    if len(raw) > max_bytes:
+        raise InvalidEvent("oversized", f"{len(raw)} bytes > {max_bytes}")
     try:
         obj = json.loads(raw, object_pairs_hook=_unique_keys)
     except (UnicodeDecodeError, ValueError, RecursionError) as err:
         raise InvalidEvent("bad_json", str(err)[:200]) from None
     if not isinstance(obj, dict):
         raise InvalidEvent("bad_json", f"expected a JSON object, got {type(obj).__name__}")
-    return validate_event(obj, received_ms)
+    return obj
 
 
 def validate_event(obj: dict, received_ms: int | None = None) -> RatingEvent:

@@ -18,7 +18,7 @@ import json
 import uuid
 from dataclasses import asdict, dataclass
 
-from .events import MAX_ID, MAX_TS_MS, InvalidEvent, _is_int, _unique_keys
+from .events import MAX_ID, MAX_TS_MS, InvalidEvent, _is_int, json_object
 
 KINDS = ("impression", "click")
 VARIANTS = ("champion", "challenger")
@@ -62,13 +62,8 @@ def click(request_id: str, user_id: int, variant: str, movie_id: int, rank: int,
 
 def parse_feedback(raw: bytes) -> Feedback:
     """Bytes from the feedback topic -> ``Feedback`` or ``InvalidEvent`` with a reason."""
-    if len(raw) > MAX_FEEDBACK_BYTES:
-        raise InvalidEvent("oversized", f"{len(raw)} bytes > {MAX_FEEDBACK_BYTES}")
-    try:
-        obj = json.loads(raw, object_pairs_hook=_unique_keys)
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise InvalidEvent("bad_json", str(err)[:200]) from None
-    if not isinstance(obj, dict) or obj.get("kind") not in KINDS:
+    obj = json_object(raw, MAX_FEEDBACK_BYTES)
+    if obj.get("kind") not in KINDS:
         raise InvalidEvent("bad_feedback", f"kind must be one of {KINDS}")
     own = {"impression": {"movie_ids"}, "click": {"movie_id", "rank"}}[obj["kind"]]
     wanted = {"kind", "event_id", "request_id", "user_id", "variant", "ts", "source"} | own

@@ -29,7 +29,7 @@ import json
 import time
 from dataclasses import asdict, dataclass
 
-from .events import MAX_ID, InvalidEvent, _is_int, _unique_keys
+from .events import MAX_ID, InvalidEvent, _is_int, json_object
 from .settings import KafkaSettings
 
 PRIVACY_TEXT_VERSION = "2026-12-02"
@@ -99,14 +99,9 @@ def supersedes_choice(current: PrivacyEvent | dict | None, new: PrivacyEvent) ->
 
 def parse_privacy_event(raw: bytes) -> PrivacyEvent:
     """Bytes from the privacy topic -> ``PrivacyEvent`` or ``InvalidEvent`` naming what is wrong."""
-    if len(raw) > MAX_PRIVACY_EVENT_BYTES:
-        raise InvalidEvent("oversized", f"{len(raw)} bytes > {MAX_PRIVACY_EVENT_BYTES}")
-    try:
-        obj = json.loads(raw, object_pairs_hook=_unique_keys)
-    except (UnicodeDecodeError, ValueError, RecursionError) as err:
-        raise InvalidEvent("bad_json", str(err)[:200]) from None
+    obj = json_object(raw, MAX_PRIVACY_EVENT_BYTES)
     fields = set(PrivacyEvent.__dataclass_fields__)
-    if not isinstance(obj, dict) or set(obj) != fields:
+    if set(obj) != fields:
         raise InvalidEvent("bad_privacy_event", f"expected the fields {sorted(fields)}")
     if not (_is_int(obj["user_id"]) and 1 <= obj["user_id"] <= MAX_ID and _is_int(obj["ts"]) and obj["ts"] >= 0
             and all(isinstance(obj[p], bool) for p in (*PURPOSES, "erased")) and isinstance(obj["version"], str)

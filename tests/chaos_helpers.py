@@ -129,3 +129,18 @@ def assert_ledger(settings, data_dir: Path, es, erased: frozenset = frozenset())
 def ratings_indexed(es) -> int:
     es.indices.refresh(index="ratings")
     return es.count(index="ratings")["count"]
+
+
+def wait_until_served(url: str, log: Path, timeout_s: float = 60) -> None:
+    """Polls ``url`` until it answers; fails with the tail of the server's ``log``."""
+    import time
+    import urllib.request
+
+    deadline = time.monotonic() + timeout_s
+    while True:
+        try:
+            urllib.request.urlopen(url, timeout=2)
+            return
+        except OSError:
+            assert time.monotonic() < deadline, log.read_text()[-2000:]
+            time.sleep(0.5)

@@ -10,10 +10,9 @@ import shutil
 import subprocess
 import sys
 import time
-import urllib.request
 
 import pytest
-from chaos_helpers import trained_world
+from chaos_helpers import trained_world, wait_until_served
 
 from cli.services._process import free_port
 from search.client import connect
@@ -37,14 +36,7 @@ def loop(services, base_settings, fresh_indices, spark, tmp_path_factory):
                                      stdout=subprocess.DEVNULL, stderr=(logs / f"{command}.log").open("w"))
                     for command in ("stream", "serve")]
         base = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                urllib.request.urlopen(f"{base}/signup", timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, (logs / "serve.log").read_text()[-2000:]
-                time.sleep(0.5)
+        wait_until_served(f"{base}/signup", logs / "serve.log")
         yield base, settings, data_dir
         for child in children:
             child.terminate()
