@@ -196,12 +196,13 @@ def consume(kafka, metrics: OnlineMetrics, stop, *, flush_s: float = 2.0, group:
     consumer = Consumer({**kafka.client_config(), "group.id": group, "enable.auto.commit": False,
                          "auto.offset.reset": "earliest"})
     consumer.subscribe([kafka.feedback_topic, kafka.ratings_topic])
-    flushed = time.monotonic()
+    flushed, unsaved = time.monotonic(), 0
     try:
         while not stop.is_set():
             for message in consumer.consume(1000, timeout=0.5):
                 if message.error():
                     continue
+                unsaved += 1
                 try:
                     if message.topic() == kafka.feedback_topic:
                         metrics.feedback(parse_feedback(message.value() or b""))
@@ -212,8 +213,9 @@ def consume(kafka, metrics: OnlineMetrics, stop, *, flush_s: float = 2.0, group:
             if time.monotonic() - flushed >= flush_s:
                 metrics.expire(int(time.time() * 1000))
                 metrics.flush()
-                if consumer.assignment():
+                if unsaved:
                     consumer.commit(asynchronous=False)
+                    unsaved = 0
                 flushed = time.monotonic()
     finally:
         metrics.flush()

@@ -87,4 +87,4 @@ def test_new_data_triggers_a_retraining_whose_canary_is_decided_on_online_metric
         registry = Registry(settings)
         kept = json.loads(registry.client.get_model_version(registry.name, "2").tags["canary"])
         assert kept["action"] == action and kept["champion_impressions"] >= 200
-        assert registry.version("champion").version == ("2" if action == "promote" else "1")
+        assert str(registry.version("champion").version) == ("2" if action == "promote" else "1")
