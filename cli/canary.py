@@ -161,7 +161,11 @@ def online_command(settings: Settings, args: argparse.Namespace) -> int:
         index = {int(u): i for i, u in enumerate(tastes.user_id)}
         judge = (lambda user, shown: truth(tastes, index[user], shown, set()) if user in index else None)
     if args.metrics_port:
-        start_http_server(args.metrics_port)
+        try:
+            start_http_server(args.metrics_port)
+        except OSError as err:
+            print(f"online: no /metrics on :{args.metrics_port} ({err.strerror}); counting goes on", file=sys.stderr)
+            args.metrics_port = 0
     stop = threading.Event()
     if args.duration:
         threading.Timer(args.duration, stop.set).start()

@@ -24,6 +24,7 @@ between the two counts a few events twice.
 from __future__ import annotations
 
 import math
+import sys
 import time
 from collections import Counter, OrderedDict, deque
 from dataclasses import dataclass
@@ -211,15 +212,21 @@ def consume(kafka, metrics: OnlineMetrics, stop, *, flush_s: float = 2.0, group:
                 except InvalidEvent:
                     continue            # the streaming job dead-letters bad ratings; bad feedback is ignored
             if time.monotonic() - flushed >= flush_s:
+                flushed = time.monotonic()
                 metrics.expire(int(time.time() * 1000))
-                metrics.flush()
+                try:
+                    metrics.flush()
+                except Exception as err:  # noqa: BLE001 - Elasticsearch away: the counts wait for the next flush
+                    print(f"online: counts not written yet ({str(err)[:200]})", file=sys.stderr, flush=True)
+                    continue
                 if unsaved:
                     consumer.commit(asynchronous=False)
                     unsaved = 0
-                flushed = time.monotonic()
     finally:
-        metrics.flush()
-        consumer.close()
+        try:
+            metrics.flush()
+        finally:
+            consumer.close()
 
 
 def arms_since(es, started_ms: int, index: str = "online_metrics") -> dict[str, dict]:

@@ -80,7 +80,8 @@ def test_new_data_triggers_a_retraining_whose_canary_is_decided_on_online_metric
             stop.set()
             serve.terminate()
             serve.wait(30)
-        print("canary:", json.dumps(decided["decision"]), json.dumps(decided["online"]))
+        with capsys.disabled():
+            print("\ncanary:", json.dumps(decided["decision"]), json.dumps(decided["online"]))
         action = decided["decision"]["action"]
         assert action in ("promote", "abort") and decided["result"]["action"] == action
         assert canary.current(es)["status"] == ("promoted" if action == "promote" else "aborted")
