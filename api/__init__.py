@@ -1,5 +1,6 @@
 """Flask API: title queries, also-watched, similar films, per-user recommendations, ratings,
-health, Prometheus metrics and an OpenAPI document. Imports ``core`` and ``search`` only."""
+health, Prometheus metrics, an OpenAPI document, the Alertmanager webhook; ``api/web``: the people-facing
+pages. Imports ``core`` and ``search`` only (tests/test_imports.py)."""
 
 from .app import create_app
 

@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -107,23 +106,3 @@ def read_clean(report: dict) -> dict[str, pd.DataFrame]:
     return {name: pd.read_parquet(path / f"{name}.parquet")
             for name in ("ratings", "users", "movies", "tags")}
 
-
-def rows_of_user(directory: Path, user_id: int) -> int:
-    """Rows naming the user in the Parquet files under ``directory`` (cached outputs and their staged input)."""
-    found = 0
-    for path in Path(directory).rglob("*.parquet"):
-        if path.is_file() and any(part.startswith(("ratings", "users", "tags")) for part in path.parts[-2:]):
-            frame = pd.read_parquet(path, columns=None)
-            found += int((frame["user_id"] == user_id).sum()) if "user_id" in frame else 0
-    return found
-
-
-def forget_user(out_dir: Path, user_id: int) -> list[str]:
-    """Deletes every cached preprocessing output that holds the user (the next training rebuilds
-    it without them); returns the deleted folders' names."""
-    gone = []
-    for target in sorted(p for p in Path(out_dir).glob("*") if p.is_dir()):
-        if rows_of_user(target, user_id):
-            shutil.rmtree(target)
-            gone.append(target.name)
-    return gone

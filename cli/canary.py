@@ -8,7 +8,7 @@
                                 document and to the challenger's MLflow version (tag ``canary``)
     canary promote | abort      by hand
     online                      the online-metrics consumer (``streaming/online.py``)
-    retrain --now               the retraining pipeline once (``batch/pipeline.py``)
+    retrain --now               the retraining pipeline once (``cli/pipeline.py``)
 """
 
 from __future__ import annotations
@@ -179,10 +179,10 @@ def online_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def retrain_command(settings: Settings, args: argparse.Namespace) -> int:
     if not args.now:
-        print("the pipeline runs on its schedule and sensor under Dagster: dagster dev -m batch.pipeline; "
+        print("the pipeline runs on its schedule and sensor under Dagster: dagster dev -m cli.pipeline; "
               "`cinerec retrain --now` runs it once here", file=sys.stderr)
         return 2
-    from batch.pipeline import run_now
+    from cli.pipeline import run_now
 
     report = run_now(args.reason)
     print_json(report)

@@ -85,7 +85,7 @@ def demo_command(settings: Settings, args: argparse.Namespace) -> int:
                          f"  stream metrics: http://127.0.0.1:{settings.streaming.metrics_port}/metrics",
                          "  online metrics (CTR, drift): http://127.0.0.1:9110/metrics; "
                          "`cinerec canary status` during a canary",
-                         "  retraining: `cinerec retrain --now`; UI: .venv/bin/dagster dev -m batch.pipeline",
+                         "  retraining: `cinerec retrain --now`; UI: .venv/bin/dagster dev -m cli.pipeline",
                          "Ctrl-C stops everything the demo started."]), file=sys.stderr, flush=True)
         deadline = time.monotonic() + args.duration if args.duration else None
         while deadline is None or time.monotonic() < deadline:

@@ -135,9 +135,9 @@ def _in_kafka(settings: Settings, user_id: int) -> dict[str, int]:
 
 
 def _in_features(settings: Settings, user_id: int) -> int:
-    from batch.preprocess import rows_of_user
+    from core.privacy import rows_in_features
 
-    return rows_of_user(Path(settings.services.data_dir) / "features", user_id)
+    return rows_in_features(Path(settings.services.data_dir) / "features", user_id)
 
 
 def _in_logs(settings: Settings, email: str) -> int:

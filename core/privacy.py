@@ -26,8 +26,10 @@ by replay (``PrivacyBook``). An erasure is final: user ids are never reused.
 from __future__ import annotations
 
 import json
+import shutil
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 
 from .events import MAX_ID, InvalidEvent, _is_int, json_object
 from .settings import KafkaSettings
@@ -178,3 +180,27 @@ def privacy_book(kafka: KafkaSettings, first_person_id: int) -> PrivacyBook:
 
 def _now() -> int:
     return int(time.time() * 1000)
+
+
+def rows_in_features(features_dir: Path, user_id: int) -> int:
+    """Rows naming the user in the Parquet files of ``batch.preprocess``'s cached outputs
+    (``<data_dir>/features/<fingerprint>/``: ratings, users, tags and their staged input)."""
+    import pandas as pd
+
+    found = 0
+    for path in Path(features_dir).rglob("*.parquet"):
+        if path.is_file() and any(part.startswith(("ratings", "users", "tags")) for part in path.parts[-2:]):
+            frame = pd.read_parquet(path)
+            found += int((frame["user_id"] == user_id).sum()) if "user_id" in frame else 0
+    return found
+
+
+def forget_in_features(features_dir: Path, user_id: int) -> list[str]:
+    """Deletes every cached preprocessing output that holds the user (the next training rebuilds
+    it without them); returns the deleted folders' names."""
+    gone = []
+    for target in sorted(p for p in Path(features_dir).glob("*") if p.is_dir()):
+        if rows_in_features(target, user_id):
+            shutil.rmtree(target)
+            gone.append(target.name)
+    return gone

@@ -1,1 +1,2 @@
-"""Elasticsearch side: client from settings and health (later: mappings, versioned indices, queries)."""
+"""Elasticsearch side: client and health, mappings, versioned indices and aliases, documents, queries,
+privacy (what is held about a user) and the canary's state. Imports ``core`` only."""

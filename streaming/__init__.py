@@ -8,5 +8,6 @@
     processor.py                  per micro-batch: fold-in and the Elasticsearch / DLQ writes
     job.py                        the query that wires them; metrics.py its Prometheus metrics
     quality.py                    fold-in vs. retrain (``cinerec evaluate --streaming``)
-Imports ``core``, ``search`` and, for the quality evaluation only, ``batch``.
+    online.py                     online metrics and drift of the closed loop (``cinerec online``)
+Imports ``core``, ``search`` and, for the quality evaluation only, ``batch`` (tests/test_imports.py).
 """

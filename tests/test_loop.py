@@ -29,8 +29,8 @@ pytestmark = [pytest.mark.services, pytest.mark.spark]
 
 def test_new_data_triggers_a_retraining_whose_canary_is_decided_on_online_metrics(
         spark, services, base_settings, fresh_indices, tmp_path, capsys, monkeypatch):
-    from batch.pipeline import new_data, new_data_share
     from batch.registry import Registry
+    from cli.pipeline import new_data, new_data_share
     from search import canary
     from streaming.online import OnlineMetrics, consume
 

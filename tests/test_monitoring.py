@@ -123,7 +123,7 @@ def test_a_retrain_alert_reaches_the_webhook_and_starts_the_pipeline(services, b
 
 
 def test_the_pipeline_has_its_steps_triggers_and_retries():
-    from batch.pipeline import defs, retrain
+    from cli.pipeline import defs, retrain
 
     steps = [node.name for node in retrain.graph.nodes_in_topological_order]
     assert steps == ["extract", "train_op", "gate_op", "canary_op"]

@@ -14,8 +14,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from .accounts import Accounts, Person
-from batch.preprocess import forget_user
-from core.privacy import PRIVACY_TEXT_VERSION, consent, effective, erasure, publish_privacy
+from core.privacy import PRIVACY_TEXT_VERSION, consent, effective, erasure, forget_in_features, publish_privacy
 from core.settings import Settings
 from search.privacy import erase_documents, held_about
 
@@ -49,7 +48,7 @@ def erase(settings: Settings, es, accounts: Accounts, user_id: int, producer=Non
     """Erases the user everywhere we can reach now; the streaming job finishes the rest."""
     publish_privacy(settings.kafka, erasure(user_id), producer)
     erase_documents(es, user_id)
-    features = forget_user(Path(settings.services.data_dir) / "features", user_id)
+    features = forget_in_features(Path(settings.services.data_dir) / "features", user_id)
     person = accounts.by_user_id(user_id)
     if person:
         accounts.erase(person.account_id)
