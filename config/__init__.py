@@ -1,0 +1,1 @@
+"""Settings defaults and model configurations, shipped with the package (``core.settings`` reads them)."""
