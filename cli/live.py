@@ -34,6 +34,7 @@ from ._output import print_json
 from .commands import cut_dir, load_or_generate_tastes, world_dir
 from .events import end_offsets
 from batch.registry import CHAMPION, Registry
+from core.events import RatingEvent
 from core.settings import Settings
 from search.client import connect
 from search.queries import FILM_LISTS, FILMS, USERS
@@ -176,14 +177,13 @@ def bench_freshness(settings: Settings, args: argparse.Namespace) -> int:
     started = time.monotonic()
     while time.monotonic() - started < args.duration:
         user = PROBE_USER_BASE + len(probes)
-        event = {"event_id": str(uuid.uuid4()), "user_id": user,
-                 "movie_id": int(rng.choice(tastes.movie_id)), "rating": 4.0,
-                 "ts": int(time.time() * 1000), "source": "api"}
+        event = RatingEvent(str(uuid.uuid4()), user, int(rng.choice(tastes.movie_id)), 4.0,
+                            int(time.time() * 1000), "api")
         sent_at = time.monotonic()
-        producer.produce(settings.kafka.ratings_topic, key=str(user).encode(), value=json.dumps(event).encode())
+        producer.produce(settings.kafka.ratings_topic, key=event.key, value=event.to_json())
         producer.poll(0)
         probe = threading.Thread(target=lambda u=user, e=event, t=sent_at: results.append(
-            _await_reflected(base, u, e["ts"], t, args.timeout)), daemon=True)
+            _await_reflected(base, u, e.ts, t, args.timeout)), daemon=True)
         probe.start()
         probes.append(probe)
         time.sleep(1.0 / args.probes_per_s)

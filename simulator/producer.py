@@ -7,7 +7,6 @@ time / speed). Acknowledgements are counted from the broker's delivery reports.
 
 from __future__ import annotations
 
-import json
 import random
 import time
 import uuid
@@ -20,6 +19,7 @@ from confluent_kafka import KafkaException, Producer
 
 from .malformed import KINDS, malform
 from .world import Tastes
+from core.events import RatingEvent
 from core.settings import KafkaSettings
 
 VALID = "valid"
@@ -133,12 +133,11 @@ def simulated_messages(tastes: Tastes, *, seed: int, rate: float, users: int | N
         for j in range(n):
             i = sent + j
             user = int(tastes.user_id[u_idx[j]])
-            event = {"event_id": str(uuid.UUID(bytes=ids[16 * j:16 * j + 16], version=4)),
-                     "user_id": user, "movie_id": int(tastes.movie_id[m_idx[j]]),
-                     "rating": float(ratings[j]), "ts": now, "source": source}
+            event = RatingEvent(str(uuid.UUID(bytes=ids[16 * j:16 * j + 16], version=4)), user,
+                                int(tastes.movie_id[m_idx[j]]), float(ratings[j]), now, source)
             bad = int((i + 1) * malformed) > int(i * malformed)
             kind = picker.choice(KINDS) if bad else VALID
-            value = malform(event, kind, picker) if bad else json.dumps(event, separators=(",", ":")).encode()
+            value = malform(event.as_dict(), kind, picker) if bad else event.to_json()
             yield Message(str(user).encode(), value, kind, i / rate if rate else 0.0)
         sent += n
 

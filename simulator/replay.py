@@ -11,13 +11,13 @@ part before and replays the part after, so the stream brings ratings the model h
 
 from __future__ import annotations
 
-import json
 import uuid
 from collections.abc import Iterator
 
 import pandas as pd
 
 from .producer import VALID, Message
+from core.events import RatingEvent
 
 REPLAY_NAMESPACE = uuid.UUID("5b0c1c0e-2f7e-4c55-9d3a-6f1c2c6b7a10")
 
@@ -51,9 +51,7 @@ def _messages(ordered: pd.DataFrame, speed: float, rate: float) -> Iterator[Mess
     for i, (user, movie, rating, ts) in enumerate(ordered[["user_id", "movie_id", "rating", "ts"]].itertuples(
             index=False, name=None)):
         user, movie, ts = int(user), int(movie), int(ts)
-        event = {"event_id": str(uuid.uuid5(REPLAY_NAMESPACE, f"{user}:{movie}:{ts}")),
-                 "user_id": user, "movie_id": movie, "rating": float(rating), "ts": ts,
-                 "source": "replay"}
+        event = RatingEvent(str(uuid.uuid5(REPLAY_NAMESPACE, f"{user}:{movie}:{ts}")), user, movie, float(rating),
+                            ts, "replay")
         due = i / rate if rate else (ts - first_ts) / 1000 / speed if speed else 0.0
-        yield Message(str(user).encode(), json.dumps(event, separators=(",", ":")).encode(),
-                      VALID, due)
+        yield Message(event.key, event.to_json(), VALID, due)
