@@ -57,3 +57,28 @@ def test_a_second_run_on_the_same_input_reuses_the_output(cleaned, spark, tmp_pa
                        Path(report["path"]).parent, spark=spark)
     assert again == report
     assert written.stat().st_mtime_ns == before
+
+
+def test_film_statistics_are_the_same_through_the_batch_and_the_streaming_path(cleaned):
+    """The indexer's film documents (from Spark's features) and the streaming job's (from its
+    keyed state's totals) agree for every film: count, mean, Bayesian average, likes."""
+    import numpy as np
+
+    from search.documents import film_documents
+    from streaming.processor import Model, RatingProcessor
+    from streaming.stateful import EntityState
+
+    report, frames = cleaned
+    batch = dict(film_documents(frames["movies"], frames["tags"], frames["ratings"], np.array([]),
+                                np.zeros((0, 2)), "1"))
+    job = RatingProcessor(es=None, producer=None, dlq_topic="", model=Model([], np.zeros((0, 2)), 0.1, 1.0, "1"),
+                          bayesian_prior=(report["bayesian_prior_count"], report["global_mean"]))
+    for movie, group in frames["ratings"].groupby("movie_id"):
+        state = EntityState()
+        for user, rating, ts in group[["user_id", "rating", "ts"]].itertuples(index=False):
+            state.apply(int(user), float(rating), int(ts), "e")
+        count, total, likes = state.totals
+        streamed = job.film_document(count, total, likes, {})
+        indexed = batch[str(movie)]
+        for field in ("rating_count", "rating_mean", "bayesian_avg", "like_count"):
+            assert streamed[field] == pytest.approx(indexed[field]), (movie, field)
