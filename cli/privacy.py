@@ -5,7 +5,7 @@
     erase USER_ID      erase a user everywhere (the streaming job finishes: state, film statistics)
     audit USER_ID      search every store for the user id (and --email); per store what it found
     status             erased users still inside the champion model (retrain to forget them)
-    catalog            the data catalog as Markdown (DATA_CATALOG.md)
+    catalog            the data catalog as Markdown (docs/data-catalog.md)
 """
 
 from __future__ import annotations

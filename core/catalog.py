@@ -3,7 +3,7 @@ whether it is personal data, how long it is kept, the lawful basis, and who writ
 
 Types of index fields and table columns are read from the code (``search/mappings/*.json``, the
 SQLAlchemy tables) when the catalog is rendered; the rest is stated here, next to each store.
-``cinerec privacy catalog`` prints it as Markdown (committed as ``DATA_CATALOG.md``); a test fails
+``cinerec privacy catalog`` prints it as Markdown (committed as ``docs/data-catalog.md``); a test fails
 when a mapping, table, topic or event has a field this catalog does not describe, or when the
 committed document is stale.
 

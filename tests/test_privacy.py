@@ -110,8 +110,8 @@ def test_the_data_catalog_describes_every_field_and_is_current():
         assert not missing, f"table {table}: {missing} not in the catalog"
     assert set(FIELDS) <= described[("topic", "ratings")]
     assert set(PrivacyEvent.__dataclass_fields__) <= described[("topic", "users.privacy")]
-    committed = (Path(__file__).resolve().parent.parent / "DATA_CATALOG.md").read_text()
-    assert committed == markdown(table_types()), "stale: run `cinerec privacy catalog > DATA_CATALOG.md`"
+    committed = (Path(__file__).resolve().parent.parent / "docs/data-catalog.md").read_text()
+    assert committed == markdown(table_types()), "stale: run `cinerec privacy catalog > docs/data-catalog.md`"
 
 
 def test_names_and_emails_of_the_synthetic_world_never_enter_events():
