@@ -49,7 +49,7 @@ def film(movie_id: int):
 @bp.get("/films/<id:movie_id>/also-watched")
 def also_watched(movie_id: int):
     target = _film_or_404(movie_id)
-    return jsonify({"film": target, "results": _also_watched_or_popular(movie_id)})
+    return jsonify({"film": target, "results": queries.also_watched_or_popular(clients().es, movie_id, size=_k())})
 
 
 @bp.get("/films/<id:movie_id>/similar")
@@ -71,7 +71,8 @@ def recommendations_by_title():
             suggestions = [f"{m['title']} ({m['year']})" if m.get("year") else m["title"] for m in matches]
             raise ApiError(404, f"no film titled {title!r}", suggestions=suggestions)
         target = same[0]
-    return jsonify({"film": target, "results": _also_watched_or_popular(target["movie_id"])})
+    results = queries.also_watched_or_popular(clients().es, target["movie_id"], size=_k())
+    return jsonify({"film": target, "results": results})
 
 
 # -- users ------------------------------------------------------------------------------------
@@ -156,7 +157,7 @@ def health():
         report["kafka"] = {"healthy": True}
     except KafkaException as err:
         report["kafka"] = {"healthy": False, "error": str(err)[:200]}
-    report["model"] = _model_health()
+    report["model"] = queries.model_health(clients().es)
     healthy = all(part["healthy"] for part in report.values())
     return jsonify({"healthy": healthy, **report}), 200 if healthy else 503
 
@@ -212,22 +213,6 @@ def prometheus_metrics():
 
 
 # -- helpers ----------------------------------------------------------------------------------
-
-def _model_health() -> dict:
-    try:
-        es = clients().es
-        if not es.indices.exists_alias(name="films"):
-            return {"healthy": False, "error": "no films index: run `cinerec index`"}
-        hit = es.search(index="films", size=1, source=["model_version"])["hits"]["hits"]
-        return {"healthy": bool(hit), "version": hit[0]["_source"].get("model_version") if hit else None}
-    except Exception as err:  # noqa: BLE001 - reported, not raised: this is the health check
-        return {"healthy": False, "error": str(err)[:200]}
-
-
-def _also_watched_or_popular(movie_id: int) -> list[dict]:
-    results = queries.also_watched(clients().es, movie_id, size=_k())
-    return results or queries.popular(clients().es, size=_k(), exclude=[str(movie_id)])
-
 
 def _film_or_404(movie_id: int) -> dict:
     found = queries.get_film(clients().es, movie_id)

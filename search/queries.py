@@ -164,3 +164,19 @@ def _entry(stored: dict) -> dict:
 
 def _film(hit: dict) -> dict:
     return {**hit["_source"], "score": hit.get("_score")}
+
+
+def also_watched_or_popular(es: Elasticsearch, movie_id: int, *, size: int) -> list[dict]:
+    """A film's stored "also watched" list, or the popular films when it has none (a cold film)."""
+    return also_watched(es, movie_id, size=size) or popular(es, size=size, exclude=[str(movie_id)])
+
+
+def model_health(es: Elasticsearch) -> dict:
+    """Whether a model is served: the films index exists and names its model version."""
+    try:
+        if not es.indices.exists_alias(name=FILMS):
+            return {"healthy": False, "error": "no films index: run `cinerec index`"}
+        hit = es.search(index=FILMS, size=1, source=["model_version"])["hits"]["hits"]
+        return {"healthy": bool(hit), "version": hit[0]["_source"].get("model_version") if hit else None}
+    except Exception as err:  # noqa: BLE001 - reported, not raised: this is the health check
+        return {"healthy": False, "error": str(err)[:200]}
