@@ -221,7 +221,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     from threadpoolctl import threadpool_limits
 
     from batch.spark import spark_session
-    from streaming.job import start, supervise
+    from streaming.job import checkpoint_trouble, start, supervise
     from streaming.metrics import progress_observer, serve
     from streaming.processor import RatingProcessor
     from streaming.source import kafka_jars
@@ -287,6 +287,8 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     with stop_on_signals(stop):
         try:
             summary = supervise(start_query, stop, duration_s=args.duration, before_stop=before_stop,
+                                stall_s=stream.stall_s, driver_busy=lambda: processor.in_batch,
+                                diagnose=lambda: checkpoint_trouble(checkpoint),
                                 on_progress=progress_observer(settings.kafka))
         finally:
             before_stop()

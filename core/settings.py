@@ -159,6 +159,8 @@ class StreamingSettings:
     max_offsets_per_trigger: int = setting("Most records per micro-batch (0: no limit); bounds a catch-up "
                                            "batch after downtime.", min=0)
     metrics_port: int = setting("Port of the job's Prometheus /metrics (0: off).", min=0, max=65535)
+    stall_s: int = setting("Seconds a micro-batch may run inside Spark (not counting the driver's writes) before "
+                           "the job calls it stalled and restarts the query from its checkpoint.", min=10)
     state_buckets: int = setting("Hash buckets per kind (users, films) of the keyed state: Spark groups "
                                  "per micro-batch, each with its own map of entities; a few per state "
                                  "partition (fixed for the life of a checkpoint).", min=1)

@@ -11,6 +11,8 @@ under deterministic ids, so the effect on Elasticsearch is exactly once.
 
 from __future__ import annotations
 
+import os
+import shutil
 import sys
 import threading
 import time
@@ -44,6 +46,7 @@ def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: s
     spark.conf.set("spark.sql.streaming.stateStore.providerClass", ROCKSDB)
     spark.conf.set("spark.sql.shuffle.partitions", str(state_partitions))
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
+    spark.conf.set("spark.sql.streaming.stopTimeout", "60s")     # a stalled query is given up, not waited for
     # Commit the state as a changelog (not a full RocksDB checkpoint) every batch.
     spark.conf.set("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
     keyed = (rating_stream(spark, kafka, topics=[kafka.ratings_topic, kafka.privacy_topic],
@@ -72,19 +75,28 @@ def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: s
 
 def supervise(start_query: Callable[[], object], stop: threading.Event, *, duration_s: float | None = None,
               before_stop: Callable[[], None] = lambda: None, on_progress: Callable[[dict], None] = lambda p: None,
-              max_failures: int = 20, first_delay_s: float = 1.0, max_delay_s: float = 30.0) -> dict:
+              max_failures: int = 20, first_delay_s: float = 1.0, max_delay_s: float = 30.0,
+              stall_s: float = 300.0, driver_busy: Callable[[], bool] = lambda: False,
+              diagnose: Callable[[], str] = lambda: "") -> dict:
     """Runs the query until ``stop`` is set, ``duration_s`` passed or it finishes (availableNow).
 
     A query that fails (Kafka away longer than its client waits, a JVM error) is started again
     from its checkpoint after a backoff, so nothing is lost and nobody has to step in. Failures in
     a row without a committed batch in between are counted: after ``max_failures`` of them the
     last error is raised (a fault that restarting does not cure). ``before_stop`` runs before a
-    running query is stopped; ``on_progress`` gets each new ``query.lastProgress``. Returns a summary."""
+    running query is stopped; ``on_progress`` gets each new ``query.lastProgress``. Returns a summary.
+
+    A query can also hang instead of failing: when a Spark thread dies of an ``Error`` (e.g. the
+    transformWithState state server on a full disk), its task waits forever. A micro-batch that
+    has run for ``stall_s`` while the driver is not in its own part of it (``driver_busy()``: the
+    driver may legitimately wait out an Elasticsearch outage) is a stall: the query is stopped and
+    restarted like a failed one, with ``diagnose()`` (e.g. the checkpoint's disk is full) as the reason."""
     deadline = time.monotonic() + duration_s if duration_s else None
     failures, restarts, delay = 0, 0, first_delay_s
     while True:
         query = start_query()
         seen = query.lastProgress["batchId"] if query.lastProgress else -1
+        trigger_since, stalled = None, None
         while query.isActive and not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             try:
                 query.awaitTermination(0.5)
@@ -94,12 +106,21 @@ def supervise(start_query: Callable[[], object], stop: threading.Event, *, durat
             if progress and progress["batchId"] != seen:
                 seen, failures, delay = progress["batchId"], 0, first_delay_s      # progress: not stuck
                 on_progress(progress)
-        if query.isActive:
+                trigger_since = None
+            busy = query.isActive and query.status["isTriggerActive"] and not driver_busy()
+            trigger_since = (trigger_since or time.monotonic()) if busy else None
+            if trigger_since is not None and time.monotonic() - trigger_since > stall_s:
+                stalled = f"a micro-batch stalled inside Spark for {stall_s:g} s" + (f": {diagnose()}" if diagnose()
+                                                                                       else "")
+                break
+        if query.isActive and stalled is None:
             before_stop()
             _between_triggers(query)
             query.stop()                                 # asked to stop, or --duration reached
             return {"restarts": restarts}
-        error = query.exception()
+        if stalled is not None:
+            _stop_quietly(query)
+        error = stalled or query.exception()
         if error is None:
             return {"restarts": restarts}
         failures += 1
@@ -110,6 +131,25 @@ def supervise(start_query: Callable[[], object], stop: threading.Event, *, durat
         if stop.wait(delay) or (deadline is not None and time.monotonic() >= deadline):
             return {"restarts": restarts}
         restarts, delay = restarts + 1, min(delay * 2, max_delay_s)
+
+
+def checkpoint_trouble(checkpoint: Path, min_free_bytes: int = 4 << 20) -> str:
+    """Why the checkpoint cannot be written, if it cannot: read-only or (nearly) full; else ""."""
+    where = checkpoint if checkpoint.exists() else checkpoint.parent
+    if not os.access(where, os.W_OK):
+        return f"Read-only file system (or no write permission): {checkpoint}"
+    if shutil.disk_usage(where).free < min_free_bytes:
+        return f"No space left on device: {checkpoint}"
+    return ""
+
+
+def _stop_quietly(query) -> None:
+    """Stops a stalled query; Spark may report the cancelled job, or time out waiting for it
+    (``spark.sql.streaming.stopTimeout``): either way the batch was not committed and runs again."""
+    try:
+        query.stop()
+    except Exception as err:  # noqa: BLE001 - the next start recovers from the checkpoint
+        print(f"stream: the stalled query did not stop cleanly ({_first_line(err)})", file=sys.stderr, flush=True)
 
 
 def _between_triggers(query, timeout_s: float = 30.0) -> None:

@@ -87,6 +87,7 @@ class RatingProcessor:
         self.neighbours_kept, self.liked_changed = neighbours_kept, set()   # films rated since their list
         self.lock = threading.Lock()     # a batch and the trending clock write films one at a time
         self.stopping = threading.Event()  # set by the job when it stops: retries give up
+        self.in_batch = False
         self.use(model)
 
     def use(self, model: Model) -> None:
@@ -98,7 +99,11 @@ class RatingProcessor:
     def process(self, rows: list, batch_id: int) -> dict:
         """``rows``: (kind, key, payload) rows of ``RatingState`` for one batch."""
         with self.lock:
-            return self._process(rows, batch_id)
+            self.in_batch = True               # the job's stall watch: the driver's own part is running
+            try:
+                return self._process(rows, batch_id)
+            finally:
+                self.in_batch = False
 
     def _process(self, rows: list, batch_id: int) -> dict:
         started = time.perf_counter()

@@ -108,7 +108,8 @@ def test_checkpoint_disk_read_only_or_full(fault, world, fresh_indices, tmp_path
     try:
         # a new checkpoint on the small disk; batches small enough that the load outlasts the first one
         job_env = env | {"CINEREC_SERVICES__DATA_DIR": str(mount),
-                         "CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "2000"}
+                         "CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "2000",
+                         "CINEREC_STREAMING__STALL_S": "45"}       # a fault that hangs Spark is noticed in time
         (mount / "world").symlink_to(data_dir / "world")          # the champion's data, read as usual
         for name in ("mlflow.db", "mlartifacts", "datasets", "features"):
             if (data_dir / name).exists():
