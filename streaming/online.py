@@ -229,12 +229,12 @@ def consume(kafka, metrics: OnlineMetrics, stop, *, flush_s: float = 2.0, group:
             consumer.close()
 
 
-def arms_since(es, started_ms: int, index: str = "online_metrics") -> dict[str, dict]:
-    """Summed counts per variant of the minutes since ``started_ms``."""
+def arms_since(es, started_ms: int, until_ms: int | None = None, index: str = "online_metrics") -> dict[str, dict]:
+    """Summed counts per variant of the minutes from ``started_ms`` (to ``until_ms``)."""
     aggs = {"variant": {"terms": {"field": "variant"}, "aggs": {
         name: {"sum": {"field": name}} for name in (*COUNTS, "precision_sum", "regret_sum")}}}
-    found = es.search(index=index, size=0, query={"range": {"minute": {"gte": started_ms - started_ms % MINUTE_MS}}},
-                      aggs=aggs, ignore_unavailable=True)
+    minutes = {"gte": started_ms - started_ms % MINUTE_MS, **({"lte": until_ms} if until_ms is not None else {})}
+    found = es.search(index=index, size=0, query={"range": {"minute": minutes}}, aggs=aggs, ignore_unavailable=True)
     return {b["key"]: {name: b[name]["value"] for name in (*COUNTS, "precision_sum", "regret_sum")}
             for b in found.get("aggregations", {}).get("variant", {}).get("buckets", [])}
 
