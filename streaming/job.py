@@ -166,4 +166,6 @@ def _first_line(error) -> str:
     lines = [line.strip() for line in str(error).splitlines() if line.strip()]
     causes = [line.removeprefix("Caused by:").strip() for line in lines if line.startswith("Caused by:")]
     first = lines[0][:240] if lines else type(error).__name__
+    if "Return Message: Traceback" in first and causes:      # a foreachBatch that raised: py4j quotes its traceback
+        return causes[-1][:240]
     return first + (f" (cause: {causes[-1][:240]})" if causes and causes[-1] not in first else "")
