@@ -55,7 +55,8 @@ def ensure_topics(kafka: KafkaSettings) -> dict[str, int]:
     is compacted (each user's latest privacy event, kept forever: ``core.privacy``)."""
     retention = {"retention.ms": str(kafka.retention_days * 86_400_000)}
     wanted = {kafka.ratings_topic: kafka.partitions, kafka.dlq_topic: kafka.partitions,
-              kafka.privacy_topic: kafka.partitions, kafka.feedback_topic: kafka.partitions}
+              kafka.privacy_topic: 1, kafka.feedback_topic: kafka.partitions}   # privacy events are rare: one
+    # partition keeps the streaming job's per-batch Kafka tasks to what the ratings need
     _create(kafka, wanted, replication=kafka.replication_factor,
             configs={kafka.ratings_topic: retention, kafka.dlq_topic: retention, kafka.feedback_topic: retention,
                      kafka.privacy_topic: {"cleanup.policy": "compact", "retention.ms": "-1"}})

@@ -9,7 +9,7 @@ pytestmark = pytest.mark.services
 
 def test_up_reports_both_services_healthy_with_topics(services, base_settings):
     assert services["kafka"]["healthy"] and services["elasticsearch"]["healthy"]
-    assert services["topics"] == {"ratings": 3, "ratings.dlq": 3, "users.privacy": 3, "feedback": 3}
+    assert services["topics"] == {"ratings": 3, "ratings.dlq": 3, "users.privacy": 1, "feedback": 3}
 
 
 def test_up_again_is_idempotent(services, base_settings):
@@ -22,7 +22,7 @@ def test_topics_are_created_with_the_configured_partitions(services, base_settin
     kafka = base_settings.replace(kafka__ratings_topic="six-parts", kafka__dlq_topic="six-parts.dlq",
                                   kafka__privacy_topic="six-parts.privacy", kafka__feedback_topic="six-parts.feedback",
                                   kafka__partitions=6).kafka
-    expected = {"six-parts": 6, "six-parts.dlq": 6, "six-parts.privacy": 6, "six-parts.feedback": 6}
+    expected = {"six-parts": 6, "six-parts.dlq": 6, "six-parts.privacy": 1, "six-parts.feedback": 6}
     assert svc.ensure_topics(kafka) == expected
     assert svc.ensure_topics(kafka) == expected
     svc.delete_topics(kafka, list(expected))

@@ -156,7 +156,8 @@ def test_kafka_broker_killed_under_load_and_restarted(world, base_settings, fres
     log = tmp_path / "stream.log"
     load = Load(settings, tastes, rate=500, count=15_000, seed=11)
     load.start()
-    job = running_job(env, data_dir, log)
+    # the job starts from the topic's beginning (the disk tests' events too): batches big enough to catch up
+    job = running_job(env | {"CINEREC_STREAMING__MAX_OFFSETS_PER_TRIGGER": "5000"}, data_dir, log)
     sigkill(engines.kafka_dir(base_settings) / "kafka.pid")
     api = create_app(settings.replace(api__api_keys=KEY)).test_client()
     refused = api.post("/ratings", json={"user_id": 1, "movie_id": 1, "rating": 4.0}, headers={"X-API-Key": KEY})
