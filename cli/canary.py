@@ -32,6 +32,14 @@ def _es(settings: Settings):
 
 
 def start_command(settings: Settings, args: argparse.Namespace) -> int:
+    print_json(start_canary(settings, args.fraction))
+    return 0
+
+
+def start_canary(settings: Settings, fraction: float) -> dict:
+    """Builds the challenger's own indices (aliases untouched) and starts serving ``fraction`` of
+    users from them; the canary document. The command and the retraining pipeline both use it."""
+    from .batch_commands import build_served_indices
     from batch.registry import CHALLENGER, CHAMPION, Registry
     from search import canary
 
@@ -39,15 +47,11 @@ def start_command(settings: Settings, args: argparse.Namespace) -> int:
     challenger, champion = registry.version(CHALLENGER), registry.version(CHAMPION)
     if challenger is None or champion is None or challenger.version == champion.version:
         raise LookupError("a canary needs a champion and another challenger: run `cinerec train` first")
-    if not 0 < args.fraction < 1:
+    if not 0 < fraction < 1:
         raise ValueError("--fraction must be between 0 and 1")
-    from .batch_commands import build_served_indices
-
     build_served_indices(settings, CHALLENGER, swap=False)
-    doc = canary.start(_es(settings), version=str(challenger.version), champion_version=str(champion.version),
-                       fraction=args.fraction)
-    print_json(doc)
-    return 0
+    return canary.start(_es(settings), version=str(challenger.version), champion_version=str(champion.version),
+                        fraction=fraction)
 
 
 def status_command(settings: Settings, args: argparse.Namespace) -> int:

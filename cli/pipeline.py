@@ -30,6 +30,7 @@ from pathlib import Path
 import pandas as pd
 from dagster import Definitions, RetryPolicy, RunRequest, ScheduleDefinition, SkipReason, job, op, sensor
 
+from .canary import start_canary
 from core.settings import Settings, load_settings
 
 GATE_TOLERANCE = 0.02
@@ -150,18 +151,6 @@ class GateRefused(Exception):
     """The challenger is not good enough to be tried on people."""
 
 
-def start_canary(settings: Settings, fraction: float = CANARY_FRACTION) -> dict:
-    from .batch_commands import build_served_indices
-    from batch.registry import CHALLENGER, CHAMPION, Registry
-    from search import canary
-    from search.client import connect
-
-    registry = Registry(settings)
-    build_served_indices(settings, CHALLENGER, swap=False)
-    return canary.start(connect(settings.elasticsearch), version=str(registry.version(CHALLENGER).version),
-                        champion_version=str(registry.version(CHAMPION).version), fraction=fraction)
-
-
 # -- Dagster --------------------------------------------------------------------------------------
 
 @op(retry_policy=RETRY)
@@ -187,7 +176,7 @@ def gate_op(context, trained: dict) -> dict:
 
 @op(retry_policy=RETRY)
 def canary_op(context, verdict: dict) -> dict:
-    started = start_canary(_settings())
+    started = start_canary(_settings(), CANARY_FRACTION)
     context.log.info(f"canary: {started}")
     return started
 
