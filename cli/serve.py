@@ -26,6 +26,9 @@ def serve(settings: Settings, duration_s: float | None = None) -> None:
 
     from gunicorn.app.base import BaseApplication
 
+    from api.web.accounts import create_schema
+    create_schema(settings)
+
     api = settings.api
 
     class Server(BaseApplication):

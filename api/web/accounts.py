@@ -101,14 +101,26 @@ class Person:
         return dict(self.choices).get(purpose, False)
 
 
+def _engine(settings: Settings):
+    url = settings.web.database_url or f"sqlite:///{Path(settings.services.data_dir).resolve() / 'accounts.db'}"
+    if url.startswith("sqlite:///"):
+        Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+    return create_engine(url, pool_pre_ping=True)
+
+
+def create_schema(settings: Settings) -> None:
+    """Creates the missing tables. `cinerec serve` calls it once before forking its workers, which
+    would otherwise race to create the same tables (`table ... already exists`)."""
+    engine = _engine(settings)
+    Base.metadata.create_all(engine)
+    engine.dispose()
+
+
 class Accounts:
     def __init__(self, settings: Settings):
-        url = settings.web.database_url or f"sqlite:///{Path(settings.services.data_dir).resolve() / 'accounts.db'}"
-        if url.startswith("sqlite:///"):
-            Path(url.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        self.engine = create_engine(url, pool_pre_ping=True)
+        self.engine = _engine(settings)
         self.first_user_id = settings.web.first_user_id
-        Base.metadata.create_all(self.engine)
+        Base.metadata.create_all(self.engine)                    # a no-op once `create_schema` ran
 
     def sign_up(self, email: str, password: str, consents: dict[str, bool] | None = None) -> Person:
         email = email.strip().lower()
