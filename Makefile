@@ -50,11 +50,12 @@ check-maven:
 	@command -v mvn >/dev/null 2>&1 || { \
 	  echo "Maven is required to fetch the engines from Maven Central (apt-get install maven)."; exit 1; }
 
-demo: install
+demo: install monitoring
 ifneq ($(strip $(DATA)),)
 	$(CINEREC) data check $(DATA)
 endif
-	$(CINEREC) demo $(if $(strip $(DATA)),--data $(DATA)) $(if $(strip $(DURATION)),--duration $(DURATION))
+	$(CINEREC) demo $(if $(strip $(DATA)),--data $(DATA)) $(if $(strip $(DURATION)),--duration $(DURATION)) \
+	  $(if $(strip $(LOOP)),--loop)
 
 services-down: install
 	$(CINEREC) services down
@@ -69,13 +70,13 @@ browser:
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null; } || { \
 	    echo "could not install chromium (apt-get, as root): the browser test will be skipped"; }; }
 
-# The monitoring tests run Debian's promtool and Alertmanager.
+# The demo runs Debian's Prometheus and Alertmanager; the monitoring tests run promtool and Alertmanager.
 monitoring:
 	@command -v promtool >/dev/null 2>&1 && command -v prometheus-alertmanager >/dev/null 2>&1 || { \
 	  echo "installing Debian's prometheus and prometheus-alertmanager for the monitoring tests"; \
 	  { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prometheus \
 	      prometheus-alertmanager >/dev/null; } || { \
-	    echo "could not install prometheus (apt-get, as root): the monitoring tests will be skipped"; }; }
+	    echo "could not install prometheus (apt-get, as root): no monitoring in the demo, its tests skipped"; }; }
 
 test-chaos: install
 	$(BIN)/python -m pytest -m chaos

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -202,6 +203,7 @@ def start_retraining(settings, reason: str) -> int | None:
     with (data_dir / "logs" / "retrain.log").open("a") as log:
         child = subprocess.Popen([sys.executable, "-m", "cli.main", "retrain", "--now", "--reason", reason],
                                  stdout=log, stderr=log, start_new_session=True, env={**os.environ, **as_env(settings)})
+    threading.Thread(target=child.wait, daemon=True).start()          # reaped when it ends: no zombie
     pid_file.write_text(str(child.pid))
     return child.pid
 

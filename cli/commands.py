@@ -115,13 +115,16 @@ def simulate(settings: Settings, args: argparse.Namespace) -> int:
     svc.require_kafka(settings.kafka)
     tastes = load_or_generate_tastes(settings)
     rate = _pick(args.rate, settings.simulator.rate)
-    messages = simulated_messages(tastes, seed=_pick(args.seed, settings.simulator.seed), rate=rate,
-                                  users=args.users, malformed=args.malformed, count=args.count)
+    world = settings.simulator
+    messages = simulated_messages(tastes.drifted(args.drift, _pick(args.seed, world.seed)),
+                                  seed=_pick(args.seed, world.seed), rate=rate, users=args.users,
+                                  malformed=args.malformed, count=args.count,
+                                  sessions=(world.mean_ratings_per_user, world.min_ratings_per_user))
     topic = args.topic or settings.kafka.ratings_topic
     with progress_bar(args.count, f"simulate -> {topic}") as bar:
         summary = publish(settings.kafka, messages, topic=topic, duration_s=args.duration,
                           progress=bar.update)
-    print_json({"target_rate": rate, **summary})
+    print_json({"target_rate": rate, "drift": args.drift, **summary})
     return 0 if summary["failed"] == 0 else 1
 
 

@@ -28,7 +28,7 @@ from pathlib import Path
 import numpy as np
 from confluent_kafka import Consumer
 
-from . import bench_onboarding
+from . import bench_onboarding, demo_loop, monitoring
 from . import services as svc
 from ._output import print_json
 from .commands import cut_dir, load_or_generate_tastes, world_dir
@@ -56,53 +56,91 @@ def demo_command(settings: Settings, args: argparse.Namespace) -> int:
     base = f"http://{settings.api.host}:{settings.api.port}"
     print(f"cinerec demo: the app will be at {base}/ (sign up, pick {settings.web.picks} films) and "
           f"{base}/dashboard once the loop runs", file=sys.stderr, flush=True)
+    if args.loop and (args.data or monitoring.missing()):
+        raise ValueError("--loop runs on the synthetic world (no --data) and needs Prometheus: "
+                         f"{monitoring.missing() or 'drop --data'}")
     started_services = not all(svc.status(settings)[s]["healthy"] for s in ("kafka", "elasticsearch"))
     if started_services:
         svc.up(settings)
     else:
         svc.ensure_topics(settings.kafka)
-    children: list[subprocess.Popen] = []
+    children: dict[str, subprocess.Popen] = {}
     # Writes need a key: a demo without one configured makes one for this run (the API child inherits it).
-    api_key = "a key of api.api_keys" if settings.api.keys() else secrets.token_urlsafe(16)
+    api_key = next(iter(settings.api.keys()), None) or secrets.token_urlsafe(16)
     if not settings.api.keys():
         os.environ["CINEREC_API__API_KEYS"] = api_key
+    lasting = str(args.duration or 10**9)
+
+    def people(drift: float) -> None:
+        """The rating feed and, on the synthetic world, people who react to what they are shown."""
+        for role in ("feed", "closed_loop"):
+            if role in children:
+                _stop(children.pop(role))
+        drifting = ["--drift", str(drift)] if drift else []
+        children["feed"] = _cinerec(*(["replay", str(args.data), "--after", str(DEMO_CUT), "--rate",
+                                       str(args.replay_rate)] if args.data else
+                                      ["simulate", "--rate", str(args.rate), "--duration", lasting,
+                                       "--malformed", "0.01", *drifting]))
+        if not args.data:
+            children["closed_loop"] = _cinerec("simulate", "--closed-loop", "--rate", str(DEMO_CLOSED_LOOP_RATE),
+                                               "--duration", lasting, *drifting)
     try:
         _prepare(settings, args.data)
-        children.append(_cinerec("stream"))
-        children.append(_cinerec("serve"))
-        feed = (["replay", str(args.data), "--after", str(DEMO_CUT), "--rate", str(args.replay_rate)] if args.data else
-                ["simulate", "--rate", str(args.rate), "--duration", str(args.duration or 10**9),
-                 "--malformed", "0.01"])
-        children.append(_cinerec(*feed))
-        children.append(_cinerec("online"))
-        if not args.data:                   # people who react to what they are shown: clicks, online metrics
-            children.append(_cinerec("simulate", "--closed-loop", "--rate", str(DEMO_CLOSED_LOOP_RATE),
-                                     "--duration", str(args.duration or 10**9)))
+        children["stream"] = _cinerec("stream")
+        children["serve"] = _cinerec("serve")
+        people(0.0)
+        children["online"] = _cinerec("online")
+        if monitoring.missing():
+            print(f"cinerec demo: no Prometheus: {monitoring.missing()}", file=sys.stderr, flush=True)
+        else:
+            children.update(zip(("prometheus", "alertmanager"), monitoring.start(
+                settings, api_key, speedup=demo_loop.SPEEDUP if args.loop else 1)))
         print("\n".join([f"cinerec demo: the app is at {base}/  (dashboard: {base}/dashboard)",
                          f"  events -> {settings.kafka.ratings_topic} -> stream -> Elasticsearch -> API",
                          f"  {base}/docs", f"  {base}/films?q=toy", f"  {base}/users/1/recommendations",
                          f"  {base}/health   {base}/metrics",
-                         f"  POST {base}/ratings with header X-API-Key: {api_key}",
+                         f"  POST {base}/ratings with header X-API-Key: "
+                         f"{'a key of api.api_keys' if settings.api.keys() else api_key}",
                          f"  stream metrics: http://127.0.0.1:{settings.streaming.metrics_port}/metrics",
-                         "  online metrics (CTR, drift): http://127.0.0.1:9110/metrics; "
+                         f"  online metrics (CTR, drift): http://127.0.0.1:{monitoring.ONLINE_PORT}/metrics; "
                          "`cinerec canary status` during a canary",
+                         *([f"  Prometheus: http://127.0.0.1:{monitoring.PROMETHEUS_PORT}/alerts, Alertmanager: "
+                            f"http://127.0.0.1:{monitoring.ALERTMANAGER_PORT}/"] if "prometheus" in children else []),
                          "  retraining: `cinerec retrain --now`; UI: .venv/bin/dagster dev -m cli.pipeline",
                          "Ctrl-C stops everything the demo started."]), file=sys.stderr, flush=True)
-        deadline = time.monotonic() + args.duration if args.duration else None
-        while deadline is None or time.monotonic() < deadline:
-            failed = [c for c in children[:2] if c.poll() is not None]
-            if failed:
-                raise RuntimeError(f"`cinerec {' '.join(failed[0].args[3:])}` exited with {failed[0].returncode}")
-            time.sleep(0.5)
+        if args.loop:
+            print_json(demo_loop.run(settings, people, healthy=lambda: _check_children(children)))
+        else:
+            deadline = time.monotonic() + args.duration if args.duration else None
+            while deadline is None or time.monotonic() < deadline:
+                _check_children(children)
+                time.sleep(0.5)
     except KeyboardInterrupt:
         pass
     finally:
-        for child in reversed(children):
+        for child in reversed(list(children.values())):
             _stop(child)
+        _stop_retraining(settings)
         if started_services:
             svc.down(settings)
     print("cinerec demo: stopped", file=sys.stderr)
     return 0
+
+
+def _check_children(children: dict[str, subprocess.Popen]) -> None:
+    """The loop cannot go on without the job and the API."""
+    for role in ("stream", "serve"):
+        if children[role].poll() is not None:
+            raise RuntimeError(f"`cinerec {role}` exited with {children[role].returncode}")
+
+
+def _stop_retraining(settings: Settings) -> None:
+    """A retraining the alert webhook started runs in its own session: stopped with the demo."""
+    pid_file = Path(settings.services.data_dir) / "retrain.pid"
+    try:
+        os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
 
 
 def _interrupt(signum, frame) -> None:
@@ -306,6 +344,9 @@ def add_parsers(sub, bench_sub) -> None:
     demo.add_argument("--data", type=Path, help="a MovieLens directory: train on it and replay it instead")
     demo.add_argument("--replay-rate", type=float, default=100.0,
                       help="with --data: replayed events per second (default 100)")
+    demo.add_argument("--loop", action="store_true",
+                      help="the operations loop as a timeline: baseline, drift, alert, retraining, canary, "
+                           "recovery (synthetic world, needs Prometheus); exits when the timeline ends")
     demo.set_defaults(run=demo_command)
 
     fresh = bench_sub.add_parser("freshness", help="seconds from a rating to recommendations based on it (JSON)")

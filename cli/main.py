@@ -90,7 +90,8 @@ def build_parser() -> argparse.ArgumentParser:
     simulate.add_argument("--api-url", help="with --closed-loop: API base URL (default http://<api.host>:<api.port>)")
     simulate.add_argument("--k", type=int, default=10, help="with --closed-loop: films per list (default 10)")
     simulate.add_argument("--drift", type=float, default=0.0, metavar="F",
-                          help="with --closed-loop: turn the tastes of a fraction F of the users upside down")
+                          help="turn the tastes of a fraction F of the users upside down (the same users with "
+                               "and without --closed-loop, for one --seed)")
     simulate.set_defaults(run=commands.simulate)
 
     replay = sub.add_parser("replay", help="publish MovieLens ratings in event-time order")

@@ -36,16 +36,6 @@ def position_bias(rank: int) -> float:
     return 1.0 / np.log2(rank + 1)
 
 
-def drifted(tastes: Tastes, fraction: float, seed: int) -> Tastes:
-    """The tastes with a ``fraction`` of the users' factors negated (their likes become dislikes)."""
-    if not fraction:
-        return tastes
-    rng = np.random.default_rng(seed)
-    flip = rng.random(len(tastes.user_id)) < fraction
-    factors = np.where(flip[:, None], -tastes.user_factors, tastes.user_factors)
-    return Tastes(**{**tastes.__dict__, "user_factors": factors})
-
-
 def expected_ratings(tastes: Tastes, user_index: int) -> np.ndarray:
     """Every film's expected rating by one user (no noise), in ``tastes.movie_id`` order."""
     return (MEAN_RATING + tastes.user_bias[user_index] + tastes.item_bias
@@ -68,7 +58,7 @@ def truth(tastes: Tastes, user_index: int, shown: list[int], exclude: set[int]) 
 class ClosedLoop:
     def __init__(self, tastes: Tastes, kafka: KafkaSettings, api_url: str, *, seed: int, k: int = 10,
                  drift: float = 0.0, users: int | None = None):
-        self.tastes = drifted(tastes, drift, seed)
+        self.tastes = tastes.drifted(drift, seed)
         self.kafka, self.api_url, self.k = kafka, api_url.rstrip("/"), k
         self.rng = np.random.default_rng(seed)
         self.active = min(users or len(tastes.user_id), len(tastes.user_id))

@@ -18,13 +18,12 @@ import numpy as np
 from confluent_kafka import KafkaException, Producer
 
 from .malformed import KINDS, malform
-from .world import Tastes
+from .world import Tastes, activity, pick_films
 from core.events import RatingEvent
 from core.settings import KafkaSettings
 
 VALID = "valid"
 CHUNK = 1000            # events generated at a time
-MAX_MATRIX_CELLS = 20_000_000  # user x movie choice table kept in memory
 
 
 @dataclass(frozen=True)
@@ -112,21 +111,22 @@ def _produce(producer: Producer, topic: str, message: Message, report) -> None:
 def simulated_messages(tastes: Tastes, *, seed: int, rate: float, users: int | None = None,
                        malformed: float = 0.0, count: int | None = None,
                        clock_ms: Callable[[], int] = lambda: int(time.time() * 1000),
-                       source: str = "simulator") -> Iterator[Message]:
+                       source: str = "simulator", sessions: tuple[int, int] = (60, 20)) -> Iterator[Message]:
     """Endless (or ``count``) events drawn from the hidden tastes of the first ``users`` users.
 
+    Users watch in sessions, the way the world's history was made (``simulator.world``): a random
+    user picks ``activity`` different films (``sessions`` = (mean, minimum) films per session, the
+    world's ratings per user) and rates each; a chunk's sessions are interleaved. So the stream's
+    films and ratings follow the champion's training data until tastes drift.
     Exactly ``floor(n * malformed)`` of the first n events are malformed, for every n.
     """
     rng = np.random.default_rng(seed)
     picker = random.Random(seed)
-    active = min(users or len(tastes.user_id), len(tastes.user_id),
-                 max(1, MAX_MATRIX_CELLS // len(tastes.movie_id)))
-    choose = _movie_chooser(tastes, active)
+    active = min(users or len(tastes.user_id), len(tastes.user_id))
     sent = 0
     while count is None or sent < count:
         n = CHUNK if count is None else min(CHUNK, count - sent)
-        u_idx = rng.integers(0, active, n)
-        m_idx = choose(u_idx, rng.random(n))
+        u_idx, m_idx = _sessions(tastes, active, n, sessions, rng)
         ratings = tastes.rate(u_idx, m_idx, rng)
         ids = rng.bytes(16 * n)
         now = clock_ms()
@@ -142,20 +142,16 @@ def simulated_messages(tastes: Tastes, *, seed: int, rate: float, users: int | N
         sent += n
 
 
-def _movie_chooser(tastes: Tastes, active: int) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
-    """Inverse-CDF sampling of P(movie | user) for many users at once.
-
-    Row u of the CDF is shifted by u, so one sorted array holds every row:
-    searchsorted(flat, u + r) - u * M is movie index i with CDF_u[i-1] <= r < CDF_u[i].
-    """
-    logits = tastes.choice_logits(np.arange(active))
-    probs = np.exp(logits - logits.max(axis=1, keepdims=True))
-    cdf = np.cumsum(probs, axis=1)
-    cdf /= cdf[:, -1:]
-    movies = cdf.shape[1]
-    flat = (cdf + np.arange(active)[:, None]).ravel()
-
-    def choose(u_idx: np.ndarray, r: np.ndarray) -> np.ndarray:
-        pos = np.searchsorted(flat, u_idx + r, side="right") - u_idx * movies
-        return np.minimum(pos, movies - 1)
-    return choose
+def _sessions(tastes: Tastes, active: int, n: int, sessions: tuple[int, int],
+              rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """``n`` (user index, film index) pairs: whole viewing sessions of random users, shuffled."""
+    mean, minimum = sessions
+    users, films, total = [], [], 0
+    while total < n:
+        u = int(rng.integers(0, active))
+        count = max(1, int(activity(rng, 1, mean=mean, minimum=minimum, movies=len(tastes.movie_id))[0]))
+        users.append(np.full(count, u))
+        films.append(pick_films(tastes, u, count, rng))
+        total += count
+    order = rng.permutation(total)[:n]
+    return np.concatenate(users)[order], np.concatenate(films)[order]

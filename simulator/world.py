@@ -69,6 +69,17 @@ class Tastes:
         halves = np.where(self.half_stars[user_index], np.round(raw * 2) / 2, np.round(raw))
         return np.clip(halves, 0.5, 5.0)
 
+    def drifted(self, fraction: float, seed: int) -> Tastes:
+        """These tastes with a ``fraction`` of the users' factors negated: what they liked they now
+        dislike. A change of taste, not of audience: the factors' distribution, hence what is
+        watched and how it is rated overall, stays the same (input drift metrics cannot see it;
+        the recommendations' click-through does)."""
+        if not fraction:
+            return self
+        flip = np.random.default_rng(seed).random(len(self.user_id)) < fraction
+        return Tastes(**{**self.__dict__, "user_factors": np.where(flip[:, None], -self.user_factors,
+                                                                   self.user_factors)})
+
     def save(self, path: Path) -> None:
         np.savez(path, **{f.name: getattr(self, f.name) for f in fields(self)})
 
@@ -176,20 +187,31 @@ def _users(fake: Faker, rng: np.random.Generator, n: int) -> pd.DataFrame:
     })
 
 
+def activity(rng: np.random.Generator, n: int, *, mean: int, minimum: int, movies: int) -> np.ndarray:
+    """How many films each of ``n`` users (or viewing sessions) rates: long-tailed, a lognormal on
+    top of the minimum with the requested mean, at most half the catalog."""
+    extra = max(mean - minimum, 1)
+    counts = minimum + np.round(rng.lognormal(np.log(extra) - 0.5, 1.0, n)).astype(int)
+    return np.minimum(counts, movies // 2)
+
+
+def pick_films(tastes: Tastes, user_index: int, count: int, rng: np.random.Generator) -> np.ndarray:
+    """The indices of ``count`` different films one user watches: draws without replacement from
+    softmax(choice logits) (Gumbel top-k). The history and the simulator's stream both pick so."""
+    keys = tastes.choice_logits(np.array([user_index]))[0] + rng.gumbel(size=len(tastes.movie_id))
+    if count >= len(keys):
+        return np.argsort(-keys)
+    return np.argpartition(-keys, count)[:count]
+
+
 def _ratings(world: World, rng: np.random.Generator, mean: int, minimum: int) -> pd.DataFrame:
     tastes = world.tastes
     users, movies = len(world.users), len(world.movies)
-    # Activity is long-tailed too: a lognormal on top of the minimum, with the requested mean.
-    extra = max(mean - minimum, 1)
-    counts = minimum + np.round(rng.lognormal(np.log(extra) - 0.5, 1.0, users)).astype(int)
-    counts = np.minimum(counts, movies // 2)
+    counts = activity(rng, users, mean=mean, minimum=minimum, movies=movies)
     user_index, movie_index = [], []
     for u in range(users):
-        # Gumbel top-k: k draws without replacement from softmax(choice logits).
-        keys = tastes.choice_logits(np.array([u]))[0] + rng.gumbel(size=movies)
-        picked = np.argpartition(-keys, counts[u])[:counts[u]]
         user_index.append(np.full(counts[u], u))
-        movie_index.append(picked)
+        movie_index.append(pick_films(tastes, u, counts[u], rng))
     u_idx, m_idx = np.concatenate(user_index), np.concatenate(movie_index)
     start = EPOCH_MS + rng.integers(0, YEAR_SPAN_MS, users)
     ts = start[u_idx] + rng.integers(0, YEAR_SPAN_MS // 2, len(u_idx))

@@ -97,3 +97,34 @@ def test_a_full_speed_message_list_is_sent_without_sleeping(settings):
     summary = publish(settings.kafka, messages, topic=settings.kafka.ratings_topic,
                       sleep=lambda s: pytest.fail("slept at full speed"))
     assert summary["sent"] == 10
+
+
+def test_the_stream_follows_the_history_until_tastes_drift():
+    """The simulator's stream is drawn like the world's history (whole sessions of different
+    films), so drift metrics against the training data stay quiet on it; a change of taste keeps
+    what is watched overall but not who watches what."""
+    from streaming.online import Reference, _histogram, psi
+
+    world = generate(seed=8, users=400, movies=600, mean_ratings_per_user=40, min_ratings_per_user=20,
+                     latent_dim=6)
+    reference = Reference.of(world.ratings)
+
+    def stream(tastes):
+        events = [json.loads(m.value) for m in simulated_messages(tastes, seed=2, rate=0, count=8000,
+                                                                  sessions=(40, 20))]
+        films = Counter(e["movie_id"] for e in events)
+        shares = np.array([films[m] for m in reference.top_films]
+                          + [len(events) - sum(films[m] for m in reference.top_films)], dtype=float)
+        return events, psi(reference.ratings, _histogram(np.array([e["rating"] for e in events]))), \
+            psi(reference.top_shares, shares)
+
+    events, rating_psi, popularity_psi = stream(world.tastes)
+    assert rating_psi < 0.05 and popularity_psi < 0.05, (rating_psi, popularity_psi)
+    drifted, drifted_rating_psi, drifted_popularity_psi = stream(world.tastes.drifted(1.0, seed=1))
+    assert drifted_rating_psi < 0.05 and drifted_popularity_psi < 0.05
+    first = {e["user_id"]: set() for e in events}
+    for e in events:
+        first[e["user_id"]].add(e["movie_id"])
+    overlap = [len(first[e["user_id"]] & {d["movie_id"] for d in drifted if d["user_id"] == e["user_id"]})
+               for e in events[:50]]
+    assert np.mean(overlap) < 0.5 * np.mean([len(first[e["user_id"]]) for e in events[:50]])

@@ -1,0 +1,109 @@
+"""Prometheus and Alertmanager on this machine (Debian's `prometheus`, `prometheus-alertmanager`;
+`make monitoring` installs them), as `cinerec demo` runs them next to the loop.
+
+The production files in ``deployment/`` stay the only source of the scrape jobs, rules and routes:
+``write_configs`` copies them under ``<data_dir>/monitoring`` with the local addresses (the API,
+the job's and the online consumer's /metrics, the API's alert webhook with this run's key) and,
+for a demo that must show an alert within minutes, every duration of the rules (windows,
+offsets, ``for:``) divided by ``speedup`` (never below two scrapes).
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import subprocess
+import urllib.request
+from pathlib import Path
+
+import yaml
+
+from core.settings import PROJECT_ROOT, Settings
+
+DEPLOYMENT = PROJECT_ROOT / "deployment"
+PROMETHEUS = shutil.which("prometheus")
+ALERTMANAGER = shutil.which("prometheus-alertmanager")
+PROMETHEUS_PORT, ALERTMANAGER_PORT, ALERTMANAGER_CLUSTER_PORT = 9090, 9093, 9094
+ONLINE_PORT = 9110                     # `cinerec online`'s default --metrics-port
+
+
+def missing() -> str | None:
+    """Why monitoring cannot run here, or None."""
+    if PROMETHEUS is None or ALERTMANAGER is None:
+        return "Debian's prometheus and prometheus-alertmanager are not installed (`make monitoring`)"
+    if not (DEPLOYMENT / "prometheus" / "rules.yml").is_file():
+        return f"the project's deployment files are not here ({DEPLOYMENT})"
+    return None
+
+
+SCRAPE_S = 5
+UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+DURATION = re.compile(r"(?<![\w.:])(\d+)([smhd])\b")
+
+
+def faster(duration: str, speedup: int) -> str:
+    """Every duration in a PromQL expression or ``for:`` value divided by ``speedup``, in seconds."""
+    def scaled(match: re.Match) -> str:
+        return f"{max(2 * SCRAPE_S, int(match[1]) * UNITS[match[2]] // speedup)}s"
+    return DURATION.sub(scaled, duration) if speedup > 1 else duration
+
+
+def write_configs(settings: Settings, out: Path, api_key: str, *, speedup: int = 1) -> tuple[Path, Path]:
+    """prometheus.yml (+ rules.yml) and alertmanager.yml for this machine; returns their paths."""
+    out.mkdir(parents=True, exist_ok=True)
+    prometheus = yaml.safe_load((DEPLOYMENT / "prometheus" / "prometheus.yml").read_text())
+    api = f"{settings.api.host}:{settings.api.port}"
+    local = {"prometheus": f"127.0.0.1:{PROMETHEUS_PORT}", "cinerec-api": api,
+             "cinerec-stream": f"127.0.0.1:{settings.streaming.metrics_port}",
+             "cinerec-online": f"127.0.0.1:{ONLINE_PORT}"}
+    for job in prometheus["scrape_configs"]:
+        job["static_configs"] = [{"targets": [local[job["job_name"]]]}]
+    prometheus["global"].update(scrape_interval=f"{SCRAPE_S}s", evaluation_interval=f"{SCRAPE_S}s")
+    prometheus["alerting"]["alertmanagers"] = [{"static_configs": [{"targets": [f"127.0.0.1:{ALERTMANAGER_PORT}"]}]}]
+    rules = yaml.safe_load((DEPLOYMENT / "prometheus" / "rules.yml").read_text())
+    for group in rules["groups"]:
+        group.pop("interval", None)
+        for rule in group["rules"]:
+            rule["expr"] = faster(rule["expr"], speedup)
+            if "for" in rule:
+                rule["for"] = faster(rule["for"], speedup)
+    (out / "rules.yml").write_text(yaml.safe_dump(rules, sort_keys=False))
+    (out / "prometheus.yml").write_text(yaml.safe_dump(prometheus, sort_keys=False))
+
+    manager = yaml.safe_load((DEPLOYMENT / "alertmanager" / "alertmanager.yml").read_text())
+    manager["route"].update(group_wait="5s", group_interval="30s")
+    (key_file := out / "api-key").write_text(api_key)
+    key_file.chmod(0o600)
+    for receiver in manager["receivers"]:
+        for hook in receiver.get("webhook_configs", []):
+            hook["url"] = f"http://{api}/ops/alerts"
+            hook["http_config"]["authorization"]["credentials_file"] = str(key_file)
+    (out / "alertmanager.yml").write_text(yaml.safe_dump(manager, sort_keys=False))
+    return out / "prometheus.yml", out / "alertmanager.yml"
+
+
+def start(settings: Settings, api_key: str, *, speedup: int = 1) -> list[subprocess.Popen]:
+    """Prometheus and Alertmanager as child processes (logs in <data_dir>/logs)."""
+    out = Path(settings.services.data_dir) / "monitoring"
+    prometheus_yml, alertmanager_yml = write_configs(settings, out, api_key, speedup=speedup)
+    logs = Path(settings.services.data_dir) / "logs"
+    logs.mkdir(parents=True, exist_ok=True)
+    commands = {
+        "prometheus": [PROMETHEUS, f"--config.file={prometheus_yml}", f"--storage.tsdb.path={out / 'tsdb'}",
+                       f"--web.listen-address=127.0.0.1:{PROMETHEUS_PORT}"],
+        "alertmanager": [ALERTMANAGER, f"--config.file={alertmanager_yml}", f"--storage.path={out / 'alertmanager'}",
+                         f"--web.listen-address=127.0.0.1:{ALERTMANAGER_PORT}",
+                         f"--cluster.listen-address=127.0.0.1:{ALERTMANAGER_CLUSTER_PORT}"]}
+    return [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=(logs / f"{name}.log").open("a"),
+                             start_new_session=True) for name, command in commands.items()]
+
+
+def firing_alerts() -> list[dict]:
+    """Prometheus's firing alerts (labels, annotations, value); [] when it does not answer."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{PROMETHEUS_PORT}/api/v1/alerts", timeout=3) as answer:
+            alerts = json.loads(answer.read())["data"]["alerts"]
+    except (OSError, ValueError, KeyError):
+        return []
+    return [a for a in alerts if a.get("state") == "firing"]
