@@ -92,8 +92,9 @@ class Registry:
         except self.mlflow.exceptions.MlflowException:
             return None
 
-    def load(self, alias: str = CHAMPION) -> ModelArtifact:
-        version = self.version(alias)
+    def load(self, alias: str = CHAMPION, *, number: str | None = None) -> ModelArtifact:
+        """The model behind ``alias`` (or version ``number``)."""
+        version = self.client.get_model_version(self.name, number) if number else self.version(alias)
         if version is None:
             raise LookupError(f"{self.name} has no {alias}: train one with `cinerec train`")
         with tempfile.TemporaryDirectory() as tmp:

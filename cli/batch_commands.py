@@ -249,6 +249,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
         es=es, producer=Producer(settings.kafka.client_config()), dlq_topic=settings.kafka.dlq_topic, model=model,
         bayesian_prior=(report["bayesian_prior_count"], report["global_mean"]),
         champion=lambda current: newer_champion(registry, current), check_model_s=stream.model_check_s,
+        canary=lambda current: canary_challenger(registry, es, current),
         neighbours_kept=settings.elasticsearch.stored_neighbours,
         all_users=(lambda: stored_users(spark, checkpoint, settings.web.first_user_id)) if stream.refold_all else None,
         trending_window_ms=stream.trending_window_s * 1000)
@@ -318,14 +319,27 @@ def newer_champion(registry: Registry, current: str):
 
 def champion_model(registry: Registry):
     """The champion as the streaming job's ``Model`` (None without a champion)."""
+    version = registry.version(CHAMPION)
+    return None if version is None else _streaming_model(registry, str(version.version))
+
+
+def canary_challenger(registry: Registry, es, current: str | None):
+    """For the streaming job during a canary: the challenger's ``Model`` when it is not ``current``,
+    True when it is, None without a canary."""
+    from search import canary
+
+    running = canary.running(es)
+    if running is None:
+        return None
+    return True if running["version"] == current else _streaming_model(registry, running["version"])
+
+
+def _streaming_model(registry: Registry, number: str):
     from streaming.processor import Model
 
-    version = registry.version(CHAMPION)
-    if version is None:
-        return None
-    artifact = registry.load(CHAMPION)
+    artifact = registry.load(number=number)
     return Model(list(artifact.item_ids), artifact.item_factors, float(artifact.params["regularization"]),
-                 float(artifact.params["alpha"]), str(version.version))
+                 float(artifact.params["alpha"]), number)
 
 
 def rollback_command(settings: Settings, args: argparse.Namespace) -> int:

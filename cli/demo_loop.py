@@ -25,8 +25,8 @@ from pathlib import Path
 from . import monitoring
 from core.settings import Settings
 
-SPEEDUP = 30             # the rules' windows: 1 h → 2 min, 15 min → 30 s
-BASELINE_S = 180         # the CTR-drop rule compares with "an hour ago": 2 min here, plus its window
+SPEEDUP = 60             # the rules' windows: 1 h → 1 min, 15 min → 15 s
+BASELINE_S = 100         # the CTR-drop rule compares with "an hour ago": 1 min here, plus its window
 DRIFT = 0.8
 LOOK_S = 10
 RECOVERY_S = 90

@@ -15,6 +15,7 @@ import argparse
 import json
 import os
 import secrets
+import shutil
 import signal
 import subprocess
 import sys
@@ -60,6 +61,8 @@ def demo_command(settings: Settings, args: argparse.Namespace) -> int:
         raise ValueError("--loop runs on the synthetic world (no --data) and needs Prometheus: "
                          f"{monitoring.missing() or 'drop --data'}")
     started_services = not all(svc.status(settings)[s]["healthy"] for s in ("kafka", "elasticsearch"))
+    if args.loop:
+        settings = _fresh_loop_dir(settings, started_services)
     if started_services:
         svc.up(settings)
     else:
@@ -125,6 +128,19 @@ def demo_command(settings: Settings, args: argparse.Namespace) -> int:
             svc.down(settings)
     print("cinerec demo: stopped", file=sys.stderr)
     return 0
+
+
+def _fresh_loop_dir(settings: Settings, services_down: bool) -> Settings:
+    """The loop's story starts from nothing: its own data dir (world, model, checkpoint, services'
+    data, monitoring history), emptied, so no state of an earlier run's drift carries over."""
+    if not services_down:
+        raise RuntimeError("`cinerec demo --loop` starts its own Kafka and Elasticsearch on a fresh data dir: "
+                           "stop the running ones first (`cinerec services down`)")
+    loop_dir = Path(settings.services.data_dir).resolve() / "loop"
+    shutil.rmtree(loop_dir, ignore_errors=True)
+    os.environ["CINEREC_SERVICES__DATA_DIR"] = str(loop_dir)          # the children's too
+    print(f"cinerec demo: the loop runs from scratch in {loop_dir}", file=sys.stderr, flush=True)
+    return settings.replace(services__data_dir=str(loop_dir))
 
 
 def _check_children(children: dict[str, subprocess.Popen]) -> None:

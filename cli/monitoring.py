@@ -51,6 +51,7 @@ def faster(duration: str, speedup: int) -> str:
 
 def write_configs(settings: Settings, out: Path, api_key: str, *, speedup: int = 1) -> tuple[Path, Path]:
     """prometheus.yml (+ rules.yml) and alertmanager.yml for this machine; returns their paths."""
+    out = out.resolve()                     # Alertmanager reads relative paths from its own directory
     out.mkdir(parents=True, exist_ok=True)
     prometheus = yaml.safe_load((DEPLOYMENT / "prometheus" / "prometheus.yml").read_text())
     api = f"{settings.api.host}:{settings.api.port}"
@@ -86,6 +87,8 @@ def write_configs(settings: Settings, out: Path, api_key: str, *, speedup: int =
 def start(settings: Settings, api_key: str, *, speedup: int = 1) -> list[subprocess.Popen]:
     """Prometheus and Alertmanager as child processes (logs in <data_dir>/logs)."""
     out = Path(settings.services.data_dir) / "monitoring"
+    for store in ("tsdb", "alertmanager"):     # a fresh history: Prometheus would restore old alerts' state
+        shutil.rmtree(out / store, ignore_errors=True)
     prometheus_yml, alertmanager_yml = write_configs(settings, out, api_key, speedup=speedup)
     logs = Path(settings.services.data_dir) / "logs"
     logs.mkdir(parents=True, exist_ok=True)

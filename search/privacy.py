@@ -26,9 +26,10 @@ def count_about(es, user_id: int, indices: tuple[str, ...] = PERSONAL_INDICES) -
 def erase_documents(es, user_id: int, *, users: str = "users", ratings: str = "ratings",
                     dead_letters: str = "dead_letters", analytics_only: bool = False) -> None:
     """Deletes the user's documents (only their activity data when ``analytics_only``: consent to
-    analytics withdrawn); waits until the deletes are visible."""
-    if not analytics_only:
-        es.options(ignore_status=404).delete(index=users, id=str(user_id), refresh=True)
+    analytics withdrawn); waits until the deletes are visible. ``users`` is an alias over
+    versioned indices (``search.indices.versioned_name``)."""
+    if not analytics_only:                  # every version: the served one, a canary's, those kept for rollback
+        delete_matching(es, f"{users}-v*", {"term": {"user_id": user_id}})
     for index in [ratings] if analytics_only else [ratings, dead_letters]:
         delete_matching(es, index, {"term": {"user_id": user_id}})
 

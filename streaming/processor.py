@@ -44,7 +44,7 @@ from .validate import Record, processing_error
 from core.events import MAX_ID, RatingEvent
 from core.foldin import FoldIn
 from search.documents import RESEARCH, bayesian_average
-from search.indices import bulk_write
+from search.indices import bulk_write, versioned_name
 from search.privacy import erase_documents
 
 
@@ -61,6 +61,18 @@ class Model:
         return FoldIn(self.item_factors, self.regularization, self.alpha)
 
 
+@dataclass(frozen=True)
+class Folding:
+    """A model ready to fold users in: its solver and its films' row numbers."""
+    model: Model
+    fold: FoldIn
+    item_index: dict[int, int]
+
+    @classmethod
+    def of(cls, model: Model) -> Folding:
+        return cls(model, model.fold(), {int(m): i for i, m in enumerate(model.item_ids)})
+
+
 RATING_FIELDS = ("event_id", "user_id", "movie_id", "rating", "ts", "source")
 NO_CHOICES = {**RESEARCH, "erased": False}      # a user row without privacy (research data)
 
@@ -70,10 +82,14 @@ class RatingProcessor:
                  films_alias: str = "films", users_alias: str = "users", ratings_alias: str = "ratings",
                  film_lists_alias: str = "film_lists", dead_letters_alias: str = "dead_letters",
                  champion: Callable[[str], Model | None] | None = None, check_model_s: float = 10.0,
+                 canary: Callable[[str | None], Model | None | bool] | None = None,
                  all_users: Callable[[], Iterable[tuple[int, list]]] | None = None,
                  trending_window_ms: int = 3_600_000, neighbours_kept: int = 30):
         """``bayesian_prior``: (prior count C, global mean m) of the training data;
         ``champion(current version)``: the registry's champion when it is another version, else None;
+        ``canary(current canary version or None)``: during a canary, the challenger when it is not
+        the current one, ``True`` when it is, None without a canary; its users are folded in too
+        and written to its own ``users`` index version, which serves the canary's users;
         ``all_users()``: every user's current ratings from the job's state; when given, users whose
         document was folded with another model are all re-folded at a batch boundary (at the first
         batch and after a model change), not only when they next rate."""
@@ -82,6 +98,7 @@ class RatingProcessor:
         self.aliases = {"films": films_alias, "users": users_alias, "ratings": ratings_alias,
                         "film_lists": film_lists_alias, "dead_letters": dead_letters_alias}
         self.champion, self.check_model_s, self.checked_at = champion, check_model_s, time.monotonic()
+        self.canary, self.challenger = canary, None       # the challenger's model during a canary
         self.all_users, self.refold_pending = all_users, all_users is not None
         self.trending_window_ms = trending_window_ms
         self.neighbours_kept, self.liked_changed = neighbours_kept, set()   # films rated since their list
@@ -92,8 +109,7 @@ class RatingProcessor:
 
     def use(self, model: Model) -> None:
         """Switches to a model (at a batch boundary): users are re-folded when they next change."""
-        self.model, self.fold = model, model.fold()
-        self.item_index = {int(m): i for i, m in enumerate(model.item_ids)}
+        self.model, self.serving = model, Folding.of(model)
         metrics.MODEL_VERSION.set(float(model.version) if str(model.version).isdigit() else 0)
 
     def process(self, rows: list, batch_id: int) -> dict:
@@ -120,6 +136,8 @@ class RatingProcessor:
                                                     if p["ratings"] is not None and not p["privacy"]["erased"]])
         self._retrying(lambda: self._apply_privacy(by_kind["user"]), "privacy")
         rejected = self._retrying(lambda: self._write(events, users, by_kind["film"], failed_users), "write")
+        if self.challenger is not None:
+            self._retrying(lambda: self._write_challenger_users(by_kind["user"]), "challenger users")
         events = [e for e in events if e["event_id"] not in rejected]
         letters = [letter for _, letter in by_kind["dead"]] + [dead_letter(e, err) for e, err in rejected.values()]
         self._retrying(lambda: self._publish(letters), "dead letters")
@@ -168,12 +186,29 @@ class RatingProcessor:
             raise Unavailable(f"{left or len(errors)} dead letters not acknowledged by Kafka: "
                               f"{errors[0] if errors else 'timed out'}")
 
-    def user_document(self, user: int, ratings: list, privacy: dict) -> dict:
+    def user_document(self, user: int, ratings: list, privacy: dict, folding: Folding | None = None) -> dict:
         """The whole ``users`` document: vector solved from every current rating (only with consent
-        to personalisation), liked, rated, privacy choices."""
+        to personalisation) with the champion (or ``folding``'s model), liked, rated, privacy choices."""
+        folding = folding or self.serving
         state = UserState(user, {int(m): (float(r), int(ts), "") for m, r, ts in ratings})
-        vector = state.vector(self.fold, self.item_index) if privacy["personalisation"] else None
-        return state.document(vector, self.model.version, privacy)
+        vector = state.vector(folding.fold, folding.item_index) if privacy["personalisation"] else None
+        return state.document(vector, folding.model.version, privacy)
+
+    def _write_challenger_users(self, users: list[tuple[int, dict]]) -> None:
+        """The batch's users folded with the challenger, into its ``users`` version (a user whose
+        fold-in fails keeps the older document: the champion's side dead-letters the events)."""
+        index = versioned_name(self.aliases["users"], self.challenger.model.version)
+        documents = []
+        for user, payload in users:
+            if payload["ratings"] is None or payload["privacy"]["erased"]:
+                continue
+            try:
+                documents.append((str(user), self.user_document(user, payload["ratings"], payload["privacy"],
+                                                                self.challenger)))
+            except Exception:  # noqa: BLE001, S112 - see the docstring
+                continue
+        if documents:
+            self._fail_on([bulk_write(self.es, index, iter(documents))])
 
     def film_document(self, count: int, total: float, likes: int, buckets: dict) -> dict:
         return {"rating_count": count, "rating_mean": total / count if count else None, "like_count": likes,
@@ -270,13 +305,17 @@ class RatingProcessor:
                               f"in {[r['index'] for r in failed]}: {failed[0]['errors'][:1]}")
 
     def _maybe_reload(self) -> None:
-        if self.champion is None or time.monotonic() - self.checked_at < self.check_model_s:
+        if time.monotonic() - self.checked_at < self.check_model_s:
             return
         self.checked_at = time.monotonic()
-        newer = self.champion(self.model.version)
+        newer = self.champion(self.model.version) if self.champion is not None else None
         if newer is not None:
             self.use(newer)
             self.refold_pending = self.all_users is not None
+        if self.canary is not None:
+            challenger = self.canary(self.challenger.model.version if self.challenger else None)
+            if challenger is not True:
+                self.challenger = Folding.of(challenger) if challenger is not None else None
 
     def _refold_stale_users(self) -> int:
         """Re-folds every user whose document another model folded; idempotent, so a crash

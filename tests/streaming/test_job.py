@@ -200,6 +200,35 @@ def test_a_new_champion_is_used_from_the_next_batch(world, fresh_indices, settin
     np.testing.assert_allclose(doc["vector"], expected, rtol=1e-6, atol=1e-9)
 
 
+def test_during_a_canary_the_challengers_users_are_folded_in_too(world, fresh_indices, settings):
+    from search.indices import create_index
+
+    frames, artifact = world
+    es = fresh_indices
+    challenger = Model(list(artifact.item_ids), artifact.item_factors * 2, PARAMS["regularization"], PARAMS["alpha"],
+                       "9")
+    create_index(es, "users", 9, dims=artifact.item_factors.shape[1])      # what `canary start` builds
+    job = processor(world, es, settings)
+    running = {"canary": challenger}
+    job.canary = lambda current: (None if running["canary"] is None
+                                  else True if current == "9" else running["canary"])
+    job.check_model_s = 0.0
+    ratings = [[1, 5.0, 1000], [2, 4.0, 1001]]
+    job.process([("user", "u:7", json.dumps({"ratings": ratings}))], 0)
+    es.indices.refresh(index="users-v9")
+    served, tried = es.get(index="users", id="7")["_source"], es.get(index="users-v9", id="7")["_source"]
+    assert served["model_version"] == job.model.version != "9" and tried["model_version"] == "9"
+    index = {int(m): i for i, m in enumerate(artifact.item_ids)}
+    expected = challenger.fold().user_vector(np.array([index[1], index[2]]), np.array([5.0, 4.0]))
+    np.testing.assert_allclose(tried["vector"], expected, rtol=1e-6, atol=1e-9)
+
+    running["canary"] = None                                                  # decided: no more writes
+    job.process([("user", "u:7", json.dumps({"ratings": ratings + [[3, 1.0, 1002]]}))], 1)
+    es.indices.refresh(index="users-v9")
+    assert es.get(index="users-v9", id="7")["_source"]["rated"] == tried["rated"] == ["1", "2"]
+    assert sorted(es.get(index="users", id="7")["_source"]["rated"]) == ["1", "2", "3"]
+
+
 def test_trending_drops_on_the_clock_when_nobody_rates(world, fresh_indices, settings):
     es, minute = fresh_indices, 60_000
     job = processor(world, es, settings)
