@@ -313,7 +313,8 @@ class RatingProcessor:
             self.use(newer)
             self.refold_pending = self.all_users is not None
         if self.canary is not None:
-            challenger = self.canary(self.challenger.model.version if self.challenger else None)
+            current = self.challenger.model.version if self.challenger else None
+            challenger = self._retrying(lambda: self.canary(current), "canary")   # waits out an outage
             if challenger is not True:
                 self.challenger = Folding.of(challenger) if challenger is not None else None
 
