@@ -18,10 +18,10 @@ import json
 import sys
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
 from ._output import print_json
+from .monitoring import ONLINE_PORT, counter_samples
 from core.settings import Settings
 
 
@@ -122,21 +122,12 @@ def by_hand_command(settings: Settings, args: argparse.Namespace) -> int:
 
 def _variant_requests(settings: Settings) -> dict[str, tuple[int, int]]:
     """(requests, errors) per variant from the API's /metrics; empty when the API is not reachable."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    try:
-        with urllib.request.urlopen(f"http://{settings.api.host}:{settings.api.port}/metrics", timeout=2) as r:
-            text = r.read().decode()
-    except OSError:
-        return {}
     out: dict[str, list[int]] = {}
-    for family in text_string_to_metric_families(text):
-        if family.name == "cinerec_variant_requests":
-            for sample in family.samples:
-                if sample.name.endswith("_total"):
-                    pair = out.setdefault(sample.labels["variant"], [0, 0])
-                    pair[0] += int(sample.value)
-                    pair[1] += int(sample.value) if sample.labels["outcome"] == "error" else 0
+    for name, labels, value in counter_samples(f"http://{settings.api.host}:{settings.api.port}/metrics") or []:
+        if name == "cinerec_variant_requests_total":
+            pair = out.setdefault(labels["variant"], [0, 0])
+            pair[0] += int(value)
+            pair[1] += int(value) if labels["outcome"] == "error" else 0
     return {v: (r, e) for v, (r, e) in out.items()}
 
 
@@ -206,7 +197,7 @@ def add_parsers(sub) -> None:
     for name in ("promote", "abort"):
         actions.add_parser(name, help=f"{name} by hand").set_defaults(run=by_hand_command)
     online = sub.add_parser("online", help="online metrics of the closed loop (impressions, clicks, drift)")
-    online.add_argument("--metrics-port", type=int, default=9110, help="Prometheus /metrics port (0: off)")
+    online.add_argument("--metrics-port", type=int, default=ONLINE_PORT, help="Prometheus /metrics port (0: off)")
     online.add_argument("--duration", type=float, help="seconds to run (default: until stopped)")
     online.set_defaults(run=online_command)
     retrain = sub.add_parser("retrain", help="the retraining pipeline: extract, train, gate, canary (Dagster)")

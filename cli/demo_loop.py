@@ -18,7 +18,6 @@ from __future__ import annotations
 import json
 import sys
 import time
-import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
@@ -115,20 +114,14 @@ def _decided(report: dict) -> dict | None:
 
 def _counters() -> dict[str, dict[str, float]] | None:
     """{variant: {impressions, clicks}} from `cinerec online`'s /metrics; None when it does not answer."""
-    from prometheus_client.parser import text_string_to_metric_families
-
-    try:
-        with urllib.request.urlopen(f"http://127.0.0.1:{monitoring.ONLINE_PORT}/metrics", timeout=3) as answer:
-            text = answer.read().decode()
-    except OSError:
+    samples = monitoring.counter_samples(f"http://127.0.0.1:{monitoring.ONLINE_PORT}/metrics")
+    if samples is None:
         return None
     out: dict[str, dict[str, float]] = {}
-    for family in text_string_to_metric_families(text):
-        for name in ("impressions", "clicks"):
-            if family.name == f"cinerec_online_{name}":
-                for sample in family.samples:
-                    if sample.name.endswith("_total"):
-                        out.setdefault(sample.labels["variant"], {})[name] = sample.value
+    for name in ("impressions", "clicks"):
+        for sample, labels, value in samples:
+            if sample == f"cinerec_online_{name}_total":
+                out.setdefault(labels["variant"], {})[name] = value
     return out
 
 

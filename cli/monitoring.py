@@ -25,7 +25,7 @@ DEPLOYMENT = PROJECT_ROOT / "deployment"
 PROMETHEUS = shutil.which("prometheus")
 ALERTMANAGER = shutil.which("prometheus-alertmanager")
 PROMETHEUS_PORT, ALERTMANAGER_PORT, ALERTMANAGER_CLUSTER_PORT = 9090, 9093, 9094
-ONLINE_PORT = 9110                     # `cinerec online`'s default --metrics-port
+ONLINE_PORT = 9110                     # `cinerec online --metrics-port`'s default
 
 
 def missing() -> str | None:
@@ -110,3 +110,17 @@ def firing_alerts() -> list[dict]:
     except (OSError, ValueError, KeyError):
         return []
     return [a for a in alerts if a.get("state") == "firing"]
+
+
+def counter_samples(url: str) -> list[tuple[str, dict, float]] | None:
+    """(counter name with ``_total``, labels, value) of every counter a /metrics page exports;
+    None when it does not answer."""
+    from prometheus_client.parser import text_string_to_metric_families
+
+    try:
+        with urllib.request.urlopen(url, timeout=3) as answer:
+            text = answer.read().decode()
+    except OSError:
+        return None
+    return [(sample.name, sample.labels, sample.value) for family in text_string_to_metric_families(text)
+            if family.type == "counter" for sample in family.samples if sample.name.endswith("_total")]

@@ -132,12 +132,13 @@ class RatingProcessor:
         duplicates = sum(p.get("duplicates", 0) for _, p in by_kind["user"])
         for _, payload in by_kind["user"]:
             payload.setdefault("privacy", NO_CHOICES)
-        users, failed_users = self._user_documents([(u, p["ratings"], p["privacy"]) for u, p in by_kind["user"]
-                                                    if p["ratings"] is not None and not p["privacy"]["erased"]])
+        current = [(u, p["ratings"], p["privacy"]) for u, p in by_kind["user"]
+                   if p["ratings"] is not None and not p["privacy"]["erased"]]
+        users, failed_users = self._user_documents(current)
         self._retrying(lambda: self._apply_privacy(by_kind["user"]), "privacy")
         rejected = self._retrying(lambda: self._write(events, users, by_kind["film"], failed_users), "write")
         if self.challenger is not None:
-            self._retrying(lambda: self._write_challenger_users(by_kind["user"]), "challenger users")
+            self._retrying(lambda: self._write_challenger_users(current), "challenger users")
         events = [e for e in events if e["event_id"] not in rejected]
         letters = [letter for _, letter in by_kind["dead"]] + [dead_letter(e, err) for e, err in rejected.values()]
         self._retrying(lambda: self._publish(letters), "dead letters")
@@ -163,13 +164,14 @@ class RatingProcessor:
                 erase_documents(self.es, user, users=self.aliases["users"], ratings=self.aliases["ratings"],
                                 dead_letters=self.aliases["dead_letters"], analytics_only=not privacy["erased"])
 
-    def _user_documents(self, users: list[tuple[int, list, dict]]) -> tuple[list, dict[int, Exception]]:
-        """(user id, document) of each user, and the users whose fold-in raised (their events are
-        dead-lettered)."""
+    def _user_documents(self, users: list[tuple[int, list, dict]],
+                        folding: Folding | None = None) -> tuple[list, dict[int, Exception]]:
+        """(user id, document) of each user (folded with the champion or ``folding``), and the users
+        whose fold-in raised (their events are dead-lettered)."""
         documents, failed = [], {}
         for user, ratings, privacy in users:
             try:
-                documents.append((user, self.user_document(user, ratings, privacy)))
+                documents.append((user, self.user_document(user, ratings, privacy, folding)))
             except Exception as err:  # noqa: BLE001 - about this user's data: dead-lettered, the batch goes on
                 failed[user] = err
         return documents, failed
@@ -194,21 +196,13 @@ class RatingProcessor:
         vector = state.vector(folding.fold, folding.item_index) if privacy["personalisation"] else None
         return state.document(vector, folding.model.version, privacy)
 
-    def _write_challenger_users(self, users: list[tuple[int, dict]]) -> None:
+    def _write_challenger_users(self, users: list[tuple[int, list, dict]]) -> None:
         """The batch's users folded with the challenger, into its ``users`` version (a user whose
         fold-in fails keeps the older document: the champion's side dead-letters the events)."""
-        index = versioned_name(self.aliases["users"], self.challenger.model.version)
-        documents = []
-        for user, payload in users:
-            if payload["ratings"] is None or payload["privacy"]["erased"]:
-                continue
-            try:
-                documents.append((str(user), self.user_document(user, payload["ratings"], payload["privacy"],
-                                                                self.challenger)))
-            except Exception:  # noqa: BLE001, S112 - see the docstring
-                continue
+        documents, _ = self._user_documents(users, self.challenger)
         if documents:
-            self._fail_on([bulk_write(self.es, index, iter(documents))])
+            index = versioned_name(self.aliases["users"], self.challenger.model.version)
+            self._fail_on([bulk_write(self.es, index, ((str(u), doc) for u, doc in documents))])
 
     def film_document(self, count: int, total: float, likes: int, buckets: dict) -> dict:
         return {"rating_count": count, "rating_mean": total / count if count else None, "like_count": likes,
