@@ -98,6 +98,16 @@ def figures(settings, data_dir: Path, es, sent: int) -> dict:
     return report
 
 
+def remount(mount, mode: str) -> None:
+    """``mount -o remount,<mode>``; the kernel refuses a read-only remount while a write is in
+    flight on the disk ("mount point is busy"), so it is tried again for up to 30 s."""
+    deadline = time.monotonic() + 30
+    while (done := subprocess.run(["mount", "-o", f"remount,{mode}", str(mount)], capture_output=True,
+                                  text=True)).returncode != 0:
+        assert time.monotonic() < deadline, f"cannot remount {mount} {mode}: {done.stderr}"
+        time.sleep(0.2)
+
+
 @pytest.mark.parametrize("fault", ["read-only", "disk-full"])
 def test_checkpoint_disk_read_only_or_full(fault, world, fresh_indices, tmp_path):
     """The checkpoint on a small filesystem of its own that turns read-only or fills up mid-run:
@@ -121,7 +131,7 @@ def test_checkpoint_disk_read_only_or_full(fault, world, fresh_indices, tmp_path
         load.start()
         job = running_job(job_env, mount, log)
         if fault == "read-only":
-            subprocess.run(["mount", "-o", "remount,ro", str(mount)], check=True)
+            remount(mount, "ro")
         else:
             subprocess.run(["fallocate", "-l", "64m", str(mount / "filler")], check=False)
             subprocess.run(["dd", "if=/dev/zero", f"of={mount / 'filler2'}", "bs=1M"], capture_output=True)
@@ -138,7 +148,7 @@ def test_checkpoint_disk_read_only_or_full(fault, world, fresh_indices, tmp_path
         assert expected in failed[0] or "checkpoint-v" in failed[0], failed[0]
         time.sleep(5)
         if fault == "read-only":
-            subprocess.run(["mount", "-o", "remount,rw", str(mount)], check=True)
+            remount(mount, "rw")
         else:
             for filler in ("filler", "filler2"):
                 (mount / filler).unlink(missing_ok=True)
