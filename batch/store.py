@@ -21,3 +21,8 @@ def save(dataset: Dataset, directory: Path, *, source: Path) -> dict:
     manifest = {"source": str(Path(source).resolve()), **dataset.summary()}
     (directory / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return {"path": str(directory), **manifest}
+
+
+def cut_dir(data_dir: str | Path, path: Path, fraction: float) -> Path:
+    """Where ``cinerec data cut`` puts the first ``fraction`` of the dataset at ``path``."""
+    return Path(data_dir) / "datasets" / f"{Path(path).resolve().name}-first{round(fraction * 100)}"

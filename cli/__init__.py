@@ -1,1 +1,9 @@
-"""The `cinerec` command line: the one entry point people need. May import every component."""
+"""The `cinerec` command line: parses arguments, calls a component, prints the result.
+
+    main.py      the parser, settings, exit codes          run.py      config, services, stream, serve,
+    data.py      data …, simulate, replay, events count                 demo, kibana
+    models.py    train, evaluate, tune, promote, index,    canary.py   canary …, online, retrain
+                 rollback, report                          privacy.py  privacy …
+    bench.py     every `bench …` (``ops/bench.py`` runs them)
+May import every component; imports no engine (tests/test_imports.py): the packages assemble.
+"""

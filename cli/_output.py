@@ -1,4 +1,4 @@
-"""Printing for the CLI: JSON to stdout, progress bars to a terminal only."""
+"""Printing for the CLI: JSON to stdout, progress bars to a terminal only, help of setting overrides."""
 
 from __future__ import annotations
 
@@ -7,6 +7,13 @@ import sys
 from typing import Any
 
 from tqdm import tqdm
+
+from core.settings import env_var
+
+
+def env_help(text: str, section: str, key: str) -> str:
+    """Help text of an option that overrides a setting."""
+    return f"{text} (default: setting {section}.{key}, env {env_var(section, key)})"
 
 
 def print_json(obj: Any) -> None:

@@ -23,6 +23,8 @@ import numpy as np
 import pandas as pd
 from faker import Faker
 
+from core.settings import Settings
+
 # Share of MovieLens films carrying each genre (ml-latest-small), used as sampling weights.
 GENRE_FREQUENCY = {
     "Drama": 0.45, "Comedy": 0.39, "Thriller": 0.19, "Action": 0.19, "Romance": 0.17,
@@ -136,6 +138,28 @@ def generate(*, seed: int, users: int, movies: int, mean_ratings_per_user: int,
     world.ratings = _ratings(world, rng, mean_ratings_per_user, min_ratings_per_user)
     world.tags = _tags(world, rng)
     return world
+
+
+def world_dir(settings: Settings) -> Path:
+    """Where the synthetic world of these settings lives: ``<data_dir>/world``."""
+    return Path(settings.services.data_dir) / "world"
+
+
+def world_of(settings: Settings, *, seed: int | None = None, users: int | None = None,
+             movies: int | None = None) -> World:
+    """The synthetic world of the simulator settings (``seed``, ``users``, ``movies`` override them)."""
+    sim = settings.simulator
+    return generate(seed=sim.seed if seed is None else seed, users=sim.users if users is None else users,
+                    movies=sim.movies if movies is None else movies, mean_ratings_per_user=sim.mean_ratings_per_user,
+                    min_ratings_per_user=sim.min_ratings_per_user, latent_dim=sim.latent_dim)
+
+
+def load_or_generate_tastes(settings: Settings) -> Tastes:
+    """The synthetic world's hidden tastes, generating the world from settings the first time."""
+    path = world_dir(settings) / TASTES_FILE
+    if not path.is_file():
+        world_of(settings).save(world_dir(settings))
+    return Tastes.load(path)
 
 
 @dataclass

@@ -25,40 +25,40 @@ from pyspark.errors import StreamingQueryException
 from .processor import RatingProcessor
 from .source import rating_stream
 from .stateful import INITIAL_SCHEMA, INPUT_SCHEMA, OUTPUT_SCHEMA, RatingState, has_state, initial_rows, keyed_rows
-from core.settings import KafkaSettings
+from core.settings import Settings
 
 ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
 
-def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: set[int], checkpoint: Path,
-          initial_ratings: pd.DataFrame | None = None, trigger_ms: int = 500, available_now: bool = False,
-          max_offsets_per_trigger: int = 0, trending_window_ms: int = 3_600_000,
-          lateness_ms: int = 600_000, state_buckets: int = 16, state_partitions: int = 2,
-          first_person_id: int = 2**31 - 1, on_batch=None):
+def start(spark, settings: Settings, processor: RatingProcessor, *, catalog: set[int], checkpoint: Path,
+          initial_ratings: pd.DataFrame | None = None, available_now: bool = False, on_batch=None):
     """Starts the query and returns it (``query.awaitTermination()`` / ``query.stop()``).
 
-    ``initial_ratings``: the ratings the model was trained on (user_id, movie_id, rating, ts);
-    they seed the state of a new checkpoint. A checkpoint that already has state is restarted
-    without them: Spark would otherwise carry them in every micro-batch's plan.
-    ``state_partitions``: Spark partitions of the keyed state (fixed for the life of a checkpoint).
-    ``first_person_id``: the first user id of a person with an account (``core.privacy``).
-    The query reads the ratings topic and the privacy topic (consent and erasure)."""
+    ``settings``: the Kafka topics, the ``streaming`` section (trigger, batch bound, state layout,
+    trending window, lateness) and ``web.first_user_id`` (the first user id of a person with an
+    account, ``core.privacy``). ``initial_ratings``: the ratings the model was trained on (user_id,
+    movie_id, rating, ts); they seed the state of a new checkpoint. A checkpoint that already has
+    state is restarted without them: Spark would otherwise carry them in every micro-batch's plan.
+    ``available_now``: process what Kafka holds, then stop. The query reads the ratings topic and
+    the privacy topic (consent and erasure)."""
+    kafka, stream = settings.kafka, settings.streaming
     spark.conf.set("spark.sql.streaming.stateStore.providerClass", ROCKSDB)
-    spark.conf.set("spark.sql.shuffle.partitions", str(state_partitions))
+    spark.conf.set("spark.sql.shuffle.partitions", str(stream.state_partitions))
     spark.conf.set("spark.sql.execution.arrow.pyspark.enabled", "true")
     spark.conf.set("spark.sql.streaming.stopTimeout", "60s")     # a stalled query is given up, not waited for
     # Commit the state as a changelog (not a full RocksDB checkpoint) every batch.
     spark.conf.set("spark.sql.streaming.stateStore.rocksdb.changelogCheckpointing.enabled", "true")
     keyed = (rating_stream(spark, kafka, topics=[kafka.ratings_topic, kafka.privacy_topic],
-                           max_offsets_per_trigger=max_offsets_per_trigger)
+                           max_offsets_per_trigger=stream.max_offsets_per_trigger)
              .select("key", "value", "topic", "partition", "offset", "timestamp")
-             .mapInPandas(keyed_rows(catalog, state_buckets, kafka.privacy_topic), INPUT_SCHEMA))
+             .mapInPandas(keyed_rows(catalog, stream.state_buckets, kafka.privacy_topic), INPUT_SCHEMA))
     initial = None
     if initial_ratings is not None and len(initial_ratings) and not has_state(checkpoint):
-        initial = spark.createDataFrame(initial_rows(initial_ratings, state_buckets), INITIAL_SCHEMA).groupBy("key")
-    state = keyed.groupBy("key").transformWithStateInPandas(
-        RatingState(trending_window_ms, lateness_ms, first_person_id), OUTPUT_SCHEMA, "Append", "None",
-        initialState=initial)
+        initial = (spark.createDataFrame(initial_rows(initial_ratings, stream.state_buckets), INITIAL_SCHEMA)
+                   .groupBy("key"))
+    rules = RatingState(stream.trending_window_s * 1000, stream.lateness_s * 1000, settings.web.first_user_id)
+    state = keyed.groupBy("key").transformWithStateInPandas(rules, OUTPUT_SCHEMA, "Append", "None",
+                                                            initialState=initial)
 
     def process(frame, batch_id: int) -> None:
         rows = frame.toPandas()                          # Arrow: much cheaper than collect() of Rows
@@ -69,7 +69,7 @@ def start(spark, kafka: KafkaSettings, processor: RatingProcessor, *, catalog: s
     writer = (state.writeStream.foreachBatch(process).option("checkpointLocation", str(checkpoint))
               .queryName("cinerec-ratings"))
     writer = writer.trigger(availableNow=True) if available_now else writer.trigger(
-        processingTime=f"{trigger_ms} milliseconds")
+        processingTime=f"{stream.trigger_ms} milliseconds")
     return writer.start()
 
 

@@ -14,10 +14,10 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cli import services as svc
 from cli.main import main
 from core.events import InvalidEvent, parse_event
 from kafka_helpers import consume_all
+from ops import services as svc
 from streaming.metrics import process_tree
 
 USERS, FILMS = 60, 80          # the small synthetic world of the fault tests

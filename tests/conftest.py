@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from cli import services as svc
-from cli.services._process import free_port  # tests import it from here too
 from core.settings import Settings, load_settings
+from ops import services as svc
+from ops.services._process import free_port  # tests import it from here too
 
 
 @pytest.fixture(scope="session")

@@ -6,8 +6,8 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from cli.kibana import SAVED_OBJECTS
 from cli.main import main
+from ops.kibana import SAVED_OBJECTS
 from search.indices import MAPPINGS
 
 

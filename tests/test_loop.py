@@ -18,8 +18,8 @@ from chaos_helpers import ratings_indexed, stream, trained_world, wait_until_ser
 from dagster import RunRequest, build_sensor_context
 
 from cli.main import main
-from cli.services._process import free_port
 from core.settings import load_settings
+from ops.services._process import free_port
 from simulator.closed_loop import ClosedLoop
 from simulator.producer import publish, simulated_messages
 from simulator.world import Tastes
@@ -30,7 +30,7 @@ pytestmark = [pytest.mark.services, pytest.mark.spark]
 def test_new_data_triggers_a_retraining_whose_canary_is_decided_on_online_metrics(
         spark, services, base_settings, fresh_indices, tmp_path, capsys, monkeypatch):
     from batch.registry import Registry
-    from cli.pipeline import new_data, new_data_share
+    from ops.pipeline import new_data, new_data_share
     from search import canary
     from streaming.online import OnlineMetrics, consume
 

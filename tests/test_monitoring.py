@@ -17,7 +17,7 @@ import pytest
 import yaml
 from werkzeug.serving import make_server
 
-from cli.services._process import free_port
+from ops.services._process import free_port
 
 DEPLOYMENT = Path(__file__).resolve().parent.parent / "deployment"
 PROMTOOL, AMTOOL = shutil.which("promtool"), shutil.which("amtool")
@@ -73,7 +73,7 @@ def test_every_metric_a_rule_or_panel_uses_is_exported():
 @pytest.mark.services
 def test_a_retrain_alert_reaches_the_webhook_and_starts_the_pipeline(services, base_settings, tmp_path):
     from api import create_app
-    from cli.monitoring import write_configs
+    from ops.monitoring import write_configs
 
     assert subprocess.run([AMTOOL, "check-config", str(DEPLOYMENT / "alertmanager" / "alertmanager.yml")],
                           capture_output=True).returncode == 0
@@ -123,7 +123,7 @@ def test_a_retrain_alert_reaches_the_webhook_and_starts_the_pipeline(services, b
 def test_the_local_monitoring_configuration_is_valid(base_settings, tmp_path, speedup):
     """What `cinerec demo` gives Debian's Prometheus (the production files with local targets;
     `--loop` divides the rules' durations): promtool accepts it, and every rule is still there."""
-    from cli.monitoring import write_configs
+    from ops.monitoring import write_configs
 
     prometheus_yml, alertmanager_yml = write_configs(base_settings, tmp_path, "key", speedup=speedup)
     checked = subprocess.run([PROMTOOL, "check", "config", str(prometheus_yml)], capture_output=True, text=True)
@@ -139,7 +139,7 @@ def test_the_local_monitoring_configuration_is_valid(base_settings, tmp_path, sp
 
 
 def test_the_pipeline_has_its_steps_triggers_and_retries():
-    from cli.pipeline import defs, retrain
+    from ops.pipeline import defs, retrain
 
     steps = [node.name for node in retrain.graph.nodes_in_topological_order]
     assert steps == ["extract", "train_op", "gate_op", "canary_op"]

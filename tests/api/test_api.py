@@ -14,8 +14,8 @@ from api import create_app
 from batch.artifact import ModelArtifact
 from batch.interactions import Interactions
 from batch.recommenders import create
-from cli.services._process import free_port
 from core.events import parse_event
+from ops.services._process import free_port
 from search.client import connect
 
 pytestmark = pytest.mark.services

@@ -14,7 +14,7 @@ import time
 import pytest
 from chaos_helpers import trained_world, wait_until_served
 
-from cli.services._process import free_port
+from ops.services._process import free_port
 from search.client import connect
 
 pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.browser]

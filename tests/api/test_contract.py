@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.services._process import free_port
+from ops.services._process import free_port
 
 pytestmark = pytest.mark.services
 KEY = "contract-test-key"

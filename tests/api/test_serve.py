@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from cli.services._process import free_port
+from ops.services._process import free_port
 
 pytestmark = pytest.mark.services
 

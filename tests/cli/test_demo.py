@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from cli.services._process import free_port
+from ops.services._process import free_port
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 
@@ -64,7 +64,7 @@ def test_demo_runs_stream_api_and_simulator_then_stops_them(settings, fresh_indi
 
 
 def svc_healthy(settings) -> bool:
-    from cli import services as svc
+    from ops import services as svc
 
     report = svc.status(settings)
     return report["kafka"]["healthy"] and report["elasticsearch"]["healthy"]

@@ -1,8 +1,8 @@
 import pytest
 
-from cli import services as svc
-from cli.services import ServiceError
-from cli.services._process import free_port
+from ops import services as svc
+from ops.services import ServiceError
+from ops.services._process import free_port
 
 pytestmark = pytest.mark.services
 

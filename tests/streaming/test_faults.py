@@ -20,9 +20,9 @@ import pytest
 from chaos_helpers import assert_ledger, expected_state, ratings_indexed, sigkill, stream, trained_world
 
 from api import create_app
-from cli import services as svc
-from cli.services import engines
 from kafka_helpers import consume_all
+from ops import services as svc
+from ops.services import engines
 from simulator.producer import publish, simulated_messages
 from simulator.world import Tastes
 from streaming.stateful import checkpoint_dir

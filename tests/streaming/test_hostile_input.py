@@ -18,9 +18,9 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from test_job import processor, truth, world  # noqa: F401 - world is the job tests' fixture
 
-from cli import services as svc
 from core.events import FIELDS, MAX_EVENT_BYTES, REASONS, InvalidEvent, parse_event
 from kafka_helpers import consume_all
+from ops import services as svc
 from simulator.producer import Message, publish
 from streaming.job import start
 
@@ -104,7 +104,7 @@ def test_every_record_is_accepted_or_dead_lettered_and_valid_effects_are_exact(
         mixed += valid[len(hostile):]
         assert publish(own.kafka, mixed, topic=name)["failed"] == 0
         reports: list[dict] = []
-        query = start(spark, own.kafka, processor(world, es, own), catalog=set(map(int, frames["movies"]["movie_id"])),
+        query = start(spark, own, processor(world, es, own), catalog=set(map(int, frames["movies"]["movie_id"])),
                       checkpoint=Path(tempfile.mkdtemp(prefix="hostile-")), initial_ratings=frames["ratings"],
                       available_now=True, on_batch=reports.append)
         query.awaitTermination(300)

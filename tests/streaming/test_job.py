@@ -49,13 +49,14 @@ def processor(world, es, settings):
                            dlq_topic=settings.kafka.dlq_topic, model=model, bayesian_prior=(10.0, 3.5))
 
 
-def run(spark, world, es, settings, checkpoint, **options) -> list[dict]:
-    """One availableNow run of the job; returns the batch reports."""
+def run(spark, world, es, settings, checkpoint, **streaming) -> list[dict]:
+    """One availableNow run of the job (``streaming``: settings of that section); returns the batch reports."""
     frames, _ = world
     reports: list[dict] = []
-    query = start(spark, settings.kafka, processor(world, es, settings),
+    settings = settings.replace(**{f"streaming__{key}": value for key, value in streaming.items()})
+    query = start(spark, settings, processor(world, es, settings),
                   catalog=set(map(int, frames["movies"]["movie_id"])), checkpoint=checkpoint,
-                  initial_ratings=frames["ratings"], available_now=True, on_batch=reports.append, **options)
+                  initial_ratings=frames["ratings"], available_now=True, on_batch=reports.append)
     query.awaitTermination(300)
     assert query.exception() is None
     return reports
@@ -261,7 +262,7 @@ def test_the_job_re_scores_also_watched_for_the_films_its_ratings_touched(spark,
         "source": "simulator"}).encode(), "valid") for user in range(41, 81)]   # the other block likes film 5
     assert publish(settings.kafka, likes, topic=settings.kafka.ratings_topic)["sent"] == len(likes)
     job = processor(world, fresh_indices, settings)
-    query = start(spark, settings.kafka, job, catalog=set(map(int, frames["movies"]["movie_id"])),
+    query = start(spark, settings, job, catalog=set(map(int, frames["movies"]["movie_id"])),
                   checkpoint=tmp_path / "ckpt", initial_ratings=frames["ratings"], available_now=True)
     query.awaitTermination(300)
     assert query.exception() is None and 5 in job.liked_changed

@@ -1,18 +1,16 @@
-"""`cinerec kibana import --url URL`: posts the saved objects of ``kibana/cinerec.ndjson`` (data
+"""Posts the saved objects of ``kibana/cinerec.ndjson`` (data
 views, the activity panels, the dashboard) to a Kibana's saved-objects import API."""
 
 from __future__ import annotations
 
-import argparse
 import json
 import urllib.error
 import urllib.request
 import uuid
 from pathlib import Path
 
-from ._output import print_json
-from .services import ServiceError
-from core.settings import PROJECT_ROOT, Settings
+from core.errors import ServiceError
+from core.settings import PROJECT_ROOT
 
 SAVED_OBJECTS = PROJECT_ROOT / "kibana" / "cinerec.ndjson"
 
@@ -38,18 +36,3 @@ def import_objects(url: str, path: Path = SAVED_OBJECTS, *, timeout_s: float = 3
         raise ValueError(f"Kibana imported {answer.get('successCount', 0)} objects with errors: "
                          f"{json.dumps(answer.get('errors', []))[:300]}")
     return answer
-
-
-def kibana_command(settings: Settings, args: argparse.Namespace) -> int:
-    answer = import_objects(args.url, args.file)
-    print_json({"url": args.url, "file": str(args.file), "imported": answer.get("successCount")})
-    return 0
-
-
-def add_parsers(sub) -> None:
-    kibana = sub.add_parser("kibana", help="the activity dashboards as Kibana saved objects")
-    kibana_sub = kibana.add_subparsers(dest="action", required=True)
-    load = kibana_sub.add_parser("import", help="post kibana/cinerec.ndjson to a Kibana's saved-objects API")
-    load.add_argument("--url", required=True, help="Kibana's base URL, e.g. http://localhost:5601")
-    load.add_argument("--file", type=Path, default=SAVED_OBJECTS, help="saved objects (default: %(default)s)")
-    load.set_defaults(run=kibana_command)

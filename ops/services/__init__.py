@@ -11,9 +11,9 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from . import _process, engines
-from .errors import ServiceError
-from .topics import delete_topics, ensure_topics, kafka_health, require_kafka
+from core.errors import ServiceError
 from core.settings import Settings
+from core.topics import delete_topics, ensure_topics, kafka_health, require_kafka
 from search.client import cluster_health
 
 __all__ = ["ServiceError", "delete_topics", "down", "ensure_topics", "kafka_health", "require_kafka",

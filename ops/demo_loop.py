@@ -62,7 +62,7 @@ def run(settings: Settings, restart_people: Callable[[float], None], healthy: Ca
         until = time.monotonic() + seconds
         wait(lambda: time.monotonic() >= until, "pause", every_s=1.0, timeout_s=seconds + 10)
 
-    from cli.canary import look
+    from .canary import look
     from search import canary
     from search.client import connect
 

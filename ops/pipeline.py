@@ -1,4 +1,4 @@
-"""The retraining pipeline, orchestrated by Dagster (in ``cli``: it drives batch, search and the
+"""The retraining pipeline, orchestrated by Dagster (in ``ops``: it drives batch, search and the
 registry, as the commands do):
 
     extract ─▶ train ─▶ gate ─▶ canary
@@ -18,7 +18,7 @@ Each step is an op with its own retry policy; Dagster re-executes a failed run f
 step. Triggers: a daily schedule; a sensor when the ratings indexed since the champion's data
 reach ``NEW_DATA_SHARE`` (20 %) of it; an alert (the API's ``POST /ops/alerts``, Alertmanager's
 webhook, for the drift and online-precision alerts) or ``cinerec retrain --now``, both of which
-run the job in process. The UI: ``dagster dev -m cli.pipeline`` (needs ``dagster-webserver``).
+run the job in process. The UI: ``dagster dev -m ops.pipeline`` (needs ``dagster-webserver``).
 """
 
 from __future__ import annotations

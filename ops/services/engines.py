@@ -21,7 +21,7 @@ from pathlib import Path
 from urllib.parse import urlparse
 
 from . import _process
-from .errors import ServiceError
+from core.errors import ServiceError
 from core.settings import PROJECT_ROOT, Settings
 
 KAFKA_LOG_CONFIG = PROJECT_ROOT / "config" / "kafka-log4j2.yaml"

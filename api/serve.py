@@ -1,0 +1,60 @@
+"""The API under gunicorn (`cinerec serve`)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import sys
+import threading
+from pathlib import Path
+
+from core.settings import Settings
+
+
+def serve(settings: Settings, duration_s: float | None = None) -> None:
+    """gunicorn with gthread workers; Prometheus samples shared through a multiprocess dir.
+    Stops on SIGINT/SIGTERM (gunicorn's graceful stop) or after ``duration_s``, with one line."""
+    metrics_dir = Path(settings.services.data_dir) / "prometheus"
+    shutil.rmtree(metrics_dir, ignore_errors=True)
+    metrics_dir.mkdir(parents=True)
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir.resolve())  # before the app is imported
+
+    from gunicorn.app.base import BaseApplication
+
+    from api.web.accounts import create_schema
+    create_schema(settings)
+
+    api = settings.api
+
+    class Server(BaseApplication):
+        def load_config(self):
+            for key, value in {"bind": f"{api.host}:{api.port}", "workers": api.workers,
+                               "threads": api.threads, "worker_class": "gthread", "accesslog": None, "keepalive": 5,
+                               # gunicorn's longest request line: beyond it gunicorn answers in HTML, so
+                               # the app's JSON 414 (api.max_query_bytes) must come well before it
+                               "limit_request_line": 8190,
+                               "child_exit": _child_exit, "loglevel": "warning"}.items():
+                self.cfg.set(key, value)
+
+        def load(self):
+            from api import create_app
+            return create_app(settings)
+
+    if duration_s:
+        timer = threading.Timer(duration_s, os.kill, (os.getpid(), signal.SIGTERM))
+        timer.daemon = True
+        timer.start()
+    print(f"serve: http://{api.host}:{api.port} ({api.workers} workers x {api.threads} threads)",
+          file=sys.stderr, flush=True)
+    try:
+        Server().run()
+    except SystemExit as stop:
+        print("serve: stopped", file=sys.stderr, flush=True)
+        if stop.code:
+            raise
+
+
+def _child_exit(server, worker) -> None:
+    from prometheus_client import multiprocess
+    multiprocess.mark_process_dead(worker.pid)

@@ -1,0 +1,113 @@
+"""Commands that run the system's parts: `cinerec config show`, `services`, `stream`, `serve`, `demo`,
+`kibana import`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ._output import print_json
+from core.settings import Settings
+from ops import services
+from ops.kibana import SAVED_OBJECTS, import_objects
+
+
+def config_show(settings: Settings, args: argparse.Namespace) -> int:
+    values = settings.as_dict(mask_secrets=True)
+    if args.json:
+        print_json(values)
+        return 0
+    for section, keys in values.items():
+        print(f"[{section}]")
+        for key, value in keys.items():
+            print(f"{key} = {value!r}" if not isinstance(value, Path) else f"{key} = '{value}'")
+        print()
+    return 0
+
+
+def services_command(settings: Settings, args: argparse.Namespace) -> int:
+    action = args.action
+    if action == "up":
+        report = services.up(settings)
+        print(f"kafka          {settings.kafka.bootstrap_servers}  topics {report['topics']}", file=sys.stderr)
+        print(f"elasticsearch  {settings.elasticsearch.url}  ({report['elasticsearch']['status']})", file=sys.stderr)
+    elif action == "down":
+        report = services.down(settings)
+    else:
+        report = services.status(settings)
+    print_json(report)
+    healthy = action != "status" or all(report[s]["healthy"] for s in ("kafka", "elasticsearch"))
+    return 0 if healthy else 3
+
+
+def stream_command(settings: Settings, args: argparse.Namespace) -> int:
+    """The streaming job on the champion (``streaming/app.py``)."""
+    from streaming.app import run
+
+    totals = run(settings, duration_s=args.duration, available_now=args.available_now)
+    print(f"stream: stopped after {totals['batches']} batches ({totals['accepted']} accepted, "
+          f"{totals['dead']} dead letters, {totals['duplicates']} duplicates, {totals['restarts']} restarts)",
+          file=sys.stderr)
+    return 0
+
+
+def serve_command(settings: Settings, args: argparse.Namespace) -> int:
+    from api.serve import serve
+
+    serve(settings, duration_s=args.duration)
+    return 0
+
+
+def demo_command(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.demo import run
+
+    timeline = run(settings, duration_s=args.duration, rate=args.rate, data=args.data, replay_rate=args.replay_rate,
+                   loop=args.loop)
+    if timeline is not None:
+        print_json(timeline)
+    return 0
+
+
+def kibana_command(settings: Settings, args: argparse.Namespace) -> int:
+    answer = import_objects(args.url, args.file)
+    print_json({"url": args.url, "file": str(args.file), "imported": answer.get("successCount")})
+    return 0
+
+
+def add_parsers(sub) -> None:
+    config = sub.add_parser("config", help="show the effective settings").add_subparsers(dest="action", required=True)
+    show = config.add_parser("show", help="print settings, secrets masked")
+    show.add_argument("--json", action="store_true", help="JSON instead of TOML-like text")
+    show.set_defaults(run=config_show)
+
+    services_p = sub.add_parser("services", help="start, stop or check Kafka and Elasticsearch")
+    services_p.add_argument("action", choices=("up", "down", "status"))
+    services_p.set_defaults(run=services_command)
+
+    stream = sub.add_parser("stream", help="run the streaming job (Kafka -> fold-in -> Elasticsearch)")
+    stream.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
+    stream.add_argument("--available-now", action="store_true", help="process what is in Kafka now, then stop")
+    stream.set_defaults(run=stream_command)
+
+    serve = sub.add_parser("serve", help="run the API under gunicorn (setting api.*)")
+    serve.add_argument("--duration", type=float, help="stop after this many seconds (default: SIGINT/SIGTERM)")
+    serve.set_defaults(run=serve_command)
+
+    demo = sub.add_parser("demo", help="run the whole loop: stream, API and simulator (Ctrl-C or --duration stops it)")
+    demo.add_argument("--duration", type=float, help="stop everything after this many seconds and exit 0")
+    demo.add_argument("--rate", type=float, default=200.0, help="simulated events per second (default 200)")
+    demo.add_argument("--data", type=Path, help="a MovieLens directory: train on it and replay it instead")
+    demo.add_argument("--replay-rate", type=float, default=100.0,
+                      help="with --data: replayed events per second (default 100)")
+    demo.add_argument("--loop", action="store_true",
+                      help="the operations loop as a timeline: baseline, drift, alert, retraining, canary, "
+                           "recovery (synthetic world, needs Prometheus); exits when the timeline ends")
+    demo.set_defaults(run=demo_command)
+
+    kibana = sub.add_parser("kibana", help="the activity dashboards as Kibana saved objects")
+    load = kibana.add_subparsers(dest="action", required=True).add_parser(
+        "import", help="post kibana/cinerec.ndjson to a Kibana's saved-objects API")
+    load.add_argument("--url", required=True, help="Kibana's base URL, e.g. http://localhost:5601")
+    load.add_argument("--file", type=Path, default=SAVED_OBJECTS, help="saved objects (default: %(default)s)")
+    load.set_defaults(run=kibana_command)

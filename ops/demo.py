@@ -1,0 +1,198 @@
+"""The whole system on one machine (`cinerec demo`).
+
+    cinerec demo:  services up ─▶ (world, train, promote, index when missing)
+                   ─▶ stream + serve + simulate (or replay) + online metrics + closed-loop
+                      users as child processes ─▶ Ctrl-C or --duration
+                   ─▶ stops every child (and the services when it started them), exit 0
+With ``loop``, the operations loop as a timeline (``ops/demo_loop.py``).
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from . import demo_loop, monitoring
+from . import services as svc
+from batch.registry import CHAMPION, Registry
+from batch.store import cut_dir
+from core.settings import Settings
+from search.client import connect
+from search.queries import FILM_LISTS, FILMS
+from simulator.world import world_dir
+
+# The demo's model rank. The tuned ALS (config/models/als.toml, rank 512) is for ranking quality;
+# on two cores every streamed fold-in solve and user document grows with the rank, so the demo
+# serves rank 64 to keep its loop within the freshness target.
+DEMO_RANK = 64
+DEMO_CLOSED_LOOP_RATE = 5              # simulated people asking for recommendations per second
+DEMO_CUT = 0.8                         # with --data: train on the first 80 % by time, replay the rest
+
+
+def run(settings: Settings, *, duration_s: float | None = None, rate: float = 200.0, data: Path | None = None,
+        replay_rate: float = 100.0, loop: bool = False) -> dict | None:
+    """Runs the demo until Ctrl-C, SIGTERM or ``duration_s``; ``data``: a MovieLens history to train
+    on and replay instead of the synthetic world; ``loop``: the operations loop's timeline (returned)."""
+    signal.signal(signal.SIGTERM, _interrupt)          # `kill` stops the demo like Ctrl-C does
+    base = f"http://{settings.api.host}:{settings.api.port}"
+    print(f"cinerec demo: the app will be at {base}/ (sign up, pick {settings.web.picks} films) and "
+          f"{base}/dashboard once the loop runs", file=sys.stderr, flush=True)
+    if loop and (data or monitoring.missing()):
+        raise ValueError("--loop runs on the synthetic world (no --data) and needs Prometheus: "
+                         f"{monitoring.missing() or 'drop --data'}")
+    started_services = not all(svc.status(settings)[s]["healthy"] for s in ("kafka", "elasticsearch"))
+    if loop:
+        settings = _fresh_loop_dir(settings, started_services)
+    if started_services:
+        svc.up(settings)
+    else:
+        svc.ensure_topics(settings.kafka)
+    children: dict[str, subprocess.Popen] = {}
+    timeline = None
+    # Writes need a key: a demo without one configured makes one for this run (the API child inherits it).
+    api_key = next(iter(settings.api.keys()), None) or secrets.token_urlsafe(16)
+    if not settings.api.keys():
+        os.environ["CINEREC_API__API_KEYS"] = api_key
+    lasting = str(duration_s or 10**9)
+
+    def people(drift: float) -> None:
+        """The rating feed and, on the synthetic world, people who react to what they are shown."""
+        for role in ("feed", "closed_loop"):
+            if role in children:
+                _stop(children.pop(role))
+        drifting = ["--drift", str(drift)] if drift else []
+        children["feed"] = _cinerec(*(["replay", str(data), "--after", str(DEMO_CUT), "--rate",
+                                       str(replay_rate)] if data else
+                                      ["simulate", "--rate", str(rate), "--duration", lasting,
+                                       "--malformed", "0.01", *drifting]))
+        if not data:
+            children["closed_loop"] = _cinerec("simulate", "--closed-loop", "--rate", str(DEMO_CLOSED_LOOP_RATE),
+                                               "--duration", lasting, *drifting)
+    try:
+        _prepare(settings, data)
+        children["stream"] = _cinerec("stream")
+        children["serve"] = _cinerec("serve")
+        people(0.0)
+        children["online"] = _cinerec("online")
+        if monitoring.missing():
+            print(f"cinerec demo: no Prometheus: {monitoring.missing()}", file=sys.stderr, flush=True)
+        else:
+            children.update(zip(("prometheus", "alertmanager"), monitoring.start(
+                settings, api_key, speedup=demo_loop.SPEEDUP if loop else 1)))
+        print("\n".join([f"cinerec demo: the app is at {base}/  (dashboard: {base}/dashboard)",
+                         f"  events -> {settings.kafka.ratings_topic} -> stream -> Elasticsearch -> API",
+                         f"  {base}/docs", f"  {base}/films?q=toy", f"  {base}/users/1/recommendations",
+                         f"  {base}/health   {base}/metrics",
+                         f"  POST {base}/ratings with header X-API-Key: "
+                         f"{'a key of api.api_keys' if settings.api.keys() else api_key}",
+                         f"  stream metrics: http://127.0.0.1:{settings.streaming.metrics_port}/metrics",
+                         f"  online metrics (CTR, drift): http://127.0.0.1:{monitoring.ONLINE_PORT}/metrics; "
+                         "`cinerec canary status` during a canary",
+                         *([f"  Prometheus: http://127.0.0.1:{monitoring.PROMETHEUS_PORT}/alerts, Alertmanager: "
+                            f"http://127.0.0.1:{monitoring.ALERTMANAGER_PORT}/"] if "prometheus" in children else []),
+                         "  retraining: `cinerec retrain --now`; UI: .venv/bin/dagster dev -m ops.pipeline",
+                         "Ctrl-C stops everything the demo started."]), file=sys.stderr, flush=True)
+        if loop:
+            timeline = demo_loop.run(settings, people, healthy=lambda: _check_children(children))
+        else:
+            deadline = time.monotonic() + duration_s if duration_s else None
+            while deadline is None or time.monotonic() < deadline:
+                _check_children(children)
+                time.sleep(0.5)
+    except KeyboardInterrupt:
+        pass
+    finally:
+        for child in reversed(list(children.values())):
+            _stop(child)
+        _stop_retraining(settings)
+        if started_services:
+            svc.down(settings)
+    print("cinerec demo: stopped", file=sys.stderr)
+    return timeline
+
+
+def _fresh_loop_dir(settings: Settings, services_down: bool) -> Settings:
+    """The loop's story starts from nothing: its own data dir (world, model, checkpoint, services'
+    data, monitoring history), emptied, so no state of an earlier run's drift carries over."""
+    if not services_down:
+        raise RuntimeError("`cinerec demo --loop` starts its own Kafka and Elasticsearch on a fresh data dir: "
+                           "stop the running ones first (`cinerec services down`)")
+    loop_dir = Path(settings.services.data_dir).resolve() / "loop"
+    shutil.rmtree(loop_dir, ignore_errors=True)
+    os.environ["CINEREC_SERVICES__DATA_DIR"] = str(loop_dir)          # the children's too
+    print(f"cinerec demo: the loop runs from scratch in {loop_dir}", file=sys.stderr, flush=True)
+    return settings.replace(services__data_dir=str(loop_dir))
+
+
+def _check_children(children: dict[str, subprocess.Popen]) -> None:
+    """The loop cannot go on without the job and the API."""
+    for role in ("stream", "serve"):
+        if children[role].poll() is not None:
+            raise RuntimeError(f"`cinerec {role}` exited with {children[role].returncode}")
+
+
+def _stop_retraining(settings: Settings) -> None:
+    """A retraining the alert webhook started runs in its own session: stopped with the demo."""
+    pid_file = Path(settings.services.data_dir) / "retrain.pid"
+    try:
+        os.killpg(int(pid_file.read_text()), signal.SIGTERM)
+    except (OSError, ValueError):
+        pass
+
+
+def _interrupt(signum, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def _prepare(settings: Settings, data: Path | None) -> None:
+    """Whatever the loop still lacks: a world, a champion trained on ``data`` (a MovieLens history:
+    on its first ``DEMO_CUT`` by time, the rest is what the demo replays), indices."""
+    champion = Registry(settings).version(CHAMPION)
+    if data is None and champion is None:
+        if not (world_dir(settings) / "ratings.csv").exists():
+            _run("data", "generate")
+        data = world_dir(settings)
+    elif data is not None:
+        cut = cut_dir(settings.services.data_dir, data, DEMO_CUT)
+        if not (cut / "ratings.csv").exists():
+            _run("data", "cut", str(data), "--fraction", str(DEMO_CUT))
+        data = cut
+    if data is not None and (champion is None or Path(champion.tags["data_path"]) != data.resolve()):
+        _run("train", "--data", str(data), "--param", f"rank={DEMO_RANK}")
+        _run("promote", check=False)                  # a refusal keeps the current champion
+        _run("index")
+    elif not all(connect(settings.elasticsearch).indices.exists_alias(name=a) for a in (FILMS, FILM_LISTS)):
+        _run("index")
+
+
+def _cinerec(*args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "cli.main", *args], start_new_session=True)
+
+
+def _run(*args: str, check: bool = True) -> None:
+    print(f"cinerec demo: cinerec {' '.join(args)}", file=sys.stderr, flush=True)
+    if subprocess.run([sys.executable, "-m", "cli.main", *args]).returncode != 0 and check:
+        raise RuntimeError(f"`cinerec {' '.join(args)}` failed")
+
+
+def _stop(child: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """SIGTERM to the child, which stops what it runs (Spark's JVM included) and exits; SIGKILL to
+    its whole process group after ``grace_s``. Signalling the group at once would kill the JVM
+    under the driver's feet and fill the log with its stack traces."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(child.pid, signal.SIGKILL)             # whatever is left of the group
+    except (ProcessLookupError, PermissionError):
+        pass
+    child.wait()
