@@ -8,8 +8,9 @@ Cleaning (each dropped row is counted, by reason):
 Features:
 - users: rating count, mean, first/last rating time, days since the last rating
   (relative to the newest rating in the data, so the result does not depend on the clock);
-- films: rating count, mean, Bayesian average (C·m + Σr) / (C + n) with m the global mean
-  and C the mean number of ratings per film; title, year, genres.
+- films: rating count, mean, Bayesian average (``search.documents.bayesian_average``, the rule the
+  indexer and the streaming job use) with m the global mean and C the mean number of ratings per
+  film; title, year, genres.
 Output: ``<out>/<fingerprint>/{ratings,users,movies}.parquet`` plus ``report.json``; a
 second run on the same input reuses it.
 """
@@ -25,6 +26,7 @@ import pandas as pd
 
 from . import store
 from core.dataset import Dataset, fingerprint
+from search.documents import bayesian_average
 
 DAY_MS = 86_400_000
 
@@ -81,8 +83,7 @@ def preprocess(dataset: Dataset, out_dir: Path, *, spark=None, force: bool = Fal
                                               F.sum("rating").alias("_sum"))
     prior = per_movie.agg(F.avg("rating_count")).first()[0] or 0.0
     per_movie = per_movie.withColumn(
-        "bayesian_avg", (F.lit(prior * global_mean) + F.col("_sum")) / (F.lit(prior) + F.col("rating_count"))
-    ).drop("_sum")
+        "bayesian_avg", bayesian_average(F.col("_sum"), F.col("rating_count"), prior, global_mean)).drop("_sum")
     movies = (movies.withColumn("movie_id", F.col("movie_id").cast("long"))
               .withColumn("year", F.col("year").cast("int"))
               .join(per_movie, "movie_id", "left").fillna({"rating_count": 0}))

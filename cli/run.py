@@ -53,7 +53,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def serve_command(settings: Settings, args: argparse.Namespace) -> int:
-    from api.serve import serve
+    from ops.serve import serve
 
     serve(settings, duration_s=args.duration)
     return 0

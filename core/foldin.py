@@ -65,20 +65,6 @@ class FoldIn:
         return first - scaled.T @ np.linalg.solve(inner, u @ first)
 
 
-def user_vector_reference(item_factors: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
-                          regularization: float, alpha: float) -> np.ndarray:
-    """The equation as written, with dense C_u and p(u): slow, obvious, for tests."""
-    y = np.asarray(item_factors, dtype=np.float64)
-    n_items, rank = y.shape
-    c_u = np.ones(n_items)
-    p_u = np.zeros(n_items)
-    c_u[item_index] = confidence(ratings, alpha)
-    p_u[item_index] = 1.0
-    c = np.diag(c_u)
-    lam = regularization * len(item_index)
-    return np.linalg.inv(y.T @ y + y.T @ (c - np.eye(n_items)) @ y + lam * np.eye(rank)) @ y.T @ c @ p_u
-
-
 def solve_user(fold: FoldIn, item_index: dict[int, int], ratings) -> np.ndarray:
     """x_u from (movie, rating) pairs; films the model does not know are left out."""
     known = sorted((item_index[m], r) for m, r in ratings if m in item_index)

@@ -106,12 +106,3 @@ def vector_neighbours(movie_ids: np.ndarray, factors: np.ndarray, *, size: int,
             cols = cols[np.argsort(-scores[r, cols], kind="stable")]
             out[int(movie_ids[start + r])] = [Neighbour(int(movie_ids[c]), float(scores[r, c])) for c in cols]
     return out
-
-
-def vector_neighbours_reference(movie_ids: np.ndarray, factors: np.ndarray, *, size: int) -> dict[int, list[int]]:
-    """The slow, obvious version of ``vector_neighbours``, for tests: sort every film's scores."""
-    out = {}
-    for i, x in enumerate(movie_ids):
-        scores = [(float(factors[i] @ factors[j]), int(m)) for j, m in enumerate(movie_ids) if j != i]
-        out[int(x)] = [m for _, m in sorted(scores, key=lambda s: -s[0])[:size]]
-    return out

@@ -5,7 +5,7 @@
     demo.py        `cinerec demo`: every part as a child process; demo_loop.py its operations timeline
     indexing.py    the served indices of a registered model (its data plus what the stream has taken)
     canary.py      start, look at and decide a canary; pipeline.py the retraining pipeline (Dagster)
-    online.py      the online-metrics consumer as a program
+    online.py      the online-metrics consumer as a program; serve.py the API under gunicorn
     privacy.py     the audit of a person's data across every store
     kibana.py      the saved objects into a Kibana
     bench.py       the benchmarks

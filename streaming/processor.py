@@ -41,7 +41,7 @@ from .neighbours import also_watched_updates
 from .retry import Unavailable, retrying
 from .state import UserState, live_buckets, trend_fields
 from .validate import Record, processing_error
-from core.events import MAX_ID, RatingEvent
+from core.events import FIELDS, MAX_ID, RatingEvent
 from core.foldin import FoldIn
 from search.documents import RESEARCH, bayesian_average
 from search.indices import bulk_write, versioned_name
@@ -73,7 +73,6 @@ class Folding:
         return cls(model, model.fold(), {int(m): i for i, m in enumerate(model.item_ids)})
 
 
-RATING_FIELDS = ("event_id", "user_id", "movie_id", "rating", "ts", "source")
 NO_CHOICES = {**RESEARCH, "erased": False}      # a user row without privacy (research data)
 
 
@@ -284,7 +283,7 @@ class RatingProcessor:
         self.es.indices.refresh(index=[self.aliases["users"], self.aliases["films"]])
         refresh = time.perf_counter() - started
         reports.append(bulk_write(self.es, self.aliases["ratings"], (
-            (e["event_id"], {k: e[k] for k in RATING_FIELDS}) for e in events
+            (e["event_id"], {k: e[k] for k in FIELDS}) for e in events
             if e["event_id"] not in rejected and e.get("analytics", True))))
         by_id = {e["event_id"]: e for e in events}
         rejected.update({event_id: (by_id[event_id], err) for event_id, err in _rejected(reports[-1]).items()})
@@ -355,6 +354,6 @@ def _user_key(letter: dict) -> int | None:
 def dead_letter(event: dict, err: Exception) -> dict:
     """The DLQ message of an accepted event that a later step could not apply (``processing_error``)."""
     partition, offset = (int(part) for part in event["record"].split(":"))
-    record = Record(RatingEvent(**{k: event[k] for k in RATING_FIELDS}).to_json(), partition, offset,
+    record = Record(RatingEvent(**{k: event[k] for k in FIELDS}).to_json(), partition, offset,
                     str(event["user_id"]).encode(), event["record_ts"] or None)
     return processing_error(err, record).message()

@@ -49,7 +49,7 @@ from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
 from .state import TRENDING_BUCKET_MS, film_totals, film_totals_without, live_buckets, supersedes, trend_fields
 from .validate import DeadLetter, Record, processing_error, validate_records
-from core.events import InvalidEvent, RatingEvent
+from core.events import FIELDS, InvalidEvent, RatingEvent
 from core.privacy import effective, parse_privacy_event, supersedes_choice
 
 STATE_LAYOUT = 2   # bumped when the state's shape changes: a new layout starts a new checkpoint
@@ -58,7 +58,6 @@ INPUT_SCHEMA = ("key string, kind string, event_id string, user_id long, movie_i
 OUTPUT_SCHEMA = "kind string, key string, payload string"
 TRAINING_EVENT = "train"   # event id of the training ratings that seed a new checkpoint
 INITIAL_SCHEMA = "key string, entity long, other long, rating double, ts long, event_id string"
-EVENT_COLUMNS = ["event_id", "user_id", "movie_id", "rating", "ts", "source"]
 
 
 INPUT_COLUMNS = [part.split()[0] for part in INPUT_SCHEMA.split(", ")]
@@ -261,7 +260,7 @@ class RatingState(StatefulProcessor):
                     int(event.movie_id), int(event.user_id))
                 state = bucket[entity]
                 rating_row = ("rating", f"u:{entity}", json.dumps(
-                    {**{c: _plain(getattr(event, c)) for c in EVENT_COLUMNS}, "record_ts": int(event.record_ts),
+                    {**{c: _plain(getattr(event, c)) for c in FIELDS}, "record_ts": int(event.record_ts),
                      "record": event.payload,
                      "analytics": is_user and effective(entity, state.privacy, self.first_person_id)["analytics"]}))
                 if state.apply(other, float(event.rating), int(event.ts), event.event_id) is False:
@@ -331,7 +330,7 @@ class RatingState(StatefulProcessor):
 def _source_record(event) -> Record:
     """The Kafka record an accepted event came from, rebuilt from its input row."""
     partition, offset = (int(part) for part in str(event.payload).split(":"))
-    values = {c: _plain(getattr(event, c)) for c in EVENT_COLUMNS}
+    values = {c: _plain(getattr(event, c)) for c in FIELDS}
     return Record(RatingEvent(**values).to_json(), partition, offset, str(values["user_id"]).encode(),
                   int(event.record_ts))
 

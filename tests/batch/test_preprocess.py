@@ -82,3 +82,27 @@ def test_film_statistics_are_the_same_through_the_batch_and_the_streaming_path(c
         indexed = batch[str(movie)]
         for field in ("rating_count", "rating_mean", "bayesian_avg", "like_count"):
             assert streamed[field] == pytest.approx(indexed[field]), (movie, field)
+
+
+def test_user_documents_are_the_same_through_the_batch_and_the_streaming_path(cleaned):
+    """The indexer's user documents and the streaming job's (from a user's current ratings) agree
+    field for field: liked and rated films, count, mean, last activity, privacy, model version.
+    Without consent to personalisation neither holds a vector (the job's vector is the exact
+    fold-in: tests/streaming/test_state.py)."""
+    import numpy as np
+
+    from search.documents import RESEARCH, user_documents
+    from streaming.processor import Model, RatingProcessor
+
+    _, frames = cleaned
+    ratings = frames["ratings"]
+    users = np.sort(ratings["user_id"].unique())
+    choices = {**RESEARCH, "personalisation": False}
+    batch = dict(user_documents(ratings, users, np.ones((len(users), 2)), "1", privacy=lambda user: choices))
+    job = RatingProcessor(es=None, producer=None, dlq_topic="", model=Model([], np.zeros((0, 2)), 0.1, 1.0, "1"),
+                          bayesian_prior=(1.0, 3.0))
+    assert len(batch) == len(users) > 1
+    for user, group in ratings.groupby("user_id"):
+        streamed = job.user_document(int(user), list(group[["movie_id", "rating", "ts"]].itertuples(index=False)),
+                                     choices)
+        assert streamed == batch[str(user)], user

@@ -4,7 +4,7 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.foldin import FoldIn, user_vector_reference
+from core.foldin import FoldIn, confidence
 
 
 def factors(seed: int, items: int = 30, rank: int = 5) -> np.ndarray:
@@ -24,6 +24,20 @@ def test_fast_paths_match_the_reference(seed, n, alpha, reg):
     fast = FoldIn(y, reg, alpha).user_vector(items, ratings)
     slow = user_vector_reference(y, items, ratings, reg, alpha)
     np.testing.assert_allclose(fast, slow, rtol=1e-7, atol=1e-10)
+
+
+def user_vector_reference(item_factors: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
+                          regularization: float, alpha: float) -> np.ndarray:
+    """The equation as written, with dense C_u and p(u): slow, obvious, for tests."""
+    y = np.asarray(item_factors, dtype=np.float64)
+    n_items, rank = y.shape
+    c_u = np.ones(n_items)
+    p_u = np.zeros(n_items)
+    c_u[item_index] = confidence(ratings, alpha)
+    p_u[item_index] = 1.0
+    c = np.diag(c_u)
+    lam = regularization * len(item_index)
+    return np.linalg.inv(y.T @ y + y.T @ (c - np.eye(n_items)) @ y + lam * np.eye(rank)) @ y.T @ c @ p_u
 
 
 def test_low_rank_update_and_cholesky_agree_on_the_same_user():

@@ -6,7 +6,16 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.neighbours import co_like_lists, score_candidates, vector_neighbours, vector_neighbours_reference
+from core.neighbours import co_like_lists, score_candidates, vector_neighbours
+
+
+def vector_neighbours_reference(movie_ids: np.ndarray, factors: np.ndarray, *, size: int) -> dict[int, list[int]]:
+    """The slow, obvious version of ``vector_neighbours``, for tests: sort every film's scores."""
+    out = {}
+    for i, x in enumerate(movie_ids):
+        scores = [(float(factors[i] @ factors[j]), int(m)) for j, m in enumerate(movie_ids) if j != i]
+        out[int(x)] = [m for _, m in sorted(scores, key=lambda s: -s[0])[:size]]
+    return out
 
 
 def test_jlh_known_answer_and_vector_blend():

@@ -16,6 +16,7 @@ from batch.artifact import ModelArtifact
 from batch.indexing import build_indices, with_streamed
 from batch.interactions import Interactions
 from batch.recommenders import create
+from core.events import RatingEvent
 from core.foldin import FoldIn
 from kafka_helpers import consume_all
 from simulator.producer import Message, publish
@@ -73,10 +74,8 @@ def ledger(n: int, seed: int) -> list[Record]:
         elif i % 23 == 7 and sent:
             value = sent[-1]                                  # the same event again
         else:
-            value = json.dumps({"event_id": str(uuid.UUID(int=int(rng.integers(1, 2**62)))),
-                                "user_id": user, "movie_id": movie,
-                                "rating": float(rng.integers(1, 11)) / 2, "ts": now + i,
-                                "source": "simulator"}).encode()
+            value = RatingEvent(str(uuid.UUID(int=int(rng.integers(1, 2**62)))), user, movie,
+                                float(rng.integers(1, 11)) / 2, now + i, "simulator").to_json()
             sent.append(value)
         key = json.loads(value)["user_id"] if value.startswith(b'{"') else user
         records.append(Record(value, partition=i % 3, offset=i // 3, key=str(key).encode()))
@@ -257,9 +256,9 @@ def test_the_job_re_scores_also_watched_for_the_films_its_ratings_touched(spark,
     stored = fresh_indices.get(index="film_lists", id="5")["_source"]["also_watched"]
     other_block = sum(block_of(e["movie_id"]) == 1 for e in stored)        # few: the ledgers' random ratings
     now = int(time.time() * 1000)
-    likes = [Message(str(user).encode(), json.dumps({
-        "event_id": str(uuid.uuid4()), "user_id": user, "movie_id": 5, "rating": 5.0, "ts": now + user,
-        "source": "simulator"}).encode(), "valid") for user in range(41, 81)]   # the other block likes film 5
+    likes = [Message(str(user).encode(), RatingEvent(str(uuid.uuid4()), user, 5, 5.0, now + user,
+                                                     "simulator").to_json(), "valid")
+             for user in range(41, 81)]                                    # the other block likes film 5
     assert publish(settings.kafka, likes, topic=settings.kafka.ratings_topic)["sent"] == len(likes)
     job = processor(world, fresh_indices, settings)
     query = start(spark, settings, job, catalog=set(map(int, frames["movies"]["movie_id"])),

@@ -4,12 +4,12 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.events import RatingEvent
 from streaming.validate import Record, validate_records
 
 
 def event(user=1, movie=10, rating=4.0, event_id=None):
-    return json.dumps({"event_id": event_id or str(uuid.uuid4()), "user_id": user, "movie_id": movie,
-                       "rating": rating, "ts": 1, "source": "api"}).encode()
+    return RatingEvent(event_id or str(uuid.uuid4()), user, movie, rating, 1, "api").to_json()
 
 
 KNOWN = {10, 11}.__contains__

@@ -1,4 +1,5 @@
-"""The API under gunicorn (`cinerec serve`)."""
+"""The API under gunicorn (`cinerec serve`). Not in ``api``: importing that package loads the app,
+and Prometheus' multiprocess directory must be set before it is."""
 
 from __future__ import annotations
 
