@@ -4,6 +4,7 @@
         ─mapInPandas(keyed_rows)─▶ (key, event | dead letter)      validation against the contract
         ─groupBy(key).transformWithStateInPandas(RatingState)─▶      user / film state in buckets (RocksDB)
         ─foreachBatch─▶ RatingProcessor.process(rows, batch_id)      fold-in, Elasticsearch, DLQ
+                        (typed rows: ``state.OUTPUT_SCHEMA``)
 Offsets and state are versioned together in the checkpoint; Spark re-runs an uncommitted batch
 with the same offsets against the state before it, and the processor writes absolute values
 under deterministic ids, so the effect on Elasticsearch is exactly once.
@@ -24,7 +25,8 @@ from pyspark.errors import StreamingQueryException
 
 from .processor import RatingProcessor
 from .source import rating_stream
-from .stateful import INITIAL_SCHEMA, INPUT_SCHEMA, OUTPUT_SCHEMA, RatingState, has_state, initial_rows, keyed_rows
+from .state import OUTPUT_SCHEMA
+from .stateful import INITIAL_SCHEMA, INPUT_SCHEMA, RatingState, has_state, initial_rows, keyed_rows
 from core.settings import Settings
 
 ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
@@ -61,8 +63,7 @@ def start(spark, settings: Settings, processor: RatingProcessor, *, catalog: set
                                                             initialState=initial)
 
     def process(frame, batch_id: int) -> None:
-        rows = frame.toPandas()                          # Arrow: much cheaper than collect() of Rows
-        report = processor.process(list(zip(rows["kind"], rows["key"], rows["payload"])), batch_id)
+        report = processor.process(frame.toPandas(), batch_id)    # Arrow: much cheaper than collect() of Rows
         if on_batch:
             on_batch(report)
 

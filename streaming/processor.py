@@ -36,10 +36,12 @@ import time
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
+import pandas as pd
+
 from . import metrics
 from .neighbours import also_watched_updates
 from .retry import Unavailable, retrying
-from .state import UserState, live_buckets, trend_fields
+from .state import SOURCE_COLUMNS, UserState, live_buckets, trend_fields
 from .validate import Record, processing_error
 from core.events import FIELDS, MAX_ID, RatingEvent
 from core.foldin import FoldIn
@@ -111,8 +113,8 @@ class RatingProcessor:
         self.model, self.serving = model, Folding.of(model)
         metrics.MODEL_VERSION.set(float(model.version) if str(model.version).isdigit() else 0)
 
-    def process(self, rows: list, batch_id: int) -> dict:
-        """``rows``: (kind, key, payload) rows of ``RatingState`` for one batch."""
+    def process(self, rows: pd.DataFrame, batch_id: int) -> dict:
+        """``rows``: the rows ``RatingState`` emitted in one batch (``state.OUTPUT_COLUMNS``)."""
         with self.lock:
             self.in_batch = True               # the job's stall watch: the driver's own part is running
             try:
@@ -120,14 +122,16 @@ class RatingProcessor:
             finally:
                 self.in_batch = False
 
-    def _process(self, rows: list, batch_id: int) -> dict:
+    def _process(self, rows: pd.DataFrame, batch_id: int) -> dict:
         started = time.perf_counter()
         self._maybe_reload()
         refolded = self._retrying(self._refold_stale_users, "refold") if self.refold_pending else 0
-        by_kind: dict[str, list] = {"user": [], "film": [], "rating": [], "dead": []}
-        for kind, key, payload in rows:
-            by_kind[kind].append((int(key[2:]) if key[1:2] == ":" else None, json.loads(payload)))
-        events = [p for _, p in by_kind["rating"]]
+        kinds = rows["kind"]
+        by_kind = {kind: [(int(entity), json.loads(payload)) for entity, payload
+                          in rows.loc[kinds == kind, ["entity", "payload"]].itertuples(index=False)]
+                   for kind in ("user", "film")}
+        by_kind["dead"] = [(None, json.loads(payload)) for payload in rows.loc[kinds == "dead", "payload"]]
+        events = accepted_events(rows[kinds == "rating"])
         duplicates = sum(p.get("duplicates", 0) for _, p in by_kind["user"])
         for _, payload in by_kind["user"]:
             payload.setdefault("privacy", NO_CHOICES)
@@ -284,7 +288,7 @@ class RatingProcessor:
         refresh = time.perf_counter() - started
         reports.append(bulk_write(self.es, self.aliases["ratings"], (
             (e["event_id"], {k: e[k] for k in FIELDS}) for e in events
-            if e["event_id"] not in rejected and e.get("analytics", True))))
+            if e["event_id"] not in rejected and e["analytics"])))
         by_id = {e["event_id"]: e for e in events}
         rejected.update({event_id: (by_id[event_id], err) for event_id, err in _rejected(reports[-1]).items()})
         self.write_seconds = {**{r["index"]: r["seconds"] for r in reports}, "refresh": round(refresh, 3)}
@@ -351,9 +355,15 @@ def _user_key(letter: dict) -> int | None:
     return user if isinstance(user, int) and not isinstance(user, bool) and 1 <= user <= MAX_ID else None
 
 
+def accepted_events(rows: pd.DataFrame) -> list[dict]:
+    """The rating rows of a batch as plain dicts: the event's fields, its source and ``analytics``
+    (Spark hands long columns that may hold nulls over as floats)."""
+    integers = {c: "int64" for c in ("user_id", "movie_id", "ts", *SOURCE_COLUMNS)}
+    return rows[[*FIELDS, *SOURCE_COLUMNS, "analytics"]].astype({**integers, "analytics": bool}).to_dict("records")
+
+
 def dead_letter(event: dict, err: Exception) -> dict:
     """The DLQ message of an accepted event that a later step could not apply (``processing_error``)."""
-    partition, offset = (int(part) for part in event["record"].split(":"))
-    record = Record(RatingEvent(**{k: event[k] for k in FIELDS}).to_json(), partition, offset,
-                    str(event["user_id"]).encode(), event["record_ts"] or None)
+    record = Record(RatingEvent(**{k: event[k] for k in FIELDS}).to_json(), event["source_partition"],
+                    event["source_offset"], str(event["user_id"]).encode(), event["record_ts"] or None)
     return processing_error(err, record).message()

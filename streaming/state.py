@@ -40,6 +40,14 @@ def film_totals_without(totals: tuple[int, float, int], old: float) -> tuple[int
 
 TRENDING_BUCKET_MS = 60_000   # trending counts ratings per minute of event time
 
+# The rows the state step hands the driver, typed (``RatingState`` -> ``RatingProcessor``): an
+# accepted rating in its own columns; a user's or film's state and a dead letter as ``payload``.
+OUTPUT_SCHEMA = ("kind string, entity long, event_id string, user_id long, movie_id long, rating double, ts long, "
+                 "source string, record_ts long, source_partition long, source_offset long, analytics boolean, "
+                 "payload string")
+OUTPUT_COLUMNS = [part.split()[0] for part in OUTPUT_SCHEMA.split(", ")]
+SOURCE_COLUMNS = ["record_ts", "source_partition", "source_offset"]   # where an accepted event came from
+
 
 def live_buckets(buckets: dict[int, int], now: int, window_ms: int) -> dict[int, int]:
     """The trending buckets (bucket start -> ratings) still inside the window ending ``now``."""

@@ -4,12 +4,12 @@
                                 and its film's bucket "m:<movie % B>"; per privacy event (topic
                                 ``kafka.privacy_topic``) a row under the user's bucket, and for an
                                 erasure one under every film bucket; dead letters under "dead"
-    groupBy(key).transformWithStateInPandas(RatingState) ─▶ rows (kind, key, payload JSON):
-        user    u:<id>  the user's current ratings and privacy, when   -> fold-in + users document
-                        either changed                                    (deleted when erased)
-        film    m:<id>  count, rating sum, likes, trending count       -> films document
-        rating  u:<id>  every valid event                              -> ratings document (analytics)
-        dead    dead    every dead letter                              -> ratings.dlq
+    groupBy(key).transformWithStateInPandas(RatingState) ─▶ typed rows (``state.OUTPUT_SCHEMA``):
+        user    <user id>   payload: the user's current ratings and       -> fold-in + users document
+                            privacy, when either changed                     (deleted when erased)
+        film    <movie id>  payload: count, rating sum, likes, trending   -> films document
+        rating  <user id>   every valid event, in the event's columns     -> ratings document (analytics)
+        dead                payload: every dead letter                    -> ratings.dlq
 
 Privacy (``core.privacy``): a user's state keeps their choices; privacy rows of a batch are applied
 before its ratings. An erasure empties the user's state and leaves a tombstone, and every film
@@ -47,28 +47,38 @@ from pathlib import Path
 import pandas as pd
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
-from .state import TRENDING_BUCKET_MS, film_totals, film_totals_without, live_buckets, supersedes, trend_fields
+from .state import (
+    OUTPUT_COLUMNS,
+    SOURCE_COLUMNS,
+    TRENDING_BUCKET_MS,
+    film_totals,
+    film_totals_without,
+    live_buckets,
+    supersedes,
+    trend_fields,
+)
 from .validate import DeadLetter, Record, processing_error, validate_records
 from core.events import FIELDS, InvalidEvent, RatingEvent
 from core.privacy import effective, parse_privacy_event, supersedes_choice
 
 STATE_LAYOUT = 2   # bumped when the state's shape changes: a new layout starts a new checkpoint
 INPUT_SCHEMA = ("key string, kind string, event_id string, user_id long, movie_id long, rating double, "
-                "ts long, source string, record_ts long, payload string")
-OUTPUT_SCHEMA = "kind string, key string, payload string"
+                "ts long, source string, record_ts long, source_partition long, source_offset long, payload string")
 TRAINING_EVENT = "train"   # event id of the training ratings that seed a new checkpoint
 INITIAL_SCHEMA = "key string, entity long, other long, rating double, ts long, event_id string"
 
 
 INPUT_COLUMNS = [part.split()[0] for part in INPUT_SCHEMA.split(", ")]
-INPUT_DTYPES = {"user_id": "Int64", "movie_id": "Int64", "rating": "float64", "ts": "Int64", "record_ts": "int64"}
+INPUT_DTYPES = {"user_id": "Int64", "movie_id": "Int64", "rating": "float64", "ts": "Int64", "record_ts": "int64",
+                "source_partition": "Int64", "source_offset": "Int64"}
+OUTPUT_DTYPES = {**INPUT_DTYPES, "entity": "Int64", "record_ts": "Int64", "analytics": "boolean"}
 
 
 def keyed_rows(catalog: set[int], buckets: int, privacy_topic: str | None = None):
     """``mapInPandas`` function: Kafka rows -> keyed input rows of ``RatingState``.
 
-    An event's ``payload`` is its source "partition:offset" (for a dead letter a later step may
-    need); a dead letter's is what the driver publishes; a privacy row's is the privacy event.
+    An event carries its source partition and offset (for a dead letter a later step may need);
+    a dead letter's ``payload`` is what the driver publishes; a privacy row's is the privacy event.
     The frame is typed here, row by row if the whole fails, so a value Arrow cannot carry is a
     dead letter, not a failed batch."""
 
@@ -86,7 +96,7 @@ def keyed_rows(catalog: set[int], buckets: int, privacy_topic: str | None = None
             for event in checked.accepted:
                 source = checked.sources[event.event_id]
                 values = [event.event_id, event.user_id, event.movie_id, event.rating, event.ts, event.source,
-                          source.timestamp_ms or 0, f"{source.partition}:{source.offset}"]
+                          source.timestamp_ms or 0, source.partition, source.offset, None]
                 rows.append((source, [f"u:{event.user_id % buckets}", "event", *values]))
                 rows.append((source, [f"m:{event.movie_id % buckets}", "event", *values]))
             yield _typed([*rows, *((letter.record, dead_row(letter)) for letter in checked.dead)])
@@ -103,7 +113,7 @@ def privacy_rows(records: list[Record], buckets: int) -> list[tuple[Record, list
         except InvalidEvent as err:
             rows.append((record, dead_row(DeadLetter(err.reason, err.detail, record))))
             continue
-        values = [None, event.user_id, None, None, event.ts, None, record.timestamp_ms or 0,
+        values = [None, event.user_id, None, None, event.ts, None, record.timestamp_ms or 0, None, None,
                   event.to_json().decode()]
         rows.append((record, [f"u:{event.user_id % buckets}", "privacy", *values]))
         rows += [(record, [f"m:{b}", "erase", *values]) for b in range(buckets) if event.erased]
@@ -112,7 +122,7 @@ def privacy_rows(records: list[Record], buckets: int) -> list[tuple[Record, list
 
 def dead_row(letter: DeadLetter) -> list:
     """The input row of a dead letter: its payload is what the driver publishes to the DLQ."""
-    return ["dead", "dead", None, None, None, None, None, None, letter.record.timestamp_ms or 0,
+    return ["dead", "dead", None, None, None, None, None, None, letter.record.timestamp_ms or 0, None, None,
             dead_payload(letter)]
 
 
@@ -241,7 +251,7 @@ class RatingState(StatefulProcessor):
         key = key[0]
         frame = pd.concat(list(rows), ignore_index=True)
         if key == "dead":
-            yield pd.DataFrame({"kind": "dead", "key": key, "payload": frame["payload"]})
+            yield _output([_row("dead", payload=p) for p in frame["payload"]])
             return
         is_user = key.startswith("u:")
         now = int(time.time() * 1000)
@@ -259,10 +269,8 @@ class RatingState(StatefulProcessor):
                 entity, other = (int(event.user_id), int(event.movie_id)) if is_user else (
                     int(event.movie_id), int(event.user_id))
                 state = bucket[entity]
-                rating_row = ("rating", f"u:{entity}", json.dumps(
-                    {**{c: _plain(getattr(event, c)) for c in FIELDS}, "record_ts": int(event.record_ts),
-                     "record": event.payload,
-                     "analytics": is_user and effective(entity, state.privacy, self.first_person_id)["analytics"]}))
+                rating_row = _row("rating", entity, event=event, analytics=effective(
+                    entity, state.privacy, self.first_person_id)["analytics"]) if is_user else None
                 if state.apply(other, float(event.rating), int(event.ts), event.event_id) is False:
                     current = state.ratings[other]
                     duplicates[entity] = duplicates.get(entity, 0) + ((current[1], current[2])
@@ -272,7 +280,7 @@ class RatingState(StatefulProcessor):
                     if not is_user:
                         state.count_trending(int(event.ts), now, self.lateness_ms)
             except Exception as err:  # noqa: BLE001 - this event is dead-lettered, the others go on
-                out.append(("dead", "dead", dead_payload(processing_error(err, _source_record(event)))))
+                out.append(_row("dead", payload=dead_payload(processing_error(err, _source_record(event)))))
                 continue
             if is_user:
                 out.append(rating_row)
@@ -280,18 +288,18 @@ class RatingState(StatefulProcessor):
             state = bucket[entity]
             if is_user:
                 current = [[m, r, ts] for m, (r, ts, _) in state.ratings.items()] if entity in changed else None
-                out.append(("user", f"u:{entity}", json.dumps({
+                out.append(_row("user", entity, payload=json.dumps({
                     "ratings": current, "duplicates": duplicates.get(entity, 0),
                     "privacy": effective(entity, state.privacy, self.first_person_id),
                     "privacy_changed": entity in choices_changed})))
             elif entity in changed:
                 count, total, likes = state.totals
-                out.append(("film", f"m:{entity}", json.dumps(
+                out.append(_row("film", entity, payload=json.dumps(
                     {"count": count, "total": total, "likes": likes,
                      "buckets": state.drop_old_buckets(now, self.window_ms)})))
         bucket.save(changed)
         if out:
-            yield pd.DataFrame(out, columns=["kind", "key", "payload"])
+            yield _output(out)
 
     def _apply_privacy(self, bucket: Entities, rows: pd.DataFrame, is_user: bool, changed: set[int]) -> set[int]:
         """Applies a batch's privacy rows; returns the users whose choices changed. A user bucket
@@ -327,12 +335,23 @@ class RatingState(StatefulProcessor):
         pass
 
 
+def _row(kind: str, entity: int | None = None, *, event=None, analytics: bool | None = None,
+         payload: str | None = None) -> tuple:
+    """One output row (``state.OUTPUT_COLUMNS``): an accepted ``event`` (its input row) in its own
+    columns, or a ``payload``."""
+    values = [getattr(event, c) for c in (*FIELDS, *SOURCE_COLUMNS)] if event is not None else [None] * 9
+    return (kind, entity, *values, analytics, payload)
+
+
+def _output(rows: list[tuple]) -> pd.DataFrame:
+    return pd.DataFrame(rows, columns=OUTPUT_COLUMNS).astype(OUTPUT_DTYPES)
+
+
 def _source_record(event) -> Record:
     """The Kafka record an accepted event came from, rebuilt from its input row."""
-    partition, offset = (int(part) for part in str(event.payload).split(":"))
     values = {c: _plain(getattr(event, c)) for c in FIELDS}
-    return Record(RatingEvent(**values).to_json(), partition, offset, str(values["user_id"]).encode(),
-                  int(event.record_ts))
+    return Record(RatingEvent(**values).to_json(), int(event.source_partition), int(event.source_offset),
+                  str(values["user_id"]).encode(), int(event.record_ts))
 
 
 def _plain(value):

@@ -7,6 +7,7 @@ import time
 import uuid
 
 import numpy as np
+import pandas as pd
 import pytest
 from confluent_kafka import Producer
 from planted import planted_frames
@@ -22,6 +23,7 @@ from kafka_helpers import consume_all
 from simulator.producer import Message, publish
 from streaming.job import start
 from streaming.processor import Model, RatingProcessor
+from streaming.state import OUTPUT_COLUMNS
 from streaming.stateful import stored_trending, stored_users, streamed_ratings
 from streaming.validate import Record
 
@@ -48,6 +50,12 @@ def processor(world, es, settings):
     model = Model(list(artifact.item_ids), artifact.item_factors, PARAMS["regularization"], PARAMS["alpha"], "1")
     return RatingProcessor(es=es, producer=Producer(settings.kafka.client_config()),
                            dlq_topic=settings.kafka.dlq_topic, model=model, bayesian_prior=(10.0, 3.5))
+
+
+def state_rows(*rows: tuple[str, int, dict]) -> pd.DataFrame:
+    """Rows as the state step emits them (``state.OUTPUT_COLUMNS``): (kind, entity, payload)."""
+    return pd.DataFrame([{"kind": kind, "entity": entity, "payload": json.dumps(payload)}
+                         for kind, entity, payload in rows], columns=OUTPUT_COLUMNS)
 
 
 def run(spark, world, es, settings, checkpoint, **streaming) -> list[dict]:
@@ -135,7 +143,7 @@ def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indice
     job = processor(world, es, settings)
     job.all_users, job.refold_pending = (lambda: stored_users(spark, checkpoint)), False
     job.champion, job.check_model_s = (lambda current: newer if current != "2" else None), 0.0
-    assert job.process([], last + 1)["refolded"] == len(frames["ratings"]["user_id"].unique())
+    assert job.process(state_rows(), last + 1)["refolded"] == len(frames["ratings"]["user_id"].unique())
     fold, index = newer.fold(), {int(m): i for i, m in enumerate(artifact.item_ids)}
     for user in sorted(touched)[:10]:
         mine = {m: r for (u, m), (r, _) in expected.items() if u == user}
@@ -143,7 +151,7 @@ def test_batches_and_a_re_run_batch_match_the_ledger_exactly(world, fresh_indice
         solved = fold.user_vector(np.array([index[m] for m in sorted(mine)]), np.array([mine[m] for m in sorted(mine)]))
         assert doc["model_version"] == "2"
         np.testing.assert_allclose(doc["vector"], solved, rtol=1e-6, atol=1e-9)
-    assert job.process([], last + 2)["refolded"] == 0                 # nothing stale any more
+    assert job.process(state_rows(), last + 2)["refolded"] == 0                 # nothing stale any more
 
     # `cinerec index` rebuilds films and users with every rating the job took, not only training's.
     streamed = streamed_ratings(spark, checkpoint)
@@ -191,7 +199,7 @@ def test_a_new_champion_is_used_from_the_next_batch(world, fresh_indices, settin
     job = processor(world, es, settings)
     job.champion, job.check_model_s = (lambda current: newer if current != "2" else None), 0.0
     ratings = [[1, 5.0, 1000], [2, 4.0, 1001]]
-    report = job.process([("user", "u:7", json.dumps({"ratings": ratings}))], 0)
+    report = job.process(state_rows(("user", 7, {"ratings": ratings})), 0)
     assert report["model_version"] == "2"
     doc = es.get(index="users", id="7")["_source"]
     assert doc["model_version"] == "2"
@@ -214,7 +222,7 @@ def test_during_a_canary_the_challengers_users_are_folded_in_too(world, fresh_in
                                   else True if current == "9" else running["canary"])
     job.check_model_s = 0.0
     ratings = [[1, 5.0, 1000], [2, 4.0, 1001]]
-    job.process([("user", "u:7", json.dumps({"ratings": ratings}))], 0)
+    job.process(state_rows(("user", 7, {"ratings": ratings})), 0)
     es.indices.refresh(index="users-v9")
     served, tried = es.get(index="users", id="7")["_source"], es.get(index="users-v9", id="7")["_source"]
     assert served["model_version"] == job.model.version != "9" and tried["model_version"] == "9"
@@ -223,7 +231,7 @@ def test_during_a_canary_the_challengers_users_are_folded_in_too(world, fresh_in
     np.testing.assert_allclose(tried["vector"], expected, rtol=1e-6, atol=1e-9)
 
     running["canary"] = None                                                  # decided: no more writes
-    job.process([("user", "u:7", json.dumps({"ratings": ratings + [[3, 1.0, 1002]]}))], 1)
+    job.process(state_rows(("user", 7, {"ratings": ratings + [[3, 1.0, 1002]]})), 1)
     es.indices.refresh(index="users-v9")
     assert es.get(index="users-v9", id="7")["_source"]["rated"] == tried["rated"] == ["1", "2"]
     assert sorted(es.get(index="users", id="7")["_source"]["rated"]) == ["1", "2", "3"]
@@ -234,8 +242,8 @@ def test_trending_drops_on_the_clock_when_nobody_rates(world, fresh_indices, set
     job = processor(world, es, settings)
     job.trending_window_ms = 10 * minute
     start = 1_000 * minute                                  # two buckets, 3 minutes apart
-    job.process([("film", "m:3", json.dumps({"count": 5, "total": 20.0, "likes": 3,
-                                             "buckets": {str(start): 2, str(start + 3 * minute): 1}}))], 0)
+    job.process(state_rows(("film", 3, {"count": 5, "total": 20.0, "likes": 3,
+                                        "buckets": {str(start): 2, str(start + 3 * minute): 1}})), 0)
     doc = es.get(index="films", id="3")["_source"]
     assert (doc["trending"], doc["trending_until"]) == (3, start + 11 * minute)
     assert job.decay_trending(now_ms=start + 11 * minute - 1) == 0           # nothing left the window yet
