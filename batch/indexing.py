@@ -20,6 +20,7 @@ from elasticsearch import Elasticsearch
 
 from .artifact import ModelArtifact
 from core import neighbours
+from core.dataset import latest_ratings
 from core.foldin import FoldIn, solve_user
 from search import documents, indices
 
@@ -33,8 +34,7 @@ def with_streamed(frames: dict, artifact: ModelArtifact, streamed: pd.DataFrame,
     users with streamed ratings get vectors re-solved against the artifact's item factors."""
     if streamed.empty:
         return frames, artifact
-    ratings = (pd.concat([frames["ratings"], streamed[frames["ratings"].columns]], ignore_index=True)
-               .drop_duplicates(["user_id", "movie_id"], keep="last").reset_index(drop=True))
+    ratings = latest_ratings(pd.concat([frames["ratings"], streamed[frames["ratings"].columns]], ignore_index=True))
     stats = ratings.groupby("movie_id")["rating"].agg(["size", "sum"])
     movies = frames["movies"].copy()
     count = movies["movie_id"].map(stats["size"]).fillna(0).astype(int)

@@ -36,6 +36,14 @@ class Dataset:
                 "fingerprint": fingerprint(self.files)}
 
 
+def latest_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
+    """Each user's latest rating of each film: the later ``ts`` wins, and on equal times the later
+    row (so a frame appended to another overrides it). The rule of the streaming state
+    (``streaming.state.supersedes``) and of Spark preprocessing, for pandas frames."""
+    return (ratings.sort_values("ts", kind="stable").drop_duplicates(["user_id", "movie_id"], keep="last")
+            .reset_index(drop=True))
+
+
 def sha256_file(path: Path) -> str:
     digest = hashlib.sha256()
     with open(path, "rb") as fh:

@@ -31,6 +31,7 @@ import pandas as pd
 from dagster import Definitions, RetryPolicy, RunRequest, ScheduleDefinition, SkipReason, job, op, sensor
 
 from .canary import start_canary
+from core.dataset import latest_ratings
 from core.settings import Settings, load_settings
 
 GATE_TOLERANCE = 0.02
@@ -57,8 +58,7 @@ def extract_dataset(settings: Settings) -> Path:
     streamed = indexed_ratings(connect(settings.elasticsearch))
     erased = privacy_book(settings.kafka, settings.web.first_user_id).erased()
     ratings = pd.concat([base.ratings, streamed], ignore_index=True)
-    ratings = ratings[~ratings["user_id"].isin(erased)].sort_values("ts").drop_duplicates(
-        ["user_id", "movie_id"], keep="last")
+    ratings = latest_ratings(ratings[~ratings["user_id"].isin(erased)])
     out = Path(settings.services.data_dir) / "datasets" / f"retrain-{time.strftime('%Y%m%d-%H%M%S')}"
     out.mkdir(parents=True, exist_ok=True)
     ratings.rename(columns={"user_id": "userId", "movie_id": "movieId"}).assign(

@@ -1,9 +1,11 @@
 import uuid
 
 import numpy as np
+import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
+from core.dataset import latest_ratings
 from core.events import RatingEvent
 from core.foldin import FoldIn
 from streaming.state import FilmDelta, UserState
@@ -75,3 +77,19 @@ def test_key_state_round_trips_and_counts_trending_inside_the_watermark():
     copy = EntityState(state.dumps())
     assert copy.ratings == state.ratings and copy.totals == (2, 9.0, 2)
     assert sum(copy.drop_old_buckets(now + window + TRENDING_BUCKET_MS, window).values()) == 0
+
+
+@given(events, st.randoms())
+def test_frames_keep_the_same_latest_rating_as_the_state(raw, rnd):
+    """``core.dataset.latest_ratings`` (the indexer's and the pipeline's rule on frames) keeps what
+    the streaming state keeps: the later event time, on equal times the event that came later."""
+    stream = [rating(m, r, ts, f"{i:04d}") for i, (m, r, ts) in enumerate(raw)]
+    rnd.shuffle(stream)
+    state = UserState(1)
+    for event in stream:
+        state.apply(event)
+    in_order = sorted(stream, key=lambda e: (e.ts, e.event_id))       # equal times: the later id last
+    frame = latest_ratings(pd.DataFrame([e.as_dict() for e in in_order]) if stream else
+                           pd.DataFrame(columns=["user_id", "movie_id", "rating", "ts"]))
+    assert {int(m): float(r) for m, r in zip(frame["movie_id"], frame["rating"])} == \
+        {m: r for m, (r, _, _) in state.ratings.items()}
