@@ -1,11 +1,12 @@
 """`cinerec index`: the champion model and the catalog into versioned Elasticsearch indices.
 
     clean frames + champion artifact ─▶ per-film lists (also watched, similar; core.neighbours)
-        ─▶ films-v<version>, film_lists-v<version>, users-v<version> ─▶ alias swap ─▶ prune
+        ─▶ films-v<version> (catalogue, vectors), film_stats-v<version> (what the stream rewrites),
+           film_lists-v<version>, users-v<version> ─▶ alias swap ─▶ prune
 The ``ratings`` index (one document per accepted event, written by streaming) is created once.
 When the streaming job has run, ``with_streamed`` adds the ratings it took to the training ratings
 first, so a rebuild keeps every streamed rating in the film statistics and user documents, and
-the films keep the job's trending (``film_fields``).
+the film statistics keep the job's trending (``film_fields``).
 """
 
 from __future__ import annotations
@@ -69,7 +70,7 @@ def film_neighbours(movies: pd.DataFrame, ratings: pd.DataFrame, artifact: Model
     return {m: {"also_watched": together.get(m, []), "similar": nearest.get(m, [])} for m in movie_ids}
 
 
-SERVED = ("films", "film_lists", "users")     # the aliases the API reads, one index version each
+SERVED = ("films", "film_stats", "film_lists", "users")     # the aliases the API reads, one index version each
 
 
 def serve_version(es: Elasticsearch, version: int | str, keep: int = 3) -> dict[str, list[str]]:
@@ -85,7 +86,7 @@ def serve_version(es: Elasticsearch, version: int | str, keep: int = 3) -> dict[
 def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, version: int | str,
                   keep: int = 3, film_fields: dict[int, dict] | None = None, neighbours_kept: int = 30,
                   privacy: Callable[[int], dict] | None = None, swap: bool = True) -> dict:
-    """``film_fields``: extra fields of some film documents (the streaming job's trending);
+    """``film_fields``: extra fields of some film statistics (the streaming job's trending);
     ``neighbours_kept``: length of each film's stored lists; ``privacy(user id)``: the user's
     choices (``core.privacy.PrivacyBook.document_fields``; research data by default);
     ``swap``: move the aliases to the new indices (a canary's challenger is built without)."""
@@ -94,9 +95,12 @@ def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, v
     rank = artifact.item_factors.shape[1]
     report = {}
     films = indices.create_index(es, "films", version, dims=rank)
-    film_docs = {int(i): {**doc, **extra.get(int(i), {})} for i, doc in documents.film_documents(
-        frames["movies"], frames["tags"], frames["ratings"], artifact.item_ids, artifact.item_factors, model_version)}
-    report["films"] = indices.bulk_write(es, films, ((str(m), doc) for m, doc in film_docs.items()))
+    report["films"] = indices.bulk_write(es, films, documents.film_documents(
+        frames["movies"], frames["tags"], artifact.item_ids, artifact.item_factors, model_version))
+    film_stats = indices.create_index(es, "film_stats", version)
+    film_docs = {int(i): {**doc, **extra.get(int(i), {})}
+                 for i, doc in documents.film_statistics(frames["movies"], frames["ratings"])}
+    report["film_stats"] = indices.bulk_write(es, film_stats, ((str(m), doc) for m, doc in film_docs.items()))
     lists = film_neighbours(frames["movies"], frames["ratings"], artifact, size=neighbours_kept)
     film_lists = indices.create_index(es, "film_lists", version)
     report["film_lists"] = indices.bulk_write(es, film_lists, (
@@ -105,11 +109,10 @@ def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, v
     users = indices.create_index(es, "users", version, dims=rank)
     report["users"] = indices.bulk_write(es, users, documents.user_documents(
         frames["ratings"], artifact.user_ids, artifact.user_factors, model_version, privacy))
-    es.indices.refresh(index=[films, film_lists, users])
+    es.indices.refresh(index=[films, film_stats, film_lists, users])
     if swap:
         for alias, pruned in serve_version(es, version, keep).items():
             report[alias]["pruned"] = pruned
     indices.ensure_event_indices(es)
-    report["aliases"] = {a: indices.current_indices(es, a) for a in ("films", "film_lists", "users",
-                                                                     *indices.EVENT_INDICES)}
+    report["aliases"] = {a: indices.current_indices(es, a) for a in (*SERVED, *indices.EVENT_INDICES)}
     return report

@@ -155,7 +155,8 @@ class WebSettings:
 
 @dataclass(frozen=True)
 class StreamingSettings:
-    trigger_ms: int = setting("Micro-batch interval of `cinerec stream` in milliseconds.", min=0)
+    trigger_ms: int = setting("Micro-batch interval of `cinerec stream` in milliseconds (0: the next batch "
+                              "starts as soon as the previous one ends, as long as Kafka has records).", min=0)
     max_offsets_per_trigger: int = setting("Most records per micro-batch (0: no limit); bounds a catch-up "
                                            "batch after downtime.", min=0)
     metrics_port: int = setting("Port of the job's Prometheus /metrics (0: off).", min=0, max=65535)

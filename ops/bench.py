@@ -5,7 +5,8 @@
     wrk          each route under wrk (Debian's HTTP load generator), side by side in one run, and its
                  throughput as a fraction of ``GET /films/<id>`` (one GET by id: the floor of this stack)
     freshness    seconds from a rating to recommendations based on it, among simulated load
-    throughput   the highest rate the running job sustains without growing lag
+    throughput   the highest rate the running job sustains without growing lag, and what each process
+                 (Spark's JVM, its Python workers, the job's driver, Elasticsearch, Kafka) spends on it
     onboarding   seconds from a new person's picks to recommendations based on them
 The API benchmarks need `cinerec serve` (or `cinerec demo`); freshness and throughput the job too.
 Real titles, user ids and search prefixes come from the indices.
@@ -35,6 +36,7 @@ import numpy as np
 from confluent_kafka import Consumer, Producer
 from elasticsearch import Elasticsearch
 
+from .processes import Usage
 from core.errors import ServiceError
 from core.events import RatingEvent
 from core.settings import Settings
@@ -95,7 +97,8 @@ def wrk_routes(settings: Settings, *, duration_s: float, connections: int, threa
 
 def route_paths(es: Elasticsearch, count: int = 200) -> dict[str, list[str]]:
     """Paths of the benchmarked routes, from the films and users the indices hold."""
-    films = [h["_source"] for h in es.search(index="films", size=count, query={"range": {"like_count": {"gte": 1}}},
+    films = [h["_source"] for h in es.search(index="film_stats", size=count,
+                                             query={"range": {"like_count": {"gte": 1}}},
                                              sort=[{"rating_count": "desc"}],
                                              source=["movie_id", "title", "year"])["hits"]["hits"]]
     users = [h["_source"]["user_id"] for h in es.search(index="users", size=count, source=["user_id"],
@@ -298,6 +301,7 @@ def throughput(settings: Settings, *, rates: list[int], duration_s: float, metri
         _drain(metrics_url, timeout_s=duration_s * 2)
         produced0, finished0 = produced_total(), _job_metrics(metrics_url)["finished"]
         samples: list[tuple[float, float]] = []
+        usage = Usage()                                    # CPU and memory of each process during the step
         started = time.monotonic()
         load = threading.Thread(target=publish, daemon=True, kwargs=dict(
             kafka=settings.kafka, messages=simulated_messages(tastes, seed=rate, rate=rate),
@@ -306,14 +310,19 @@ def throughput(settings: Settings, *, rates: list[int], duration_s: float, metri
         while load.is_alive():
             time.sleep(1.0)
             values = _job_metrics(metrics_url)
+            usage.sample()
             produced = produced_total() - produced0
             samples.append((time.monotonic() - started, produced - (values["finished"] - finished0)))
             peak = max(peak, values["memory"])
         half = [s for s in samples if s[0] >= duration_s / 2] or samples
         slope = float(np.polyfit([t for t, _ in half], [lag for _, lag in half], 1)[0]) if len(half) > 1 else 0.0
         sustained = slope <= 0.05 * rate
+        finished = _job_metrics(metrics_url)["finished"] - finished0
         steps.append({"rate": rate, "lag_end": samples[-1][1] if samples else None,
-                      "lag_growth_per_s": round(slope, 1), "sustained": sustained})
+                      "lag_growth_per_s": round(slope, 1), "sustained": sustained, "events_finished": int(finished),
+                      "cpu_s_per_1000_events": {role: round(1000 * seconds / finished, 3) if finished else None
+                                                for role, seconds in usage.cpu_seconds().items()},
+                      "peak_memory_mb": usage.peak_mb()})
         print(json.dumps(steps[-1]), file=sys.stderr, flush=True)
         if not sustained:
             break

@@ -44,25 +44,38 @@ def bayesian_average(total, count, prior_count: float, prior_mean: float):
     return (prior_count * prior_mean + total) / (prior_count + count)
 
 
-def film_documents(movies: pd.DataFrame, tags: pd.DataFrame, ratings: pd.DataFrame,
-                   item_ids: np.ndarray, item_factors: np.ndarray, model_version: str,
-                   liked_threshold: float = LIKED_THRESHOLD) -> Iterator[tuple[str, dict]]:
-    """One document per catalog film. ``movies`` carries the batch features (rating_count,
-    rating_mean, bayesian_avg); films the model never saw get no vector."""
+def film_documents(movies: pd.DataFrame, tags: pd.DataFrame, item_ids: np.ndarray, item_factors: np.ndarray,
+                   model_version: str) -> Iterator[tuple[str, dict]]:
+    """The ``films`` document of every catalog film: what a model's indexing writes and nothing the
+    stream changes (catalogue, searchable title, tags, item vector); films the model never saw get
+    no vector."""
     vectors = dict(zip(map(int, item_ids), item_factors))
     tag_text = tags.dropna(subset=["tag"]).groupby("movie_id")["tag"].agg(lambda t: " ".join(map(str, t)))
-    likes = ratings[ratings["rating"] >= liked_threshold].groupby("movie_id").size()
     for row in movies.itertuples(index=False):
         movie = int(row.movie_id)
         doc = {"movie_id": movie, "title": row.title, "title_search": searchable_title(row.title),
-               "year": _int_or_none(row.year),
-               "genres": [str(g) for g in row.genres], "tags": tag_text.get(movie, ""),
-               "rating_count": int(row.rating_count), "rating_mean": _float_or_none(row.rating_mean),
-               "bayesian_avg": _float_or_none(row.bayesian_avg), "like_count": int(likes.get(movie, 0)),
-               "trending": 0.0, "model_version": model_version}
+               "year": _int_or_none(row.year), "genres": [str(g) for g in row.genres],
+               "tags": tag_text.get(movie, ""), "model_version": model_version}
         if movie in vectors:
             doc["vector"] = [float(v) for v in vectors[movie]]
         yield str(movie), doc
+
+
+def film_statistics(movies: pd.DataFrame, ratings: pd.DataFrame,
+                    liked_threshold: float = LIKED_THRESHOLD) -> Iterator[tuple[str, dict]]:
+    """The ``film_stats`` document of every catalog film: the figures the stream rewrites every batch
+    (count, mean, Bayesian average, likes, trending), kept apart from the vector and analysed text
+    of ``films`` so that rewriting them re-indexes neither; with the fields a list of films shows
+    and filters on (title, year, genres), so popular and trending films are one search here.
+    ``movies`` carries the batch features (rating_count, rating_mean, bayesian_avg)."""
+    likes = ratings[ratings["rating"] >= liked_threshold].groupby("movie_id").size()
+    for row in movies.itertuples(index=False):
+        movie = int(row.movie_id)
+        yield str(movie), {"movie_id": movie, "title": row.title, "year": _int_or_none(row.year),
+                           "genres": [str(g) for g in row.genres], "rating_count": int(row.rating_count),
+                           "rating_mean": _float_or_none(row.rating_mean),
+                           "bayesian_avg": _float_or_none(row.bayesian_avg),
+                           "like_count": int(likes.get(movie, 0)), "trending": 0.0}
 
 
 def _int_or_none(value) -> int | None:

@@ -108,13 +108,15 @@ def prune(es: Elasticsearch, alias: str, keep: int) -> list[str]:
 
 def bulk_write(es: Elasticsearch, index: str, documents: Iterable[tuple[str, dict]], *,
                op: str = "index", chunk_size: int = 500, max_retries: int = 5) -> dict:
-    """Bulk index/update ``(id, source)`` pairs. Deterministic ids make a re-run idempotent;
+    """Bulk index/update/delete ``(id, source)`` pairs. Deterministic ids make a re-run idempotent;
     rejected chunks (HTTP 429) are retried with exponential backoff; other failures are returned
     (``errors``: each failed item as Elasticsearch reported it)."""
     def actions() -> Iterator[dict]:
         for doc_id, source in documents:
             if op == "update":
                 yield {"_op_type": "update", "_index": index, "_id": doc_id, "doc": source, "doc_as_upsert": True}
+            elif op == "delete":
+                yield {"_op_type": "delete", "_index": index, "_id": doc_id}
             else:
                 yield {"_op_type": "index", "_index": index, "_id": doc_id, "_source": source}
 

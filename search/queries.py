@@ -16,9 +16,10 @@ from elasticsearch import Elasticsearch
 from .client import get_source
 from .documents import SUMMARY_FIELDS, searchable_title, summary
 
-FILMS, FILM_LISTS, USERS = "films", "film_lists", "users"
+FILMS, FILM_STATS, FILM_LISTS, USERS = "films", "film_stats", "film_lists", "users"
 _TITLE_YEAR = re.compile(r"^\s*(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
 SOURCE = list(SUMMARY_FIELDS)
+CATALOGUE = ["movie_id", "title", "year", "genres"]      # what a hit on ``films`` shows; the rest is joined
 
 
 def parse_title(text: str) -> tuple[str, int | None]:
@@ -38,26 +39,41 @@ def find_titles(es: Elasticsearch, text: str, *, size: int = 10, fuzzy: bool = T
         should.append({"match": {"title_search": {"query": folded, "fuzziness": "AUTO", "prefix_length": 1}}})
     query = {"bool": {"should": should, "minimum_should_match": 1,
                       "filter": [{"term": {"year": year}}] if year else []}}
-    hits = es.search(index=FILMS, query=query, size=size, source=SOURCE)["hits"]["hits"]
+    hits = es.search(index=FILMS, query=query, size=size, source=CATALOGUE)["hits"]["hits"]
+    films = with_statistics(es, [_film(h) for h in hits])
     # Among equally good matches prefer the film more people rated.
-    return [_film(h) for h in sorted(hits, key=lambda h: (-round(h["_score"], 3),
-                                                          -(h["_source"].get("rating_count") or 0)))]
+    return sorted(films, key=lambda f: (-round(f["score"], 3), -(f.get("rating_count") or 0)))
 
 
 def exact_title(es: Elasticsearch, text: str) -> dict | None:
     """The film whose title is exactly ``text`` (with its year, if given); the most rated one
-    if several share the title. One cheap ``term`` query: the hot path of title requests."""
+    if several share the title. One cheap ``term`` query on ``film_stats``: the hot path of
+    title requests."""
     title, year = parse_title(text)
-    filters = [{"term": {"title.raw": title}}] + ([{"term": {"year": year}}] if year else [])
-    hits = es.search(index=FILMS, query={"bool": {"filter": filters}}, size=1, source=SOURCE,
+    filters = [{"term": {"title": title}}] + ([{"term": {"year": year}}] if year else [])
+    hits = es.search(index=FILM_STATS, query={"bool": {"filter": filters}}, size=1, source=SOURCE,
                      sort=[{"rating_count": "desc"}])["hits"]["hits"]
     return _film(hits[0]) if hits else None
 
 
 def get_film(es: Elasticsearch, movie_id: int, *, with_vector: bool = False) -> dict | None:
-    """The film's document without its search-only field (and, unless asked, its vector)."""
+    """The film's document with its statistics, without its search-only field (and, unless asked,
+    its vector): one ``mget`` over ``films`` and ``film_stats``."""
     hidden = ["title_search"] + ([] if with_vector else ["vector"])
-    return get_source(es, FILMS, str(movie_id), source_excludes=hidden)
+    film, stats = es.mget(docs=[{"_index": FILMS, "_id": str(movie_id), "_source": {"excludes": hidden}},
+                                {"_index": FILM_STATS, "_id": str(movie_id)}])["docs"]
+    if not film.get("found"):
+        return None
+    return {**(stats.get("_source") or {}), **film["_source"]}
+
+
+def with_statistics(es: Elasticsearch, films: list[dict]) -> list[dict]:
+    """Films (hits on ``films``) with their statistics from ``film_stats``: one ``mget`` by id."""
+    if not films:
+        return films
+    docs = es.mget(index=FILM_STATS, ids=[str(f["movie_id"]) for f in films], source=SOURCE)["docs"]
+    stats = {d["_id"]: d["_source"] for d in docs if d.get("found")}
+    return [{**stats.get(str(f["movie_id"]), {}), **f} for f in films]
 
 
 def get_user(es: Elasticsearch, user_id: int, *, index: str = USERS) -> dict | None:
@@ -101,7 +117,7 @@ def popular(es: Elasticsearch, *, size: int = 10, genres: list[str] | None = Non
     """Fallback for unknown users and cold films: best Bayesian average among films with ratings."""
     query = {"bool": {"filter": [{"range": {"rating_count": {"gte": 1}}}, *_filters(genres, years)],
                       "must_not": [{"ids": {"values": list(exclude or [])}}]}}
-    hits = es.search(index=FILMS, query=query, size=size, source=SOURCE,
+    hits = es.search(index=FILM_STATS, query=query, size=size, source=SOURCE,
                      sort=[{"bayesian_avg": "desc"}, {"rating_count": "desc"}])["hits"]["hits"]
     return [{**_film(h), "reason": "popular with everyone"} for h in hits]
 
@@ -113,7 +129,7 @@ def proposals(es: Elasticsearch, *, size: int = 12, per_genre: int = 2) -> list[
                        "aggs": {"best": {"top_hits": {"size": per_genre + size // 2, "_source": SOURCE,
                                                       "sort": [{"bayesian_avg": "desc"}, {"rating_count": "desc"}]}}}}}
     query = {"range": {"rating_count": {"gte": 1}}}
-    buckets = es.search(index=FILMS, size=0, query=query, aggs=aggs)["aggregations"]["genres"]["buckets"]
+    buckets = es.search(index=FILM_STATS, size=0, query=query, aggs=aggs)["aggregations"]["genres"]["buckets"]
     chosen: dict[int, dict] = {}
     for rank in range(per_genre + size // 2):
         for bucket in buckets:
@@ -127,7 +143,7 @@ def proposals(es: Elasticsearch, *, size: int = 12, per_genre: int = 2) -> list[
 def trending(es: Elasticsearch, *, size: int = 10, genres: list[str] | None = None) -> list[dict]:
     """Films rated most in the streaming job's trending window (``streaming.trending_window_s``)."""
     query = {"bool": {"filter": [{"range": {"trending": {"gt": 0}}}, *_filters(genres, (None, None))]}}
-    hits = es.search(index=FILMS, query=query, size=size, source=SOURCE + ["trending"],
+    hits = es.search(index=FILM_STATS, query=query, size=size, source=SOURCE + ["trending"],
                      sort=[{"trending": "desc"}, {"rating_count": "desc"}])["hits"]["hits"]
     return [{**_film(h), "reason": f"rated {int(h['_source']['trending'])} times lately"} for h in hits]
 
@@ -140,8 +156,8 @@ def _knn(es: Elasticsearch, vector: list[float], size: int, *, exclude: list[str
            "num_candidates": max(100, size * 10),
            "filter": {"bool": {"must_not": [{"ids": {"values": list(exclude)}}],
                                "filter": _filters(genres, years)}}}
-    hits = es.search(index=index, knn=knn, size=size, source=SOURCE)["hits"]["hits"]
-    return [_film(h) for h in hits]
+    hits = es.search(index=index, knn=knn, size=size, source=CATALOGUE)["hits"]["hits"]
+    return with_statistics(es, [_film(h) for h in hits])
 
 
 def _filters(genres: list[str] | None, years) -> list[dict]:

@@ -29,7 +29,7 @@ from search import canary
 from search.client import connect
 from search.indices import EVENT_INDICES, add_missing_fields, ensure_event_indices
 
-SERVED_INDICES = ("films", "film_lists", "users", *EVENT_INDICES)
+SERVED_INDICES = ("films", "film_stats", "film_lists", "users", *EVENT_INDICES)
 
 
 def run(settings: Settings, *, duration_s: float | None = None, available_now: bool = False) -> dict:
@@ -74,12 +74,23 @@ def run(settings: Settings, *, duration_s: float | None = None, available_now: b
     if stream.metrics_port:
         serve(stream.metrics_port)
     totals = {"batches": 0, "accepted": 0, "dead": 0, "duplicates": 0}
+    reports: dict[int, dict] = {}           # the driver's report of a batch, until Spark's progress of it comes
+    observe = progress_observer(settings.kafka)
 
     def counted(report: dict) -> None:
         totals["batches"] += 1
         for key in ("accepted", "dead", "duplicates"):
             totals[key] += report[key]
-        print(json.dumps(report), file=sys.stderr, flush=True)
+        reports[report["batch"]] = report
+
+    def reported(progress: dict) -> None:
+        """One JSON line per batch: the driver's report with Spark's phases and the state operator's figures."""
+        report = reports.pop(progress["batchId"], None)
+        figures = observe(progress, report and report.pop("record_ts"))
+        if report is not None:
+            print(json.dumps({**report, **figures}), file=sys.stderr, flush=True)
+        for old in [batch for batch in reports if batch < progress["batchId"]]:
+            print(json.dumps(reports.pop(old)), file=sys.stderr, flush=True)      # its progress was not seen
 
     def start_query():
         return start(spark, settings, processor, catalog=set(map(int, frames["movies"]["movie_id"])),
@@ -97,9 +108,12 @@ def run(settings: Settings, *, duration_s: float | None = None, available_now: b
             summary = supervise(start_query, stop, duration_s=duration_s, before_stop=before_stop,
                                 stall_s=stream.stall_s, driver_busy=lambda: processor.in_batch,
                                 diagnose=lambda: checkpoint_trouble(checkpoint),
-                                on_progress=progress_observer(settings.kafka))
+                                on_progress=reported)
         finally:
             before_stop()
+            for report in reports.values():                  # batches whose progress came too late to join
+                report.pop("record_ts", None)
+                print(json.dumps(report), file=sys.stderr, flush=True)
     return {**totals, **summary}
 
 

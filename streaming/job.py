@@ -100,13 +100,15 @@ def supervise(start_query: Callable[[], object], stop: threading.Event, *, durat
         trigger_since, stalled = None, None
         while query.isActive and not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             try:
-                query.awaitTermination(0.5)
+                query.awaitTermination(0.2)
             except StreamingQueryException:
                 break                                    # failed: handled below, from query.exception()
             progress = query.lastProgress
             if progress and progress["batchId"] != seen:
+                missed = progress["batchId"] - seen > 1     # several batches since the last look: report each
+                for each in ([p for p in query.recentProgress if p["batchId"] > seen] if missed else [progress]):
+                    on_progress(each)
                 seen, failures, delay = progress["batchId"], 0, first_delay_s      # progress: not stuck
-                on_progress(progress)
                 trigger_since = None
             busy = query.isActive and query.status["isTriggerActive"] and not driver_busy()
             trigger_since = (trigger_since or time.monotonic()) if busy else None

@@ -5,7 +5,8 @@ re-scores the films whose likes changed, from Elasticsearch, off the critical pa
 thread, after the user documents are written):
 
     touched films ─msearch: users liked:X, terms(liked)─▶ (n_x, [(c, co)])
-        ─mget films: summaries, like_count, vector─▶ core.neighbours.score_candidates ─▶ film_lists.also_watched
+        ─mget film_stats: summaries, like_count; mget films: vector─▶ core.neighbours.score_candidates
+        ─▶ film_lists.also_watched
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from core.neighbours import CANDIDATES, cosines, score_candidates
 from search.documents import SUMMARY_FIELDS, stored_lists
 
 
-def also_watched_updates(es, movie_ids: list[int], *, films: str, users: str, size: int,
+def also_watched_updates(es, movie_ids: list[int], *, films: str, film_stats: str, users: str, size: int,
                          candidates: int = CANDIDATES) -> list[tuple[str, dict]]:
     """Partial ``film_lists`` documents ``{"also_watched": [...]}`` for ``movie_ids``, scored like the index
     build (the same formula; counts from the ``users`` index as it is now)."""
@@ -37,10 +38,13 @@ def also_watched_updates(es, movie_ids: list[int], *, films: str, users: str, si
                    if b["key"] != str(movie)][:candidates]
         co_counts[movie] = (answer["hits"]["total"]["value"], buckets)
     wanted = sorted({c for _, buckets in co_counts.values() for c, _ in buckets} | set(movie_ids))
-    docs = es.mget(index=films, ids=[str(m) for m in wanted], source=[*SUMMARY_FIELDS, "vector"])["docs"]
-    found = {int(d["_id"]): d["_source"] for d in docs if d.get("found")}
-    unit = {m: v / n for m, d in found.items() if "vector" in d
-            for v in [np.asarray(d["vector"], dtype=float)] if (n := np.linalg.norm(v)) > 0}
+    ids = [str(m) for m in wanted]
+    found = {int(d["_id"]): d["_source"]
+             for d in es.mget(index=film_stats, ids=ids, source=list(SUMMARY_FIELDS))["docs"] if d.get("found")}
+    vectors = {int(d["_id"]): d["_source"]["vector"] for d in es.mget(index=films, ids=ids, source=["vector"])["docs"]
+               if d.get("found") and "vector" in d["_source"]}
+    unit = {m: v / n for m, vector in vectors.items()
+            for v in [np.asarray(vector, dtype=float)] if (n := np.linalg.norm(v)) > 0}
     updates = []
     for movie, (n_x, buckets) in co_counts.items():
         chosen = [(c, co, int(found.get(c, {}).get("like_count") or 0)) for c, co in buckets]

@@ -2,7 +2,8 @@
 
     user rows   (current ratings, privacy) ─fold-in with the current model─▶ users (whole documents;
                                          deleted with the user's activity data when erased)
-    film rows   (count, sum, likes, trending buckets)             ─▶ films   (partial documents)
+    film rows   (count, sum, likes, trending buckets)             ─▶ film_stats (partial documents of
+                                                                     figures only: no vector, no text)
     rating rows (every valid event)                               ─▶ ratings (one doc per event id,
                                                                      with consent to analytics)
     dead rows                                                     ─▶ Kafka ``ratings.dlq`` and the
@@ -19,7 +20,8 @@ rejects for its content (a 4xx other than 429), or a user whose fold-in raises, 
 the events behind it go to the DLQ as ``processing_error`` and the batch goes on without them.
 
 Users first: the user document (what makes a user's recommendations fresh; read by id, so real-time
-without a refresh) is written before the film statistics and the audit ``ratings`` index. The films'
+without a refresh) is written before the film statistics and the audit ``ratings`` index, which go
+out side by side; nothing is refreshed on the batch's path. The films'
 stored "also watched" lists are re-scored off the batch, on a clock (``refresh_also_watched``), for
 the films whose likes the stream changed.
 
@@ -34,6 +36,7 @@ import json
 import threading
 import time
 from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import pandas as pd
@@ -76,12 +79,11 @@ class Folding:
 
 
 NO_CHOICES = {**RESEARCH, "erased": False}      # a user row without privacy (research data)
+SEARCHABLE_AFTER_S = 1.5    # a write shows in searches of users / film_stats after their refresh interval (1 s)
 
 
 class RatingProcessor:
     def __init__(self, *, es, producer, dlq_topic: str, model: Model, bayesian_prior: tuple[float, float],
-                 films_alias: str = "films", users_alias: str = "users", ratings_alias: str = "ratings",
-                 film_lists_alias: str = "film_lists", dead_letters_alias: str = "dead_letters",
                  champion: Callable[[str], Model | None] | None = None, check_model_s: float = 10.0,
                  canary: Callable[[str | None], Model | None | bool] | None = None,
                  all_users: Callable[[], Iterable[tuple[int, list]]] | None = None,
@@ -96,14 +98,16 @@ class RatingProcessor:
         batch and after a model change), not only when they next rate."""
         self.es, self.producer, self.dlq_topic = es, producer, dlq_topic
         self.prior_count, self.prior_mean = bayesian_prior
-        self.aliases = {"films": films_alias, "users": users_alias, "ratings": ratings_alias,
-                        "film_lists": film_lists_alias, "dead_letters": dead_letters_alias}
+        self.aliases = {alias: alias for alias in ("films", "film_stats", "users", "ratings", "film_lists",
+                                                   "dead_letters")}
         self.champion, self.check_model_s, self.checked_at = champion, check_model_s, time.monotonic()
         self.canary, self.challenger = canary, None       # the challenger's model during a canary
         self.all_users, self.refold_pending = all_users, all_users is not None
         self.trending_window_ms = trending_window_ms
-        self.neighbours_kept, self.liked_changed = neighbours_kept, set()   # films rated since their list
+        self.neighbours_kept = neighbours_kept
+        self.liked_changed: dict[int, float] = {}   # films rated since their list -> when (monotonic)
         self.lock = threading.Lock()     # a batch and the trending clock write films one at a time
+        self.writers = ThreadPoolExecutor(1, thread_name_prefix="film-stats")   # a bulk beside the audit's
         self.stopping = threading.Event()  # set by the job when it stops: retries give up
         self.in_batch = False
         self.use(model)
@@ -123,38 +127,47 @@ class RatingProcessor:
                 self.in_batch = False
 
     def _process(self, rows: pd.DataFrame, batch_id: int) -> dict:
-        started = time.perf_counter()
+        clock = Clock()
         self._maybe_reload()
         refolded = self._retrying(self._refold_stale_users, "refold") if self.refold_pending else 0
+        clock.lap("model")
         kinds = rows["kind"]
         by_kind = {kind: [(int(entity), json.loads(payload)) for entity, payload
                           in rows.loc[kinds == kind, ["entity", "payload"]].itertuples(index=False)]
                    for kind in ("user", "film")}
         by_kind["dead"] = [(None, json.loads(payload)) for payload in rows.loc[kinds == "dead", "payload"]]
+        state = state_figures(json.loads(payload) for payload in rows.loc[kinds == "stats", "payload"])
         events = accepted_events(rows[kinds == "rating"])
         duplicates = sum(p.get("duplicates", 0) for _, p in by_kind["user"])
         for _, payload in by_kind["user"]:
             payload.setdefault("privacy", NO_CHOICES)
         current = [(u, p["ratings"], p["privacy"]) for u, p in by_kind["user"]
                    if p["ratings"] is not None and not p["privacy"]["erased"]]
+        clock.lap("decode")
         users, failed_users = self._user_documents(current)
+        clock.lap("fold_in")
         self._retrying(lambda: self._apply_privacy(by_kind["user"]), "privacy")
-        rejected = self._retrying(lambda: self._write(events, users, by_kind["film"], failed_users), "write")
+        rejected = self._retrying(lambda: self._write(events, users, by_kind["film"], failed_users, clock), "write")
         if self.challenger is not None:
             self._retrying(lambda: self._write_challenger_users(current), "challenger users")
+            clock.lap("challenger_users")
         events = [e for e in events if e["event_id"] not in rejected]
         letters = [letter for _, letter in by_kind["dead"]] + [dead_letter(e, err) for e, err in rejected.values()]
-        self._retrying(lambda: self._publish(letters), "dead letters")
-        self._retrying(lambda: self._index_dead_letters(letters), "dead letters index")
-        self.liked_changed.update(m for m, _ in by_kind["film"])
+        if letters:
+            self._retrying(lambda: self._publish(letters), "dead letters")
+            self._retrying(lambda: self._index_dead_letters(letters), "dead letters index")
+            clock.lap("dead_letters")
+        self.liked_changed.update((m, time.monotonic()) for m, _ in by_kind["film"])
         metrics.observe_batch(accepted=len(events), dead=len(letters), duplicates=duplicates,
-                              seconds=time.perf_counter() - started,
+                              seconds=clock.total(), phases=clock.laps, state=state,
                               freshness=[(self.users_written_ms - e["record_ts"]) / 1000 for e in events
                                          if e["record_ts"]])
+        record_ts = [e["record_ts"] for e in events if e["record_ts"]]
         return {"batch": batch_id, "records": len(events) + len(letters), "accepted": len(events),
                 "dead": len(letters), "duplicates": duplicates, "users": len(users),
                 "films": len(by_kind["film"]), "model_version": self.model.version, "refolded": refolded,
-                "seconds": round(time.perf_counter() - started, 3), "write_seconds": self.write_seconds}
+                "seconds": round(clock.total(), 3), "driver": clock.rounded(), "state": state,
+                "record_ts": [min(record_ts), max(record_ts)] if record_ts else None}
 
     def _retrying(self, step, what: str):
         return retrying(step, what=what, stop=self.stopping)
@@ -217,7 +230,7 @@ class RatingProcessor:
         """Re-counts the trending of films whose oldest bucket has left the window; returns how many."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         with self.lock:
-            hits = self.es.search(index=self.aliases["films"], size=10_000, source=["trending_buckets"],
+            hits = self.es.search(index=self.aliases["film_stats"], size=10_000, source=["trending_buckets"],
                                   query={"range": {"trending_until": {"lte": now}}})["hits"]["hits"]
             if not hits:
                 return 0
@@ -226,26 +239,30 @@ class RatingProcessor:
                 buckets = {int(b): n for b, n in json.loads(hit["_source"].get("trending_buckets") or "[]")}
                 docs.append((hit["_id"], trend_fields(live_buckets(buckets, now, self.trending_window_ms),
                                                       self.trending_window_ms)))
-            self._fail_on([bulk_write(self.es, self.aliases["films"], docs, op="update")])
-            self.es.indices.refresh(index=self.aliases["films"])
+            self._fail_on([bulk_write(self.es, self.aliases["film_stats"], docs, op="update")])
             return len(docs)
 
-    def refresh_also_watched(self, limit: int = 100) -> int:
+    def refresh_also_watched(self, limit: int = 100, settled_s: float = SEARCHABLE_AFTER_S) -> int:
         """Re-scores the stored "also watched" lists of up to ``limit`` films whose likes changed
         since their list was computed; returns how many. Runs on the job's clock thread without
-        holding up a batch: it writes ``film_lists``, which no batch writes."""
+        holding up a batch: it writes ``film_lists``, which no batch writes. A film waits until its
+        change is ``settled_s`` old: the counts come from searches of ``users``, which show a write
+        only after that index's refresh interval (the job never refreshes)."""
+        settled = time.monotonic() - settled_s
         with self.lock:
-            chosen = sorted(self.liked_changed)[:limit]
-            self.liked_changed.difference_update(chosen)
+            chosen = sorted(m for m, changed in self.liked_changed.items() if changed <= settled)[:limit]
+            changed = {m: self.liked_changed.pop(m) for m in chosen}
         if not chosen:
             return 0
         try:
             updates = also_watched_updates(self.es, chosen, films=self.aliases["films"],
+                                           film_stats=self.aliases["film_stats"],
                                            users=self.aliases["users"], size=self.neighbours_kept)
             self._fail_on([bulk_write(self.es, self.aliases["film_lists"], updates, op="update")])
         except Exception:
             with self.lock:
-                self.liked_changed.update(chosen)     # try them again on the next tick
+                for movie, when in changed.items():      # try them again on the next tick
+                    self.liked_changed.setdefault(movie, when)
             raise
         return len(updates)
 
@@ -265,33 +282,38 @@ class RatingProcessor:
         _rejected(report)          # refused for its content: it is in the Kafka DLQ all the same
 
     def _write(self, events: list[dict], users: list[tuple[int, dict]], films: list[tuple[int, dict]],
-               failed_users: dict[int, Exception]) -> dict[str, tuple[dict, Exception]]:
+               failed_users: dict[int, Exception], clock: Clock) -> dict[str, tuple[dict, Exception]]:
         """Writes a batch; returns the events to dead-letter instead ({event id: (event, error)}):
         those of users whose fold-in failed and of documents Elasticsearch rejected for their content.
         Raises ``Unavailable`` (the caller retries the whole, which is idempotent) on other failures.
 
         Users first, in a bulk of their own: a recommendation reads the user document by id,
-        which is real-time without a refresh. Then the film statistics, refreshed (popular and
-        trending search them), and the audit ``ratings`` index, left to its own
-        ``refresh_interval`` so a growing audit index never slows a batch."""
+        which is real-time without a refresh, so a rating is reflected once that bulk returns. Then
+        the film statistics and the audit ``ratings`` index at the same time (two bulks in flight:
+        Elasticsearch indexes them on its cores while the driver waits once). No refresh: each index
+        becomes searchable at its own ``refresh_interval`` (its mapping), so no batch waits for one.
+        An event whose film statistics Elasticsearch rejected is taken out of ``ratings`` again."""
         rejected = {e["event_id"]: (e, failed_users[e["user_id"]]) for e in events if e["user_id"] in failed_users}
-        reports = [bulk_write(self.es, self.aliases["users"], ((str(u), doc) for u, doc in users))]
-        for user, err in _rejected(reports[-1]).items():
+        users_report = bulk_write(self.es, self.aliases["users"], ((str(u), doc) for u, doc in users))
+        for user, err in _rejected(users_report).items():
             rejected.update({e["event_id"]: (e, err) for e in events if str(e["user_id"]) == user})
         self.users_written_ms = time.time() * 1000
-        reports.append(bulk_write(self.es, self.aliases["films"],
-                                  ((str(m), self.film_document(**film)) for m, film in films), op="update"))
-        for film, err in _rejected(reports[-1]).items():
-            rejected.update({e["event_id"]: (e, err) for e in events if str(e["movie_id"]) == film})
-        started = time.perf_counter()
-        self.es.indices.refresh(index=[self.aliases["users"], self.aliases["films"]])
-        refresh = time.perf_counter() - started
-        reports.append(bulk_write(self.es, self.aliases["ratings"], (
-            (e["event_id"], {k: e[k] for k in FIELDS}) for e in events
-            if e["event_id"] not in rejected and e["analytics"])))
+        clock.lap("write_users")
         by_id = {e["event_id"]: e for e in events}
-        rejected.update({event_id: (by_id[event_id], err) for event_id, err in _rejected(reports[-1]).items()})
-        self.write_seconds = {**{r["index"]: r["seconds"] for r in reports}, "refresh": round(refresh, 3)}
+        audited = [e for e in events if e["event_id"] not in rejected and e["analytics"]]
+        films_report = self.writers.submit(bulk_write, self.es, self.aliases["film_stats"], (
+            (str(m), self.film_document(**film)) for m, film in films), op="update")
+        ratings_report = bulk_write(self.es, self.aliases["ratings"], (
+            (e["event_id"], {k: e[k] for k in FIELDS}) for e in audited))
+        rejected.update({event_id: (by_id[event_id], err) for event_id, err in _rejected(ratings_report).items()})
+        films_report = films_report.result()
+        for film, err in _rejected(films_report).items():
+            refused = {e["event_id"]: (e, err) for e in events if str(e["movie_id"]) == film}
+            rejected.update(refused)
+            audited_ids = {e["event_id"] for e in audited}
+            self._fail_on([bulk_write(self.es, self.aliases["ratings"],
+                                      ((i, {}) for i in refused if i in audited_ids), op="delete")])
+        clock.lap("write_films_and_ratings")
         return rejected
 
     @staticmethod
@@ -328,6 +350,36 @@ class RatingProcessor:
         self._fail_on([report])
         self.es.indices.refresh(index=self.aliases["users"])
         return report["written"]
+
+
+class Clock:
+    """Seconds per named phase of a batch, in order (``lap`` ends the phase running since the last)."""
+
+    def __init__(self):
+        self.started = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.laps[phase] = self.laps.get(phase, 0.0) + now - self.last
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.started
+
+    def rounded(self) -> dict[str, float]:
+        return {phase: round(seconds, 3) for phase, seconds in self.laps.items()}
+
+
+def state_figures(groups) -> dict:
+    """The state step's own figures summed over its groups (``RatingState``'s "stats" rows): groups,
+    input rows, entities, state-server calls and their seconds, and the Python handler's seconds."""
+    total = {"groups": 0, "rows": 0, "entities": 0, "calls": 0, "call_seconds": 0.0, "seconds": 0.0}
+    for group in groups:
+        total["groups"] += 1
+        for key in ("rows", "entities", "calls", "call_seconds", "seconds"):
+            total[key] += group[key]
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in total.items()}
 
 
 def _rejected(report: dict) -> dict[str, Exception]:

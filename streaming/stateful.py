@@ -215,16 +215,22 @@ class Entities:
     def __init__(self, state):
         self.state = state
         self.loaded: dict[int, EntityState] = {}
+        self.calls, self.call_seconds = 0, 0.0      # round trips to Spark's state server and their time
 
     def __getitem__(self, entity: int) -> EntityState:
         if entity not in self.loaded:
+            started = time.perf_counter()
             value = self.state.getValue((entity,))
+            self.calls, self.call_seconds = self.calls + 1, self.call_seconds + time.perf_counter() - started
             self.loaded[entity] = EntityState(value[0] if value else None)
         return self.loaded[entity]
 
     def save(self, entities) -> None:
-        for entity in entities:
-            self.state.updateValue((entity,), (self.loaded[entity].dumps(),))
+        values = [((entity,), (self.loaded[entity].dumps(),)) for entity in entities]
+        started = time.perf_counter()
+        for key, value in values:
+            self.state.updateValue(key, value)
+        self.calls, self.call_seconds = self.calls + len(values), self.call_seconds + time.perf_counter() - started
 
 
 class RatingState(StatefulProcessor):
@@ -248,11 +254,20 @@ class RatingState(StatefulProcessor):
     # -- new events --------------------------------------------------------------------------
 
     def handleInputRows(self, key, rows: Iterator[pd.DataFrame], timerValues) -> Iterator[pd.DataFrame]:
+        started = time.perf_counter()
         key = key[0]
         frame = pd.concat(list(rows), ignore_index=True)
         if key == "dead":
             yield _output([_row("dead", payload=p) for p in frame["payload"]])
             return
+        out, bucket = self._handle(key, frame)
+        out.append(_row("stats", payload=json.dumps({
+            "rows": len(frame), "entities": len(bucket.loaded), "calls": bucket.calls,
+            "call_seconds": bucket.call_seconds, "seconds": time.perf_counter() - started})))
+        yield _output(out)
+
+    def _handle(self, key: str, frame: pd.DataFrame) -> tuple[list[tuple], Entities]:
+        """The output rows of one group's input rows, and the group's entities."""
         is_user = key.startswith("u:")
         now = int(time.time() * 1000)
         bucket = Entities(self.state)
@@ -298,8 +313,7 @@ class RatingState(StatefulProcessor):
                     {"count": count, "total": total, "likes": likes,
                      "buckets": state.drop_old_buckets(now, self.window_ms)})))
         bucket.save(changed)
-        if out:
-            yield _output(out)
+        return out, bucket
 
     def _apply_privacy(self, bucket: Entities, rows: pd.DataFrame, is_user: bool, changed: set[int]) -> set[int]:
         """Applies a batch's privacy rows; returns the users whose choices changed. A user bucket

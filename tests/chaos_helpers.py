@@ -109,10 +109,10 @@ def assert_ledger(settings, data_dir: Path, es, erased: frozenset = frozenset())
     """Every film's count and mean, every user's rated set and the ratings index equal the ledger:
     nothing lost, nothing counted twice, nothing left of ``erased`` users. Returns the figures."""
     current, accepted = expected_state(settings, data_dir, erased)
-    es.indices.refresh(index=["films", "users", "ratings"])
+    es.indices.refresh(index=["film_stats", "users", "ratings"])
     for movie in range(1, FILMS + 1):
         values = [r for (u, m), (r, _, _) in current.items() if m == movie]
-        doc = es.get(index="films", id=str(movie))["_source"]
+        doc = es.get(index="film_stats", id=str(movie))["_source"]
         assert doc["rating_count"] == len(values), movie
         if values:
             assert doc["rating_mean"] == pytest.approx(sum(values) / len(values)), movie

@@ -66,7 +66,7 @@ def fresh_indices(services, base_settings):
     from search.client import connect
 
     es = connect(base_settings.elasticsearch)
-    for pattern in ("films-v*", "film_lists-v*", "users-v*", "ratings-v*"):
+    for pattern in ("films-v*", "film_stats-v*", "film_lists-v*", "users-v*", "ratings-v*"):
         for name in es.indices.get(index=pattern, expand_wildcards="all"):  # deletes need names
             es.indices.delete(index=name)
     return es

@@ -27,7 +27,7 @@ def fields(index: str) -> set[str]:
 def test_data_views_panels_and_dashboard_reference_each_other_and_real_fields():
     found = {(o["type"], o["id"]): o for o in objects()}
     views = {o["id"]: o["attributes"] for o in found.values() if o["type"] == "index-pattern"}
-    assert {v["title"] for v in views.values()} == {"ratings", "films", "users", "dead_letters"}
+    assert {v["title"] for v in views.values()} == {"ratings", "film_stats", "users", "dead_letters"}
     for view in views.values():
         if "timeFieldName" in view:
             assert view["timeFieldName"] in fields(view["title"])
@@ -44,7 +44,7 @@ def test_data_views_panels_and_dashboard_reference_each_other_and_real_fields():
             if "field" in agg["params"]:
                 assert agg["params"]["field"] in fields(index), (panel["id"], agg["params"]["field"], index)
                 used.add((index, agg["params"]["field"]))
-    assert {("ratings", "ts"), ("ratings", "rating"), ("films", "genres"), ("dead_letters", "reason")} <= used
+    assert {("ratings", "ts"), ("ratings", "rating"), ("film_stats", "genres"), ("dead_letters", "reason")} <= used
     (dashboard,) = [o for o in found.values() if o["type"] == "dashboard"]
     refs = {r["name"]: r for r in dashboard["references"]}
     for panel in json.loads(dashboard["attributes"]["panelsJSON"]):

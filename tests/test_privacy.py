@@ -102,7 +102,7 @@ def test_the_data_catalog_describes_every_field_and_is_current():
     from search.indices import EVENT_INDICES
 
     described = {(s.kind, s.name): set(s.fields) for s in STORES}
-    for index in ("films", "film_lists", "users", *EVENT_INDICES):
+    for index in ("films", "film_stats", "film_lists", "users", *EVENT_INDICES):
         missing = set(mapped_types(index)) - described[("index", index)]
         assert not missing, f"index {index}: {missing} not in the catalog"
     for table, columns in table_types().items():

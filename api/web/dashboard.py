@@ -3,11 +3,11 @@ server-rendered SVG. The same panels are Kibana saved objects in ``kibana/cinere
 
     ratings per minute        ratings: date_histogram(ts, 1m) over the newest hour of events
     rating distribution       ratings: terms(rating)
-    average rating per genre  films:   terms(genres) → weighted_avg(rating_mean by rating_count)
-    best-rated films          films:   top bayesian_avg
+    average rating per genre  film_stats:   terms(genres) → weighted_avg(rating_mean by rating_count)
+    best-rated films          film_stats:   top bayesian_avg
     ratings per user          users:   range(rating_count)
     active users per hour     ratings: date_histogram(ts, 1h) → cardinality(user_id), newest day
-    trending films            films:   top trending
+    trending films            film_stats:   top trending
     dead letters by reason    dead_letters: terms(reason)
 """
 
@@ -41,19 +41,19 @@ def panels(es) -> list[Panel]:
                                                        "extended_bounds": {"min": newest - HOUR_MS + 60_000,
                                                                            "max": newest}}}}}),
         ("ratings", {"size": 0, "aggs": {"a": {"terms": {"field": "rating", "size": 10, "order": {"_key": "asc"}}}}}),
-        ("films", {"size": 0, "query": {"range": {"rating_count": {"gte": 1}}},
+        ("film_stats", {"size": 0, "query": {"range": {"rating_count": {"gte": 1}}},
                    "aggs": {"a": {"terms": {"field": "genres", "size": 12},
                                   "aggs": {"avg": {"weighted_avg": {"value": {"field": "rating_mean"},
                                                                     "weight": {"field": "rating_count"}}}}}}}),
-        ("films", {"size": 10, "_source": ["title", "bayesian_avg"], "query": {"range": {"rating_count": {"gte": 1}}},
-                   "sort": [{"bayesian_avg": "desc"}]}),
+        ("film_stats", {"size": 10, "_source": ["title", "bayesian_avg"],
+                        "query": {"range": {"rating_count": {"gte": 1}}}, "sort": [{"bayesian_avg": "desc"}]}),
         ("users", {"size": 0, "aggs": {"a": {"range": {"field": "rating_count", "ranges": [
             {"from": low, **({"to": high} if high else {})} for low, high in ACTIVITY]}}}}),
         ("ratings", {"size": 0, "query": {"range": {"ts": {"gt": newest - 24 * HOUR_MS}}},
                      "aggs": {"a": {"date_histogram": {"field": "ts", "fixed_interval": "1h", "min_doc_count": 0},
                                     "aggs": {"users": {"cardinality": {"field": "user_id"}}}}}}),
-        ("films", {"size": 10, "_source": ["title", "trending"], "query": {"range": {"trending": {"gt": 0}}},
-                   "sort": [{"trending": "desc"}]}),
+        ("film_stats", {"size": 10, "_source": ["title", "trending"], "query": {"range": {"trending": {"gt": 0}}},
+                        "sort": [{"trending": "desc"}]}),
         ("dead_letters", {"size": 0, "aggs": {"a": {"terms": {"field": "reason", "size": 12}}}}),
     ]
     body = []

@@ -67,7 +67,7 @@ def test_film_similar_and_also_watched(client):
 def test_trending_films_most_rated_lately_first(client, indexed, fresh_indices):
     assert client.get("/films/trending").get_json()["results"] == []      # freshly indexed: nothing yet
     for film, count in ((30, 3), (5, 7)):
-        fresh_indices.update(index="films", id=str(film), doc={"trending": count}, refresh=True)
+        fresh_indices.update(index="film_stats", id=str(film), doc={"trending": count}, refresh=True)
     try:
         results = client.get("/films/trending?k=5").get_json()["results"]
         assert [(r["movie_id"], r["trending"]) for r in results] == [(5, 7), (30, 3)]
@@ -75,7 +75,7 @@ def test_trending_films_most_rated_lately_first(client, indexed, fresh_indices):
         assert [r["movie_id"] for r in client.get("/films/trending?genre=Horror").get_json()["results"]] == [30]
     finally:
         for film in (30, 5):
-            fresh_indices.update(index="films", id=str(film), doc={"trending": 0}, refresh=True)
+            fresh_indices.update(index="film_stats", id=str(film), doc={"trending": 0}, refresh=True)
 
 
 def test_user_recommendations(client):

@@ -50,7 +50,8 @@ def test_sign_up_pick_five_get_five_rate_one_dashboard_sign_out(loop, tmp_path):
 
     base, settings, _ = loop
     searched = connect(settings.elasticsearch).search(
-        index="films", size=1, sort=[{"rating_count": "desc"}], source=["title"])["hits"]["hits"][0]["_source"]["title"]
+        index="film_stats", size=1, sort=[{"rating_count": "desc"}],
+        source=["title"])["hits"]["hits"][0]["_source"]["title"]
     shots = tmp_path / "screenshots"
     shots.mkdir()
     with sync_playwright() as pw:

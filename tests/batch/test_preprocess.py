@@ -64,13 +64,12 @@ def test_film_statistics_are_the_same_through_the_batch_and_the_streaming_path(c
     keyed state's totals) agree for every film: count, mean, Bayesian average, likes."""
     import numpy as np
 
-    from search.documents import film_documents
+    from search.documents import film_statistics
     from streaming.processor import Model, RatingProcessor
     from streaming.stateful import EntityState
 
     report, frames = cleaned
-    batch = dict(film_documents(frames["movies"], frames["tags"], frames["ratings"], np.array([]),
-                                np.zeros((0, 2)), "1"))
+    batch = dict(film_statistics(frames["movies"], frames["ratings"]))
     job = RatingProcessor(es=None, producer=None, dlq_topic="", model=Model([], np.zeros((0, 2)), 0.1, 1.0, "1"),
                           bayesian_prior=(report["bayesian_prior_count"], report["global_mean"]))
     for movie, group in frames["ratings"].groupby("movie_id"):

@@ -134,24 +134,25 @@ def test_exact_title_is_the_cheap_hot_path(es):
 
 
 def test_an_index_built_by_an_older_version_gets_the_new_fields(es):
-    old = indices.mapping("films", dims=4)
+    old = indices.mapping("film_stats")
     del old["mappings"]["properties"]["trending_until"]              # as built before the field existed
-    es.indices.create(index="films-old", settings=old["settings"], mappings=old["mappings"])
+    es.indices.create(index="film_stats-old", settings=old["settings"], mappings=old["mappings"])
     try:
         with pytest.raises(Exception, match="strict"):
-            es.index(index="films-old", id="1", document={"trending_until": 5})
-        assert indices.add_missing_fields(es, "films", "films-old") == ["trending_until"]
-        es.index(index="films-old", id="1", document={"trending_until": 5}, refresh=True)
-        assert es.get(index="films-old", id="1")["_source"]["trending_until"] == 5
-        assert indices.add_missing_fields(es, "films", "films-old") == []
+            es.index(index="film_stats-old", id="1", document={"trending_until": 5})
+        assert indices.add_missing_fields(es, "film_stats", "film_stats-old") == ["trending_until"]
+        es.index(index="film_stats-old", id="1", document={"trending_until": 5}, refresh=True)
+        assert es.get(index="film_stats-old", id="1")["_source"]["trending_until"] == 5
+        assert indices.add_missing_fields(es, "film_stats", "film_stats-old") == []
     finally:
-        es.indices.delete(index="films-old")
+        es.indices.delete(index="film_stats-old")
 
 
 def test_the_stream_rescores_also_watched_exactly_like_the_index_build(es):
     from streaming.neighbours import also_watched_updates
 
-    updates = dict(also_watched_updates(es, [5, BLOCK + 4], films="films", users="users", size=50))
+    updates = dict(also_watched_updates(es, [5, BLOCK + 4], films="films", film_stats="film_stats",
+                                        users="users", size=50))
     for movie in (5, BLOCK + 4):
         stored = es.get(index="film_lists", id=str(movie))["_source"]["also_watched"]
         rescored = updates[str(movie)]["also_watched"]

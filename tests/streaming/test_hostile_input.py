@@ -132,10 +132,10 @@ def test_every_record_is_accepted_or_dead_lettered_and_valid_effects_are_exact(
 
         # The valid events' effects: each touched film's count and mean, each touched user's rated set.
         expected = truth(frames, [SimpleNamespace(value=e.to_json()) for e in accepted])
-        es.indices.refresh(index=["films", "users"])
+        es.indices.refresh(index=["film_stats", "users"])
         for movie in {e.movie_id for e in accepted}:
             values = [r for (u, m), (r, _) in expected.items() if m == movie]
-            doc = es.get(index="films", id=str(movie))["_source"]
+            doc = es.get(index="film_stats", id=str(movie))["_source"]
             assert doc["rating_count"] == len(values) and doc["rating_mean"] == pytest.approx(np.mean(values))
         for user in {e.user_id for e in accepted}:
             rated = sorted(str(m) for (u, m) in expected if u == user)

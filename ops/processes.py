@@ -1,0 +1,78 @@
+"""The processes of a running Cinerec, told apart by their command lines, and what they cost (Linux /proc).
+
+    role             command line holds
+    kafka            kafka.Kafka                              (the broker)
+    elasticsearch    org.elasticsearch.bootstrap.Elasticsearch
+    spark_jvm        org.apache.spark.deploy.SparkSubmit      (the streaming job's driver JVM, local executors)
+    python_workers   pyspark.daemon / pyspark.worker          (Spark's Python workers: validation, state)
+    stream_driver    cli.main stream / cinerec stream         (the job's Python driver: fold-in, writes)
+    api              gunicorn / cli.main serve
+``Usage`` samples them: CPU seconds (user + system) spent between two samples and the peak resident
+memory of each role, so a benchmark can say what 1,000 events cost each process.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+ROLES = {"kafka": ("kafka.Kafka",), "elasticsearch": ("org.elasticsearch.bootstrap.Elasticsearch",),
+         "spark_jvm": ("org.apache.spark.deploy.SparkSubmit",),
+         "python_workers": ("pyspark.daemon", "pyspark.worker", "pyspark/daemon.py", "pyspark/worker.py"),
+         "stream_driver": ("cli.main stream", "cinerec stream"), "api": ("gunicorn", "cli.main serve")}
+_TICKS = os.sysconf("SC_CLK_TCK")
+_PAGE = os.sysconf("SC_PAGE_SIZE")
+
+
+def role_of(cmdline: str) -> str | None:
+    """The role of a process from its command line (arguments joined by spaces), None if not ours."""
+    for role, marks in ROLES.items():
+        if any(mark in cmdline for mark in marks):
+            return role
+    return None
+
+
+def snapshot() -> dict[int, tuple[str, float, int]]:
+    """{pid: (role, CPU seconds so far, resident bytes)} of every process with a role."""
+    found = {}
+    for proc in Path("/proc").glob("[0-9]*"):
+        try:
+            cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+            role = role_of(cmdline)
+            if role is None:
+                continue
+            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            rss = int((proc / "statm").read_text().split()[1]) * _PAGE
+        except (OSError, IndexError, ValueError):
+            continue                                  # gone in between
+        found[int(proc.name)] = (role, (int(fields[11]) + int(fields[12])) / _TICKS, rss)
+    return found
+
+
+class Usage:
+    """CPU seconds per role since the first sample, and the peak resident memory per role (the sum
+    over its processes at a sample). A process that appears later counts from its first sample."""
+
+    def __init__(self):
+        self.first: dict[int, float] = {}
+        self.last: dict[int, tuple[str, float]] = {}
+        self.peak_rss: dict[str, int] = {}
+        self.sample()
+
+    def sample(self) -> None:
+        rss: dict[str, int] = {}
+        for pid, (role, cpu, resident) in snapshot().items():
+            self.first.setdefault(pid, cpu)
+            self.last[pid] = (role, cpu)
+            rss[role] = rss.get(role, 0) + resident
+        for role, total in rss.items():
+            self.peak_rss[role] = max(self.peak_rss.get(role, 0), total)
+
+    def cpu_seconds(self) -> dict[str, float]:
+        totals: dict[str, float] = {}
+        for pid, (role, cpu) in self.last.items():
+            totals[role] = totals.get(role, 0.0) + cpu - self.first[pid]
+        return {role: round(seconds, 2) for role, seconds in sorted(totals.items())}
+
+    def peak_mb(self) -> dict[str, float]:
+        return {role: round(total / 2**20, 1) for role, total in sorted(self.peak_rss.items())}
