@@ -19,7 +19,7 @@ from .job import checkpoint_trouble, start, supervise
 from .metrics import progress_observer, serve
 from .processor import Model, RatingProcessor
 from .source import kafka_jars
-from .stateful import checkpoint_dir, stored_users
+from .stateful import checkpoint_dir, has_state, stored_users
 from batch.registry import CHAMPION, Registry
 from core.privacy import privacy_book
 from core.settings import Settings
@@ -92,7 +92,10 @@ def run(settings: Settings, *, duration_s: float | None = None, available_now: b
         for old in [batch for batch in reports if batch < progress["batchId"]]:
             print(json.dumps(reports.pop(old)), file=sys.stderr, flush=True)      # its progress was not seen
 
+    seeding = [False]          # whether the running query's plan carries the seed of a new checkpoint
+
     def start_query():
+        seeding[0] = not has_state(checkpoint)
         return start(spark, settings, processor, catalog=set(map(int, frames["movies"]["movie_id"])),
                      checkpoint=checkpoint, initial_ratings=frames["ratings"], available_now=available_now,
                      on_batch=counted)
@@ -108,7 +111,7 @@ def run(settings: Settings, *, duration_s: float | None = None, available_now: b
             summary = supervise(start_query, stop, duration_s=duration_s, before_stop=before_stop,
                                 stall_s=stream.stall_s, driver_busy=lambda: processor.in_batch,
                                 diagnose=lambda: checkpoint_trouble(checkpoint),
-                                on_progress=reported)
+                                on_progress=reported, restart_when=lambda: seeding[0] and has_state(checkpoint))
         finally:
             before_stop()
             for report in reports.values():                  # batches whose progress came too late to join

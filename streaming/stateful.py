@@ -44,6 +44,7 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
@@ -61,7 +62,7 @@ from .validate import DeadLetter, Record, processing_error, validate_records
 from core.events import FIELDS, InvalidEvent, RatingEvent
 from core.privacy import effective, parse_privacy_event, supersedes_choice
 
-STATE_LAYOUT = 2   # bumped when the state's shape changes: a new layout starts a new checkpoint
+STATE_LAYOUT = 3   # bumped when the state's shape changes: a new layout starts a new checkpoint
 INPUT_SCHEMA = ("key string, kind string, event_id string, user_id long, movie_id long, rating double, "
                 "ts long, source string, record_ts long, source_partition long, source_offset long, payload string")
 TRAINING_EVENT = "train"   # event id of the training ratings that seed a new checkpoint
@@ -160,40 +161,81 @@ def initial_rows(ratings: pd.DataFrame, buckets: int) -> pd.DataFrame:
     return pd.concat([users, films], ignore_index=True).assign(event_id=TRAINING_EVENT)
 
 
+# One current rating in an entity's state, as a numpy record: the other id (a user's film, a film's
+# user), the rating, its event time and event id (a canonical UUID, or ``TRAINING_EVENT``).
+RATING = np.dtype([("other", "<i8"), ("rating", "<f8"), ("ts", "<i8"), ("event", "S36")])
+# The map state's value per entity, typed: the ratings as RATING records sorted by ``other`` (bytes:
+# read and written without parsing), a film's totals, and the rare small parts as JSON.
+STATE_SCHEMA = ("ratings binary, count long, total double, likes long, buckets string, privacy string")
+
+
 class EntityState:
     """One user's or film's state: current ratings by the other id (a user's films, a film's
-    users), and for films (count, rating sum, likes) and trending buckets."""
+    users), and for films (count, rating sum, likes) and trending buckets. Ratings are a sorted
+    numpy record array, found by binary search: loading or saving an entity costs a copy of its
+    bytes, not the parsing of every rating it holds (which grew with a popular film's audience)."""
 
-    def __init__(self, raw: str | None = None):
-        data = json.loads(raw) if raw else {}
-        self.ratings: dict[int, tuple] = {int(k): tuple(v) for k, v in data.get("ratings", {}).items()}
-        self.totals: tuple[int, float, int] = tuple(data.get("totals", (0, 0.0, 0)))
-        self.buckets: dict[int, int] = {int(k): v for k, v in data.get("buckets", {}).items()}
-        self.privacy: dict | None = data.get("privacy")     # a user's latest choices with their "ts"
+    def __init__(self, value: tuple | None = None):
+        ratings, count, total, likes, buckets, privacy = value or (b"", 0, 0.0, 0, None, None)
+        self.rows = np.frombuffer(ratings or b"", dtype=RATING).copy()
+        self.totals: tuple[int, float, int] = (int(count), float(total), int(likes))
+        self.buckets: dict[int, int] = {int(k): v for k, v in json.loads(buckets).items()} if buckets else {}
+        self.privacy: dict | None = json.loads(privacy) if privacy else None  # a user's latest choices, with "ts"
 
-    def dumps(self) -> str:
-        return json.dumps({"ratings": self.ratings, "totals": self.totals, "buckets": self.buckets,
-                           **({"privacy": self.privacy} if self.privacy else {})})
+    def value(self) -> tuple:
+        """The map state's value (``STATE_SCHEMA``)."""
+        return (self.rows.tobytes(), *self.totals, json.dumps(self.buckets) if self.buckets else None,
+                json.dumps(self.privacy) if self.privacy else None)
+
+    @property
+    def ratings(self) -> dict[int, tuple[float, int, str]]:
+        """{other id: (rating, ts, event id)}: every current rating, as Python values."""
+        return {int(o): (float(r), int(ts), e.decode()) for o, r, ts, e in self.rows.tolist()}
+
+    def current(self) -> list[list]:
+        """[[other id, rating, ts], …] of every current rating."""
+        return [[o, r, ts] for o, r, ts, _ in self.rows.tolist()]
+
+    def get(self, other: int) -> tuple[float, int, str] | None:
+        at = self._find(other)
+        if at is None:
+            return None
+        row = self.rows[at]
+        return float(row["rating"]), int(row["ts"]), row["event"].decode()
 
     @property
     def erased(self) -> bool:
         return bool(self.privacy and self.privacy["erased"])
 
+    def clear(self) -> None:
+        """Forgets every rating (an erased user)."""
+        self.rows, self.totals = self.rows[:0], (0, 0.0, 0)
+
     def remove(self, other: int) -> bool:
         """Removes the rating of ``other`` (an erased user's, from a film); True if there was one."""
-        current = self.ratings.pop(other, None)
-        if current is not None:
-            self.totals = film_totals_without(self.totals, current[0])
-        return current is not None
+        at = self._find(other)
+        if at is None:
+            return False
+        self.totals = film_totals_without(self.totals, float(self.rows[at]["rating"]))
+        self.rows = np.delete(self.rows, at)
+        return True
 
     def apply(self, other: int, rating: float, ts: int, event_id: str) -> tuple | None | bool:
         """Folds in one rating; returns False when it changes nothing, else the replaced value."""
-        current = self.ratings.get(other)
+        current = self.get(other)
         if not supersedes(current, ts, event_id):
             return False
-        self.ratings[other] = (rating, ts, event_id)
+        record = np.array([(other, rating, ts, event_id.encode())], dtype=RATING)
+        if current is None:
+            self.rows = np.insert(self.rows, int(np.searchsorted(self.rows["other"], other)), record)
+        else:
+            self.rows[self._find(other)] = record[0]
         self.totals = film_totals(self.totals, current[0] if current else None, rating)
         return current
+
+    def _find(self, other: int) -> int | None:
+        at = int(np.searchsorted(self.rows["other"], other))
+        return at if at < len(self.rows) and self.rows["other"][at] == other else None
 
     def count_trending(self, ts: int, now: int, lateness_ms: int) -> None:
         """Counts an event in its event-time bucket unless it is behind the watermark."""
@@ -209,7 +251,7 @@ class EntityState:
 
 class Entities:
     """The entities of one group key, one entry each in Spark's map state (entity id -> its
-    ``EntityState`` as JSON), read when a batch first touches them and written back when changed:
+    ``EntityState``, typed), read when a batch first touches them and written back when changed:
     a micro-batch costs what it touches, not what the bucket holds."""
 
     def __init__(self, state):
@@ -222,11 +264,11 @@ class Entities:
             started = time.perf_counter()
             value = self.state.getValue((entity,))
             self.calls, self.call_seconds = self.calls + 1, self.call_seconds + time.perf_counter() - started
-            self.loaded[entity] = EntityState(value[0] if value else None)
+            self.loaded[entity] = EntityState(value)
         return self.loaded[entity]
 
     def save(self, entities) -> None:
-        values = [((entity,), (self.loaded[entity].dumps(),)) for entity in entities]
+        values = [((entity,), self.loaded[entity].value()) for entity in entities]
         started = time.perf_counter()
         for key, value in values:
             self.state.updateValue(key, value)
@@ -239,7 +281,7 @@ class RatingState(StatefulProcessor):
         self.window_ms, self.lateness_ms, self.first_person_id = trending_window_ms, lateness_ms, first_person_id
 
     def init(self, handle: StatefulProcessorHandle) -> None:
-        self.state = handle.getMapState("entities", "entity long", "json string")
+        self.state = handle.getMapState("entities", "entity long", STATE_SCHEMA)
         self.erased_state = handle.getValueState("erased", "users string")   # film buckets: erased user ids
 
     # -- initial state: the training ratings ------------------------------------------------
@@ -287,7 +329,7 @@ class RatingState(StatefulProcessor):
                 rating_row = _row("rating", entity, event=event, analytics=effective(
                     entity, state.privacy, self.first_person_id)["analytics"]) if is_user else None
                 if state.apply(other, float(event.rating), int(event.ts), event.event_id) is False:
-                    current = state.ratings[other]
+                    current = state.get(other)
                     duplicates[entity] = duplicates.get(entity, 0) + ((current[1], current[2])
                                                                       == (int(event.ts), event.event_id))
                 else:
@@ -302,7 +344,7 @@ class RatingState(StatefulProcessor):
         for entity in sorted(changed | {e for e, n in duplicates.items() if n}):
             state = bucket[entity]
             if is_user:
-                current = [[m, r, ts] for m, (r, ts, _) in state.ratings.items()] if entity in changed else None
+                current = state.current() if entity in changed else None
                 out.append(_row("user", entity, payload=json.dumps({
                     "ratings": current, "duplicates": duplicates.get(entity, 0),
                     "privacy": effective(entity, state.privacy, self.first_person_id),
@@ -329,7 +371,7 @@ class RatingState(StatefulProcessor):
                 if supersedes_choice(state.privacy, event):
                     state.privacy = {**event.choices(), "ts": event.ts}
                     if event.erased:
-                        state.ratings, state.totals = {}, (0, 0.0, 0)
+                        state.clear()
                     touched.add(event.user_id)
             changed.update(touched)
             return touched
@@ -389,8 +431,7 @@ def stored_users(spark, checkpoint, first_person_id: int = 2**31 - 1) -> Iterato
     commit; erased users left out."""
     for user, state in _stored(spark, checkpoint, "u"):
         if not state.erased:
-            yield (user, [[m, r, ts] for m, (r, ts, _) in state.ratings.items()],
-                   effective(user, state.privacy, first_person_id))
+            yield user, state.current(), effective(user, state.privacy, first_person_id)
 
 
 def streamed_ratings(spark, checkpoint) -> pd.DataFrame:
@@ -405,7 +446,7 @@ def streamed_ratings(spark, checkpoint) -> pd.DataFrame:
 def held_in_state(spark, checkpoint, user_id: int) -> tuple[int, int]:
     """(ratings under the user, films holding a rating of theirs) in the checkpoint's state."""
     own = sum(len(state.ratings) for user, state in _stored(spark, checkpoint, "u") if user == user_id)
-    films = sum(user_id in state.ratings for _, state in _stored(spark, checkpoint, "m"))
+    films = sum(state.get(user_id) is not None for _, state in _stored(spark, checkpoint, "m"))
     return own, films
 
 
@@ -422,6 +463,6 @@ def _stored(spark, checkpoint, kind: str) -> Iterator[tuple[int, EntityState]]:
         return
     spark.streams.active  # noqa: B018 - creates the state store coordinator the reader reports to
     frame = (spark.read.format("statestore").option("path", str(checkpoint)).option("stateVarName", "entities")
-             .load().where(f"key.key LIKE '{kind}:%'").select("user_map_key.entity", "user_map_value.json"))
+             .load().where(f"key.key LIKE '{kind}:%'").select("user_map_key.entity", "user_map_value.*"))
     for row in frame.toLocalIterator():
-        yield int(row.entity), EntityState(row.json)
+        yield int(row.entity), EntityState(tuple(row)[1:])

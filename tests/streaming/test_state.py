@@ -74,7 +74,7 @@ def test_key_state_round_trips_and_counts_trending_inside_the_watermark():
     state.count_trending(now, now, lateness)
     state.count_trending(now - lateness - 1, now, lateness)          # behind the watermark
     assert sum(state.drop_old_buckets(now, window).values()) == 1
-    copy = EntityState(state.dumps())
+    copy = EntityState(state.value())
     assert copy.ratings == state.ratings and copy.totals == (2, 9.0, 2)
     assert sum(copy.drop_old_buckets(now + window + TRENDING_BUCKET_MS, window).values()) == 0
 
