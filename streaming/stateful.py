@@ -197,11 +197,13 @@ class EntityState:
         return [[o, r, ts] for o, r, ts, _ in self.rows.tolist()]
 
     def get(self, other: int) -> tuple[float, int, str] | None:
-        at = self._find(other)
+        return self._at(self._find(other))
+
+    def _at(self, at: int | None) -> tuple[float, int, str] | None:
         if at is None:
             return None
-        row = self.rows[at]
-        return float(row["rating"]), int(row["ts"]), row["event"].decode()
+        other, rating, ts, event = self.rows[at].tolist()
+        return rating, ts, event.decode()
 
     @property
     def erased(self) -> bool:
@@ -222,14 +224,16 @@ class EntityState:
 
     def apply(self, other: int, rating: float, ts: int, event_id: str) -> tuple | None | bool:
         """Folds in one rating; returns False when it changes nothing, else the replaced value."""
-        current = self.get(other)
+        at = self._find(other)
+        current = self._at(at)
         if not supersedes(current, ts, event_id):
             return False
-        record = np.array([(other, rating, ts, event_id.encode())], dtype=RATING)
-        if current is None:
-            self.rows = np.insert(self.rows, int(np.searchsorted(self.rows["other"], other)), record)
+        record = (other, rating, ts, event_id.encode())
+        if at is None:
+            self.rows = np.insert(self.rows, int(np.searchsorted(self.rows["other"], other)),
+                                  np.array([record], dtype=RATING))
         else:
-            self.rows[self._find(other)] = record[0]
+            self.rows[at] = record
         self.totals = film_totals(self.totals, current[0] if current else None, rating)
         return current
 
@@ -400,7 +404,11 @@ def _row(kind: str, entity: int | None = None, *, event=None, analytics: bool | 
 
 
 def _output(rows: list[tuple]) -> pd.DataFrame:
-    return pd.DataFrame(rows, columns=OUTPUT_COLUMNS).astype(OUTPUT_DTYPES)
+    """Output rows as a typed frame, built column by column (a third of the time of typing a
+    frame of Python objects afterwards, which cost ~5 ms per group)."""
+    columns = list(zip(*rows)) if rows else [()] * len(OUTPUT_COLUMNS)
+    return pd.DataFrame({c: pd.array(values, dtype=OUTPUT_DTYPES.get(c, object))
+                         for c, values in zip(OUTPUT_COLUMNS, columns)})
 
 
 def _source_record(event) -> Record:
