@@ -58,6 +58,7 @@ def start(spark, settings: Settings, processor: RatingProcessor, *, catalog: set
     keyed = (rating_stream(spark, kafka, topics=[kafka.ratings_topic, kafka.privacy_topic],
                            max_offsets_per_trigger=stream.max_offsets_per_trigger)
              .select("key", "value", "topic", "partition", "offset", "timestamp")
+             .coalesce(stream.state_partitions)      # one validation task per core, not one per Kafka partition
              .mapInPandas(keyed_rows(catalog, stream.state_buckets, kafka.privacy_topic), INPUT_SCHEMA))
     initial = None
     if initial_ratings is not None and len(initial_ratings) and not has_state(checkpoint):
