@@ -150,7 +150,7 @@ STORES = [
                                 "movies.parquet": (NOT, "films and statistics"), "tags.parquet": (USER, "user tags")},
           {"ratings.parquet": "parquet", "users.parquet": "parquet", "movies.parquet": "parquet",
            "tags.parquet": "parquet"}),
-    Store("file", "var/streaming/checkpoint-v2/", "the streaming job's offsets and keyed state (RocksDB)",
+    Store("file", "var/streaming/checkpoint-v<layout>/", "the streaming job's offsets and keyed state (RocksDB)",
           "streaming job", "streaming job, cinerec index, privacy audit", "until erased (state entries removed)",
           CONSENT_OR_RESEARCH, {"state": (USER, "each user's current ratings; each film's ratings by user; "
                                                  "privacy choices; erased user ids")},
