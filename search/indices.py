@@ -62,7 +62,8 @@ def add_missing_fields(es: Elasticsearch, alias: str, index: str | None = None) 
 
 # Indices appended to for good (one version): the streaming job's events and dead letters, the
 # online metrics of the closed loop, the canary's state.
-EVENT_INDICES = ("ratings", "dead_letters", "online_metrics", "canary")
+RATINGS, DEAD_LETTERS = "ratings", "dead_letters"
+EVENT_INDICES = (RATINGS, DEAD_LETTERS, "online_metrics", "canary")
 
 
 def ensure_event_indices(es: Elasticsearch) -> list[str]:

@@ -129,13 +129,13 @@ def supervise(start_query: Callable[[], object], stop: threading.Event, *, durat
                                                                                        else "")
                 break
         if query.isActive and stalled is None:
-            if not stop.is_set() and (deadline is None or time.monotonic() < deadline):
-                _between_triggers(query)                 # restart_when(): started again below
-                query.stop()
-                continue
-            before_stop()
+            restarting = not stop.is_set() and (deadline is None or time.monotonic() < deadline)
+            if not restarting:
+                before_stop()                            # asked to stop, or --duration reached
             _between_triggers(query)
-            query.stop()                                 # asked to stop, or --duration reached
+            query.stop()
+            if restarting:
+                continue                                 # restart_when(): started again at once
             return {"restarts": restarts}
         if stalled is not None:
             _stop_quietly(query)

@@ -49,8 +49,9 @@ from .validate import Record, processing_error
 from core.events import FIELDS, MAX_ID, RatingEvent
 from core.foldin import FoldIn
 from search.documents import RESEARCH, bayesian_average
-from search.indices import bulk_write, versioned_name
+from search.indices import DEAD_LETTERS, RATINGS, bulk_write, versioned_name
 from search.privacy import erase_documents
+from search.queries import FILM_LISTS, FILM_STATS, FILMS, USERS
 
 
 @dataclass
@@ -98,8 +99,6 @@ class RatingProcessor:
         batch and after a model change), not only when they next rate."""
         self.es, self.producer, self.dlq_topic = es, producer, dlq_topic
         self.prior_count, self.prior_mean = bayesian_prior
-        self.aliases = {alias: alias for alias in ("films", "film_stats", "users", "ratings", "film_lists",
-                                                   "dead_letters")}
         self.champion, self.check_model_s, self.checked_at = champion, check_model_s, time.monotonic()
         self.canary, self.challenger = canary, None       # the challenger's model during a canary
         self.all_users, self.refold_pending = all_users, all_users is not None
@@ -177,8 +176,8 @@ class RatingProcessor:
         for user, payload in users:
             privacy = payload["privacy"]
             if privacy["erased"] or (payload.get("privacy_changed") and not privacy["analytics"]):
-                erase_documents(self.es, user, users=self.aliases["users"], ratings=self.aliases["ratings"],
-                                dead_letters=self.aliases["dead_letters"], analytics_only=not privacy["erased"])
+                erase_documents(self.es, user, users=USERS, ratings=RATINGS,
+                                dead_letters=DEAD_LETTERS, analytics_only=not privacy["erased"])
 
     def _user_documents(self, users: list[tuple[int, list, dict]],
                         folding: Folding | None = None) -> tuple[list, dict[int, Exception]]:
@@ -217,7 +216,7 @@ class RatingProcessor:
         fold-in fails keeps the older document: the champion's side dead-letters the events)."""
         documents, _ = self._user_documents(users, self.challenger)
         if documents:
-            index = versioned_name(self.aliases["users"], self.challenger.model.version)
+            index = versioned_name(USERS, self.challenger.model.version)
             self._fail_on([bulk_write(self.es, index, ((str(u), doc) for u, doc in documents))])
 
     def film_document(self, count: int, total: float, likes: int, buckets: dict) -> dict:
@@ -230,7 +229,7 @@ class RatingProcessor:
         """Re-counts the trending of films whose oldest bucket has left the window; returns how many."""
         now = int(time.time() * 1000) if now_ms is None else now_ms
         with self.lock:
-            hits = self.es.search(index=self.aliases["film_stats"], size=10_000, source=["trending_buckets"],
+            hits = self.es.search(index=FILM_STATS, size=10_000, source=["trending_buckets"],
                                   query={"range": {"trending_until": {"lte": now}}})["hits"]["hits"]
             if not hits:
                 return 0
@@ -239,7 +238,7 @@ class RatingProcessor:
                 buckets = {int(b): n for b, n in json.loads(hit["_source"].get("trending_buckets") or "[]")}
                 docs.append((hit["_id"], trend_fields(live_buckets(buckets, now, self.trending_window_ms),
                                                       self.trending_window_ms)))
-            self._fail_on([bulk_write(self.es, self.aliases["film_stats"], docs, op="update")])
+            self._fail_on([bulk_write(self.es, FILM_STATS, docs, op="update")])
             return len(docs)
 
     def refresh_also_watched(self, limit: int = 100, settled_s: float = SEARCHABLE_AFTER_S) -> int:
@@ -255,10 +254,10 @@ class RatingProcessor:
         if not chosen:
             return 0
         try:
-            updates = also_watched_updates(self.es, chosen, films=self.aliases["films"],
-                                           film_stats=self.aliases["film_stats"],
-                                           users=self.aliases["users"], size=self.neighbours_kept)
-            self._fail_on([bulk_write(self.es, self.aliases["film_lists"], updates, op="update")])
+            updates = also_watched_updates(self.es, chosen, films=FILMS,
+                                           film_stats=FILM_STATS,
+                                           users=USERS, size=self.neighbours_kept)
+            self._fail_on([bulk_write(self.es, FILM_LISTS, updates, op="update")])
         except Exception:
             with self.lock:
                 for movie, when in changed.items():      # try them again on the next tick
@@ -278,7 +277,7 @@ class RatingProcessor:
                                       "user_id": _user_key(value),
                                       "partition": value["partition"], "offset": value["offset"],
                                       "ts": value.get("ts")}
-        report = bulk_write(self.es, self.aliases["dead_letters"], documents())
+        report = bulk_write(self.es, DEAD_LETTERS, documents())
         _rejected(report)          # refused for its content: it is in the Kafka DLQ all the same
 
     def _write(self, events: list[dict], users: list[tuple[int, dict]], films: list[tuple[int, dict]],
@@ -294,16 +293,16 @@ class RatingProcessor:
         becomes searchable at its own ``refresh_interval`` (its mapping), so no batch waits for one.
         An event whose film statistics Elasticsearch rejected is taken out of ``ratings`` again."""
         rejected = {e["event_id"]: (e, failed_users[e["user_id"]]) for e in events if e["user_id"] in failed_users}
-        users_report = bulk_write(self.es, self.aliases["users"], ((str(u), doc) for u, doc in users))
+        users_report = bulk_write(self.es, USERS, ((str(u), doc) for u, doc in users))
         for user, err in _rejected(users_report).items():
             rejected.update({e["event_id"]: (e, err) for e in events if str(e["user_id"]) == user})
         self.users_written_ms = time.time() * 1000
         clock.lap("write_users")
         by_id = {e["event_id"]: e for e in events}
         audited = [e for e in events if e["event_id"] not in rejected and e["analytics"]]
-        films_report = self.writers.submit(bulk_write, self.es, self.aliases["film_stats"], (
+        films_report = self.writers.submit(bulk_write, self.es, FILM_STATS, (
             (str(m), self.film_document(**film)) for m, film in films), op="update")
-        ratings_report = bulk_write(self.es, self.aliases["ratings"], (
+        ratings_report = bulk_write(self.es, RATINGS, (
             (e["event_id"], {k: e[k] for k in FIELDS}) for e in audited))
         rejected.update({event_id: (by_id[event_id], err) for event_id, err in _rejected(ratings_report).items()})
         films_report = films_report.result()
@@ -311,7 +310,7 @@ class RatingProcessor:
             refused = {e["event_id"]: (e, err) for e in events if str(e["movie_id"]) == film}
             rejected.update(refused)
             audited_ids = {e["event_id"] for e in audited}
-            self._fail_on([bulk_write(self.es, self.aliases["ratings"],
+            self._fail_on([bulk_write(self.es, RATINGS,
                                       ((i, {}) for i in refused if i in audited_ids), op="delete")])
         clock.lap("write_films_and_ratings")
         return rejected
@@ -341,14 +340,14 @@ class RatingProcessor:
         """Re-folds every user whose document another model folded; idempotent, so a crash
         half-way is finished by the next run's first batch."""
         self.refold_pending = False
-        stale = self.es.count(index=self.aliases["users"], query={"bool": {"must_not": [
+        stale = self.es.count(index=USERS, query={"bool": {"must_not": [
             {"term": {"model_version": self.model.version}}]}})["count"]
         if not stale:
             return 0
-        report = bulk_write(self.es, self.aliases["users"],
+        report = bulk_write(self.es, USERS,
                             ((str(u), self.user_document(u, r, p)) for u, r, p in self.all_users()))
         self._fail_on([report])
-        self.es.indices.refresh(index=self.aliases["users"])
+        self.es.indices.refresh(index=USERS)
         return report["written"]
 
 
