@@ -3,7 +3,9 @@ and the web app's pages (``api/web``)."""
 
 from __future__ import annotations
 
+import orjson
 from flask import Flask
+from flask.json.provider import DefaultJSONProvider
 from werkzeug.routing import IntegerConverter
 
 from . import errors, guard, metrics, web
@@ -19,9 +21,27 @@ class IdConverter(IntegerConverter):
         super().__init__(url_map, min=1, max=MAX_ID)
 
 
+class OrjsonProvider(DefaultJSONProvider):
+    """Responses serialised once, by orjson (keys in insertion order, numpy values as numbers);
+    what orjson does not know (dates, decimals) falls back to Flask's own conversions."""
+
+    OPTIONS = orjson.OPT_NON_STR_KEYS | orjson.OPT_SERIALIZE_NUMPY
+
+    def dumps(self, obj, **kwargs) -> str:
+        return orjson.dumps(obj, default=self.default, option=self.OPTIONS).decode()
+
+    def loads(self, s, **kwargs):
+        return orjson.loads(s)
+
+    def response(self, *args, **kwargs):
+        obj = self._prepare_response_obj(args, kwargs)
+        return self._app.response_class(orjson.dumps(obj, default=self.default, option=self.OPTIONS),
+                                        mimetype=self.mimetype)
+
+
 def create_app(settings: Settings | None = None) -> Flask:
     app = Flask(__name__, static_folder=None)      # the web pages serve their assets under /assets
-    app.json.sort_keys = False
+    app.json = OrjsonProvider(app)
     settings = settings or load_settings()
     app.config["CINEREC"] = settings
     app.extensions["cinerec"] = Clients(settings)

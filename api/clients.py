@@ -1,4 +1,4 @@
-"""Elasticsearch and Kafka clients of one app, created on first use."""
+"""Elasticsearch and Kafka clients of one app, and its cached reads of films, created on first use."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ from confluent_kafka import Producer
 from flask import current_app
 
 from core.settings import Settings
+from search.cache import ServedFilms
 from search.client import connect
 
 
@@ -18,6 +19,10 @@ class Clients:
     @cached_property
     def es(self):
         return connect(self.settings.elasticsearch)
+
+    @cached_property
+    def films(self) -> ServedFilms:
+        return ServedFilms(self.es, self.settings.api)
 
     @cached_property
     def producer(self) -> Producer:

@@ -34,13 +34,19 @@ def install(app: Flask) -> None:
     def start_timer():
         g.started = time.perf_counter()
 
+    latency, requests = {}, {}        # each label set's child, looked up once per process
+
     @app.after_request
     def record(response):
         route = request.url_rule.rule if request.url_rule else "<unmatched>"
         if route != "/metrics":
             elapsed = time.perf_counter() - g.get("started", time.perf_counter())
-            LATENCY.labels(route, request.method).observe(elapsed)
-            REQUESTS.labels(route, request.method, str(response.status_code)).inc()
+            labels = (route, request.method)
+            child = latency.get(labels) or latency.setdefault(labels, LATENCY.labels(*labels))
+            child.observe(elapsed)
+            labels = (route, request.method, str(response.status_code))
+            child = requests.get(labels) or requests.setdefault(labels, REQUESTS.labels(*labels))
+            child.inc()
         return response
 
 

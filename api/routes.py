@@ -33,7 +33,7 @@ GENRES_MAX, GENRE_MAX = 10, 40  # genre filters per request, characters of one
 @bp.get("/films")
 def search_films():
     text = _required("q")
-    return jsonify({"query": text, "results": queries.find_titles(clients().es, text, size=_k())})
+    return jsonify({"query": text, "results": clients().films.find_titles(text, size=_k())})
 
 
 @bp.get("/films/trending")
@@ -62,17 +62,13 @@ def similar(movie_id: int):
 @bp.get("/recommendations")
 def recommendations_by_title():
     """The seeds' query: a title in, what people who watched it also liked out."""
-    title = _required("title")
-    target = queries.exact_title(clients().es, title)
-    if target is None:  # not exact: accept a case-insensitive match, else suggest near ones
-        matches = queries.find_titles(clients().es, title, size=5)
-        wanted, year = queries.parse_title(title)
-        same = [m for m in matches if m["title"].lower() == wanted.lower() and year in (None, m.get("year"))]
-        if not same:
-            suggestions = [f"{m['title']} ({m['year']})" if m.get("year") else m["title"] for m in matches]
-            raise ApiError(404, f"no film titled {title!r}", suggestions=suggestions)
-        target = same[0]
-    results = queries.also_watched_or_popular(clients().es, target["movie_id"], size=_k())
+    title, films = _required("title"), clients().films
+    target = films.film_by_title(title)        # exact, else in other letter case; no search
+    if target is None:
+        matches = films.find_titles(title, size=5)
+        suggestions = [f"{m['title']} ({m['year']})" if m.get("year") else m["title"] for m in matches]
+        raise ApiError(404, f"no film titled {title!r}", suggestions=suggestions)
+    results = films.also_watched_or_popular(target["movie_id"], size=_k())
     return jsonify({"film": target, "results": results})
 
 
@@ -98,8 +94,8 @@ def user_recommendations(user_id: int):
             user = queries.get_user(es, user_id)
         if user is None:
             raise ApiError(404, f"unknown user {user_id}")
-        results = queries.recommend_for_user(es, user, size=_k(), genres=genres, years=years,
-                                             films=f"films-v{version}" if version else queries.FILMS)
+        results = clients().films.recommend_for_user(user, size=_k(), genres=genres, years=years,
+                                                     films=f"films-v{version}" if version else None)
     except Exception:
         metrics.VARIANT_REQUESTS.labels(variant, "error").inc()
         raise

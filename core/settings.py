@@ -136,6 +136,15 @@ class ApiSettings:
     write_burst: int = setting("Writes one key may send at once before write_rate_per_s applies.", min=1)
     max_body_bytes: int = setting("Largest request body; larger gets 413.", min=64)
     max_query_bytes: int = setting("Longest query string; longer gets 414.", min=64)
+    cache_entries: int = setting("Entries each of the API's in-process caches keeps (film statistics, stored "
+                                 "lists, kNN hits, title searches; search/cache.py); 0: no caching.", min=0)
+    stats_ttl_s: float = setting("Seconds a film's statistics are reused by one API process (film_stats is "
+                                 "searchable 1 s after a write anyway).", min=0)
+    lists_ttl_s: float = setting("Seconds a film's stored \"also watched\" list is reused by one API process "
+                                 "(no longer than streaming.also_watched_refresh_s, how often the job re-scores it).",
+                                 min=0)
+    alias_check_s: float = setting("Seconds between two checks of which films version the alias names (a moved "
+                                   "alias reloads the in-process title map).", min=0)
 
     def keys(self) -> frozenset[str]:
         return frozenset(k.strip() for k in self.api_keys.split(",") if k.strip())

@@ -20,6 +20,7 @@ FILMS, FILM_STATS, FILM_LISTS, USERS = "films", "film_stats", "film_lists", "use
 _TITLE_YEAR = re.compile(r"^\s*(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
 SOURCE = list(SUMMARY_FIELDS)
 CATALOGUE = ["movie_id", "title", "year", "genres"]      # what a hit on ``films`` shows; the rest is joined
+HITS = "hits.hits._id,hits.hits._score,hits.hits._source"  # filter_path: what a search's caller reads
 
 
 def parse_title(text: str) -> tuple[str, int | None]:
@@ -30,6 +31,11 @@ def parse_title(text: str) -> tuple[str, int | None]:
 
 def find_titles(es: Elasticsearch, text: str, *, size: int = 10, fuzzy: bool = True) -> list[dict]:
     """Exact title first, then as-you-type prefix matches, then fuzzy matches."""
+    return rank_titles(with_statistics(es, title_hits(es, text, size=size, fuzzy=fuzzy)))
+
+
+def title_hits(es: Elasticsearch, text: str, *, size: int = 10, fuzzy: bool = True, index: str = FILMS) -> list[dict]:
+    """The search behind ``find_titles``: catalogue fields and score of each hit, no statistics."""
     title, year = parse_title(text)
     folded = searchable_title(title)
     should = [{"term": {"title.raw": {"value": title, "boost": 20}}},
@@ -39,9 +45,12 @@ def find_titles(es: Elasticsearch, text: str, *, size: int = 10, fuzzy: bool = T
         should.append({"match": {"title_search": {"query": folded, "fuzziness": "AUTO", "prefix_length": 1}}})
     query = {"bool": {"should": should, "minimum_should_match": 1,
                       "filter": [{"term": {"year": year}}] if year else []}}
-    hits = es.search(index=FILMS, query=query, size=size, source=CATALOGUE)["hits"]["hits"]
-    films = with_statistics(es, [_film(h) for h in hits])
-    # Among equally good matches prefer the film more people rated.
+    return [_film(h) for h in _hits(es.search(index=index, query=query, size=size, source=CATALOGUE,
+                                             filter_path=HITS))]
+
+
+def rank_titles(films: list[dict]) -> list[dict]:
+    """Among equally good title matches prefer the film more people rated."""
     return sorted(films, key=lambda f: (-round(f["score"], 3), -(f.get("rating_count") or 0)))
 
 
@@ -71,8 +80,16 @@ def with_statistics(es: Elasticsearch, films: list[dict]) -> list[dict]:
     """Films (hits on ``films``) with their statistics from ``film_stats``: one ``mget`` by id."""
     if not films:
         return films
-    docs = es.mget(index=FILM_STATS, ids=[str(f["movie_id"]) for f in films], source=SOURCE)["docs"]
-    stats = {d["_id"]: d["_source"] for d in docs if d.get("found")}
+    return joined(films, statistics(es, [str(f["movie_id"]) for f in films]))
+
+
+def statistics(es: Elasticsearch, ids: list[str]) -> dict[str, dict]:
+    """``film_stats`` documents by id (one ``mget``); films without statistics are left out."""
+    docs = es.mget(index=FILM_STATS, ids=ids, source=SOURCE, filter_path="docs._id,docs._source")["docs"]
+    return {d["_id"]: d["_source"] for d in docs if "_source" in d}
+
+
+def joined(films: list[dict], stats: dict[str, dict]) -> list[dict]:
     return [{**stats.get(str(f["movie_id"]), {}), **f} for f in films]
 
 
@@ -84,22 +101,30 @@ def also_watched(es: Elasticsearch, movie_id: int, *, size: int = 10) -> list[di
     """"Users who liked X also liked": the film's stored list (``film_lists``; ``core.neighbours``:
     co-likes scored for significance, blended with item vectors), computed by ``cinerec index``
     and kept current by the streaming job. One GET: each entry holds what a result shows."""
-    film = _stored(es, movie_id)
-    if not film:
+    return also_watched_entries(stored_lists(es, movie_id), size=size)
+
+
+def also_watched_entries(stored: dict | None, *, size: int) -> list[dict]:
+    """The first ``size`` entries of a ``film_lists`` document's "also watched" list, as results."""
+    if not stored:
         return []
-    title = film.get("title", movie_id)
+    title = stored.get("title", stored.get("movie_id"))
     return [{**_entry(e), "watched_together": e["together"],
              "reason": f"liked together with {title} by {e['together']} users"}
-            for e in film.get("also_watched", [])[:size]]
+            for e in stored.get("also_watched", [])[:size]]
 
 
 def similar_films(es: Elasticsearch, movie_id: int, *, size: int = 10) -> list[dict]:
     """Nearest films by item vector (inner product), the film itself excluded: the film's stored
     list, computed at index time (item vectors change only with the model). One GET."""
-    film = _stored(es, movie_id)
-    if not film:
+    return similar_entries(stored_lists(es, movie_id), size=size)
+
+
+def similar_entries(stored: dict | None, *, size: int) -> list[dict]:
+    """The first ``size`` entries of a ``film_lists`` document's "similar" list, as results."""
+    if not stored:
         return []
-    return [{**_entry(e), "reason": f"similar to {film['title']}"} for e in film.get("similar", [])[:size]]
+    return [{**_entry(e), "reason": f"similar to {stored['title']}"} for e in stored.get("similar", [])[:size]]
 
 
 def recommend_for_user(es: Elasticsearch, user: dict, *, size: int = 10, genres: list[str] | None = None,
@@ -108,8 +133,12 @@ def recommend_for_user(es: Elasticsearch, user: dict, *, size: int = 10, genres:
     ``films``: the films index (a canary serves from the challenger's own version)."""
     if "vector" not in user:
         return popular(es, size=size, genres=genres, years=years, exclude=user.get("rated", []))
-    hits = _knn(es, user["vector"], size, exclude=user.get("rated", []), genres=genres, years=years, index=films)
-    return [{**f, "reason": "matches your ratings"} for f in hits]
+    hits = knn_hits(es, user["vector"], size, exclude=user.get("rated", []), genres=genres, years=years, index=films)
+    return for_user(with_statistics(es, hits))
+
+
+def for_user(films: list[dict]) -> list[dict]:
+    return [{**f, "reason": "matches your ratings"} for f in films]
 
 
 def popular(es: Elasticsearch, *, size: int = 10, genres: list[str] | None = None,
@@ -150,14 +179,19 @@ def trending(es: Elasticsearch, *, size: int = 10, genres: list[str] | None = No
 
 # -- helpers ----------------------------------------------------------------------------------
 
-def _knn(es: Elasticsearch, vector: list[float], size: int, *, exclude: list[str],
-         genres: list[str] | None = None, years=(None, None), index: str = FILMS) -> list[dict]:
+def knn_hits(es: Elasticsearch, vector: list[float], size: int, *, exclude: list[str],
+             genres: list[str] | None = None, years=(None, None), index: str = FILMS) -> list[dict]:
+    """The films nearest to ``vector`` (catalogue fields and score, no statistics)."""
     knn = {"field": "vector", "query_vector": vector, "k": size,
            "num_candidates": max(100, size * 10),
            "filter": {"bool": {"must_not": [{"ids": {"values": list(exclude)}}],
                                "filter": _filters(genres, years)}}}
-    hits = es.search(index=index, knn=knn, size=size, source=CATALOGUE)["hits"]["hits"]
-    return with_statistics(es, [_film(h) for h in hits])
+    return [_film(h) for h in _hits(es.search(index=index, knn=knn, size=size, source=CATALOGUE, filter_path=HITS))]
+
+
+def _hits(response) -> list[dict]:
+    """The hits of a search asked with ``filter_path=HITS`` (which drops ``hits`` when there are none)."""
+    return response.get("hits", {}).get("hits", [])
 
 
 def _filters(genres: list[str] | None, years) -> list[dict]:
@@ -170,7 +204,8 @@ def _filters(genres: list[str] | None, years) -> list[dict]:
     return out
 
 
-def _stored(es: Elasticsearch, movie_id: int) -> dict | None:
+def stored_lists(es: Elasticsearch, movie_id: int) -> dict | None:
+    """A film's ``film_lists`` document (its "also watched" and "similar" lists), None if it has none."""
     return get_source(es, FILM_LISTS, str(movie_id))
 
 

@@ -1,0 +1,179 @@
+"""What the API reads on every request, kept in its process with a stated bound on staleness.
+
+    catalogue     each film's title, year and genres, and title -> films, for the ``films`` version
+                  being served: rebuilt when the alias moves (checked every ``api.alias_check_s``)
+    statistics    ``film_stats`` documents by id, at most ``api.stats_ttl_s`` old (1 s: the index's own
+                  refresh interval, so a search on it sees nothing newer either)
+    stored lists  a film's "also watched" and "similar" results, at most ``api.lists_ttl_s`` old (the
+                  stream re-scores them every ``streaming.also_watched_refresh_s``)
+    kNN hits      the nearest films to one user vector with its exclusions and filters, on one ``films``
+                  version: exact (an unchanged vector on an unchanged index has the same neighbours)
+    title hits    one search text on one ``films`` version: exact
+A user document is never cached: it is read by id (real time) on every request, so a rating the
+stream has folded in changes the user's vector and with it the kNN key. Each cache holds at most
+``api.cache_entries`` entries (least recently used go first); 0 turns caching off.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections import OrderedDict
+from dataclasses import dataclass, field
+
+import orjson
+from elasticsearch import Elasticsearch, helpers
+from prometheus_client import Counter
+
+from . import queries
+from core.settings import ApiSettings
+
+MISSING = object()
+LOOKUPS = Counter("cinerec_api_cache_lookups_total", "Lookups in the API's in-process caches by cache "
+                  "(statistics, lists, knn, titles) and outcome (hit, miss)", ["cache", "outcome"])
+
+
+class Cache:
+    """Least-recently-used entries, each valid for ``ttl_s`` seconds (None: until evicted)."""
+
+    def __init__(self, name: str, entries: int, ttl_s: float | None = None, clock=time.monotonic):
+        self.entries, self.ttl_s, self.clock = entries, ttl_s, clock
+        self.items: OrderedDict = OrderedDict()
+        self.lock = threading.Lock()
+        self.hit, self.miss = LOOKUPS.labels(name, "hit"), LOOKUPS.labels(name, "miss")
+
+    def get(self, key):
+        with self.lock:
+            found = self.items.get(key, MISSING)
+            fresh = found is not MISSING and (self.ttl_s is None or self.clock() - found[0] < self.ttl_s)
+            if fresh:
+                self.items.move_to_end(key)
+        (self.hit if fresh else self.miss).inc()
+        return found[1] if fresh else MISSING
+
+    def put(self, key, value) -> None:
+        if not self.entries:
+            return
+        with self.lock:
+            self.items[key] = (self.clock(), value)
+            self.items.move_to_end(key)
+            while len(self.items) > self.entries:
+                self.items.popitem(last=False)
+
+    def cached(self, key, compute):
+        found = self.get(key)
+        if found is MISSING:
+            found = compute()
+            self.put(key, found)
+        return found
+
+    def clear(self) -> None:
+        with self.lock:
+            self.items.clear()
+
+
+@dataclass
+class Catalogue:
+    """The films of one ``films`` version: catalogue fields by id, ids by lower-cased title."""
+    version: str
+    films: dict[str, dict] = field(default_factory=dict)
+    titles: dict[str, list[str]] = field(default_factory=dict)
+
+    @classmethod
+    def load(cls, es: Elasticsearch, version: str) -> "Catalogue":
+        catalogue = cls(version)
+        for hit in helpers.scan(es, index=version, _source=queries.CATALOGUE, size=5000):
+            film = hit["_source"]
+            catalogue.films[hit["_id"]] = film
+            catalogue.titles.setdefault(film["title"].lower(), []).append(hit["_id"])
+        return catalogue
+
+
+class ServedFilms:
+    """The API's reads of films, statistics, stored lists and kNN, through the caches above."""
+
+    def __init__(self, es: Elasticsearch, api: ApiSettings, clock=time.monotonic):
+        self.es, self.api, self.clock = es, api, clock
+        self.stats = Cache("statistics", api.cache_entries, api.stats_ttl_s, clock)
+        self.lists = Cache("lists", api.cache_entries, api.lists_ttl_s, clock)
+        self.knn = Cache("knn", api.cache_entries)
+        self.titles = Cache("titles", api.cache_entries)
+        self._catalogue: Catalogue | None = None
+        self._checked_at = -float("inf")
+        self._lock = threading.Lock()
+
+    # -- the served version ------------------------------------------------------------------
+
+    def catalogue(self) -> Catalogue:
+        """The catalogue of the ``films`` version the alias names (checked every ``alias_check_s``)."""
+        if self.clock() - self._checked_at >= self.api.alias_check_s or self._catalogue is None:
+            with self._lock:
+                if self.clock() - self._checked_at >= self.api.alias_check_s or self._catalogue is None:
+                    version = min(self.es.indices.get_alias(name=queries.FILMS))
+                    if self._catalogue is None or self._catalogue.version != version:
+                        self._catalogue = Catalogue.load(self.es, version)
+                        self.stats.clear()       # a new version comes with new film_stats and film_lists
+                        self.lists.clear()
+                    self._checked_at = self.clock()
+        return self._catalogue
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def statistics(self, ids: list[str]) -> dict[str, dict]:
+        """``film_stats`` by id: the fresh ones from the cache, the rest in one ``mget``."""
+        found, wanted = {}, []
+        for movie_id in ids:
+            stats = self.stats.get(movie_id)
+            if stats is MISSING:
+                wanted.append(movie_id)
+            elif stats is not None:
+                found[movie_id] = stats
+        if wanted:
+            fetched = queries.statistics(self.es, wanted)
+            for movie_id in wanted:
+                self.stats.put(movie_id, fetched.get(movie_id))
+            found.update(fetched)
+        return found
+
+    def with_statistics(self, films: list[dict]) -> list[dict]:
+        return queries.joined(films, self.statistics([str(f["movie_id"]) for f in films]))
+
+    def film_by_title(self, text: str) -> dict | None:
+        """The film titled ``text`` ('Heat (1995)' picks the year), without a search: the exact
+        title first, else the same title in other letter case; the most rated when several share it."""
+        catalogue = self.catalogue()
+        title, year = queries.parse_title(text)
+        same = [catalogue.films[i] for i in catalogue.titles.get(title.lower(), [])
+                if year in (None, catalogue.films[i].get("year"))]
+        candidates = [f for f in same if f["title"] == title] or same
+        if not candidates:
+            return None
+        films = self.with_statistics(candidates)
+        return max(films, key=lambda f: f.get("rating_count") or 0)
+
+    def find_titles(self, text: str, *, size: int) -> list[dict]:
+        version = self.catalogue().version
+        hits = self.titles.cached((version, text, size), lambda: queries.title_hits(self.es, text, size=size,
+                                                                                    index=version))
+        return queries.rank_titles(self.with_statistics(hits))
+
+    def also_watched_or_popular(self, movie_id: int, *, size: int) -> list[dict]:
+        self.catalogue()                                    # a new version clears the stored lists
+        entries = self.lists.cached(("also_watched", movie_id, size), lambda: queries.also_watched_entries(
+            queries.stored_lists(self.es, movie_id), size=size))
+        return entries or queries.popular(self.es, size=size, exclude=[str(movie_id)])
+
+    def recommend_for_user(self, user: dict, *, size: int, genres: list[str] | None = None,
+                           years=(None, None), films: str | None = None) -> list[dict]:
+        """``queries.recommend_for_user`` with the kNN hits reused while the user's vector, their
+        rated films, the filters and the ``films`` version (``films``: a canary's own) are unchanged."""
+        if "vector" not in user:
+            return queries.recommend_for_user(self.es, user, size=size, genres=genres, years=years)
+        version = films or self.catalogue().version
+        exclude = user.get("rated", [])
+        key = hashlib.blake2b(orjson.dumps([version, size, genres, years, user["vector"], exclude]),
+                              digest_size=16).digest()
+        hits = self.knn.cached(key, lambda: queries.knn_hits(self.es, user["vector"], size, exclude=exclude,
+                                                             genres=genres, years=years, index=version))
+        return queries.for_user(self.with_statistics(hits))
