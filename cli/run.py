@@ -55,7 +55,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
 def serve_command(settings: Settings, args: argparse.Namespace) -> int:
     from ops.serve import serve
 
-    serve(settings, duration_s=args.duration)
+    serve(settings, duration_s=args.duration, constant=args.constant)
     return 0
 
 
@@ -92,6 +92,9 @@ def add_parsers(sub) -> None:
 
     serve = sub.add_parser("serve", help="run the API under gunicorn (setting api.*)")
     serve.add_argument("--duration", type=float, help="stop after this many seconds (default: SIGINT/SIGTERM)")
+    serve.add_argument("--constant", action="store_true",
+                       help="serve a bare Flask app answering one constant film instead of the API, under the same "
+                            "server settings: the framework's floor (`bench wrk --floor` starts it)")
     serve.set_defaults(run=serve_command)
 
     demo = sub.add_parser("demo", help="run the whole loop: stream, API and simulator (Ctrl-C or --duration stops it)")

@@ -126,7 +126,10 @@ class ApiSettings:
     host: str = setting("Address `cinerec serve` binds.")
     port: int = setting("Port `cinerec serve` listens on.", min=1, max=65535)
     workers: int = setting("gunicorn worker processes.", min=1, max=64)
-    threads: int = setting("Threads per gunicorn worker.", min=1, max=64)
+    threads: int = setting("Threads per gunicorn worker (gthread), or a quarter of its connections (gevent).",
+                           min=1, max=64)
+    worker_class: str = setting("gunicorn worker class (README, Benchmarks: chosen by measurement).",
+                                choices=("gthread", "sync", "gevent"))
     default_k: int = setting("Results per list when the request gives no k.", min=1, max=1000)
     max_k: int = setting("Largest k a request may ask for.", min=1, max=1000)
     api_keys: str = setting("Comma-separated keys that may write (POST /ratings, header X-API-Key); one per "

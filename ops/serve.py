@@ -13,9 +13,17 @@ from pathlib import Path
 from core.settings import Settings
 
 
-def serve(settings: Settings, duration_s: float | None = None) -> None:
-    """gunicorn with gthread workers; Prometheus samples shared through a multiprocess dir.
-    Stops on SIGINT/SIGTERM (gunicorn's graceful stop) or after ``duration_s``, with one line."""
+CONSTANT_FILM = {"movie_id": 1, "title": "Toy Story", "year": 1995,
+                 "genres": ["Adventure", "Animation", "Children", "Comedy", "Fantasy"], "rating_count": 215,
+                 "rating_mean": 3.92, "bayesian_avg": 3.90, "like_count": 147, "tags": "pixar fun"}
+
+
+def serve(settings: Settings, duration_s: float | None = None, *, constant: bool = False) -> None:
+    """gunicorn (workers of class api.worker_class); Prometheus samples shared through a multiprocess
+    dir. Stops on SIGINT/SIGTERM (gunicorn's graceful stop) or after ``duration_s``, with one line.
+    ``constant``: instead of the API, a bare Flask app that answers every path with one constant
+    film, under the same server settings: the framework's own limit, which `bench wrk` reports
+    next to the API's routes."""
     metrics_dir = Path(settings.services.data_dir) / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)
@@ -23,15 +31,17 @@ def serve(settings: Settings, duration_s: float | None = None) -> None:
 
     from gunicorn.app.base import BaseApplication
 
-    from api.web.accounts import create_schema
-    create_schema(settings)
+    if not constant:
+        from api.web.accounts import create_schema
+        create_schema(settings)
 
     api = settings.api
 
     class Server(BaseApplication):
         def load_config(self):
             for key, value in {"bind": f"{api.host}:{api.port}", "workers": api.workers,
-                               "threads": api.threads, "worker_class": "gthread", "accesslog": None, "keepalive": 5,
+                               "threads": api.threads, "worker_class": api.worker_class,
+                               "worker_connections": api.threads * 25, "accesslog": None, "keepalive": 5,
                                # gunicorn's longest request line: beyond it gunicorn answers in HTML, so
                                # the app's JSON 414 (api.max_query_bytes) must come well before it
                                "limit_request_line": 8190,
@@ -39,6 +49,8 @@ def serve(settings: Settings, duration_s: float | None = None) -> None:
                 self.cfg.set(key, value)
 
         def load(self):
+            if constant:
+                return constant_app()
             from api import create_app
             return create_app(settings)
 
@@ -46,14 +58,27 @@ def serve(settings: Settings, duration_s: float | None = None) -> None:
         timer = threading.Timer(duration_s, os.kill, (os.getpid(), signal.SIGTERM))
         timer.daemon = True
         timer.start()
-    print(f"serve: http://{api.host}:{api.port} ({api.workers} workers x {api.threads} threads)",
-          file=sys.stderr, flush=True)
+    print(f"serve: http://{api.host}:{api.port} ({api.workers} {api.worker_class} workers x {api.threads} threads)"
+          + (" answering a constant film" if constant else ""), file=sys.stderr, flush=True)
     try:
         Server().run()
     except SystemExit as stop:
         print("serve: stopped", file=sys.stderr, flush=True)
         if stop.code:
             raise
+
+
+def constant_app():
+    from flask import Flask, jsonify
+
+    app = Flask(__name__)
+
+    @app.get("/", defaults={"path": ""})
+    @app.get("/<path:path>")
+    def film(path: str):
+        return jsonify(CONSTANT_FILM)
+
+    return app
 
 
 def _child_exit(server, worker) -> None:
