@@ -88,10 +88,11 @@ def user_recommendations(user_id: int):
     if canary and in_canary(user_id, canary["fraction"], canary["salt"]):
         variant, version = "challenger", canary["version"]
     try:
-        user = queries.get_user(es, user_id, index=f"users-v{version}" if version else queries.USERS)
+        user = queries.get_user(es, user_id, index=f"users-v{version}" if version else queries.USERS,
+                                fields=queries.RECOMMENDING)
         if user is None and version:                         # not in the challenger's index: the champion serves
             variant, version = "champion", None
-            user = queries.get_user(es, user_id)
+            user = queries.get_user(es, user_id, fields=queries.RECOMMENDING)
         if user is None:
             raise ApiError(404, f"unknown user {user_id}")
         results = clients().films.recommend_for_user(user, size=_k(), genres=genres, years=years,

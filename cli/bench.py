@@ -22,7 +22,7 @@ def api(settings: Settings, args: argparse.Namespace) -> int:
 
 def wrk(settings: Settings, args: argparse.Namespace) -> int:
     print_json(bench.wrk_routes(settings, duration_s=args.duration, connections=args.connections,
-                                threads=args.threads, url=args.url))
+                                threads=args.threads, url=args.url, bare=args.bare))
     return 0
 
 
@@ -62,6 +62,8 @@ def add_parsers(sub) -> None:
     p.add_argument("--connections", type=int, default=8, help="open connections (default 8)")
     p.add_argument("--threads", type=int, default=2, help="wrk threads (default 2)")
     p.add_argument("--url", help=url_help)
+    p.add_argument("--bare", action="store_true", help="also a bare Flask route returning a constant film under the "
+                                                       "same server settings (the framework's limit)")
     p.set_defaults(run=wrk)
 
     p = benches.add_parser("freshness", help="seconds from a rating to recommendations based on it (JSON)")

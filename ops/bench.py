@@ -17,6 +17,7 @@ from __future__ import annotations
 import http.client
 import http.cookiejar
 import json
+import os
 import re
 import shutil
 import statistics
@@ -29,6 +30,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
 from urllib.parse import quote
 
@@ -37,9 +39,10 @@ from confluent_kafka import Consumer, Producer
 from elasticsearch import Elasticsearch
 
 from .processes import Usage
+from .services._process import free_port
 from core.errors import ServiceError
 from core.events import RatingEvent
-from core.settings import Settings
+from core.settings import Settings, as_env
 from core.topics import delete_topics, end_offsets, ensure_topics, require_kafka
 from search.client import connect
 from search.queries import USERS
@@ -47,6 +50,7 @@ from simulator.producer import producer_config, publish, simulated_messages
 from simulator.world import load_or_generate_tastes
 
 FLOOR = "film_by_id"
+BARE = "bare_flask"
 PROBE_USER_BASE = 900_000_000          # probe users of the freshness benchmark: ids no dataset uses
 
 
@@ -86,13 +90,50 @@ def api_latency(settings: Settings, *, duration_s: float, rps: float, url: str |
 
 
 def wrk_routes(settings: Settings, *, duration_s: float, connections: int, threads: int,
-               url: str | None = None) -> dict:
-    """Each route under wrk, one after the other, with its ratio to the floor."""
+               url: str | None = None, bare: bool = False) -> dict:
+    """Each route under wrk, one after the other, with its ratio to the floor and the share of its
+    lookups the API's caches answered. ``bare``: also a bare Flask route that returns a constant
+    film under the same server settings (`cinerec serve --constant` on a free port): the framework's
+    limit on this machine, and the floor's ratio to it."""
     base = url or api_url(settings)
+    routes = bench_routes(base, route_paths(connect(settings.elasticsearch)), duration_s=duration_s,
+                          connections=connections, threads=threads)
+    if bare:
+        with constant_server(settings) as bare_url:
+            routes[BARE] = run_wrk(bare_url, [f"/films/{i}" for i in range(1, 201)], duration_s=duration_s,
+                                   connections=connections, threads=threads)
+        bare_rps, floor_rps = routes[BARE]["requests_per_s"] or 1.0, routes[FLOOR]["requests_per_s"] or 1.0
+        routes[BARE]["of_film_by_id"] = round(bare_rps / floor_rps, 3)
+        routes[FLOOR]["of_bare_flask"] = round(floor_rps / bare_rps, 3)
+    api = settings.api
     return {"benchmark": "wrk", "url": base, "duration_s": duration_s, "connections": connections,
-            "threads": threads, "routes": bench_routes(base, route_paths(connect(settings.elasticsearch)),
-                                                       duration_s=duration_s, connections=connections,
-                                                       threads=threads)}
+            "threads": threads, "server": f"gunicorn {api.workers} {api.worker_class} workers x {api.threads} threads",
+            "routes": routes}
+
+
+@contextmanager
+def constant_server(settings: Settings):
+    """`cinerec serve --constant` on a free port (the API's server settings) for the duration."""
+    port = free_port(settings.api.host)
+    with tempfile.TemporaryDirectory() as data_dir:
+        env = {**os.environ, **as_env(settings.replace(api__port=port, services__data_dir=data_dir))}
+        server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve", "--constant"], env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        url = f"http://{settings.api.host}:{port}"
+        try:
+            deadline = time.monotonic() + 30
+            while True:
+                try:
+                    urllib.request.urlopen(url + "/", timeout=1).read()
+                    break
+                except OSError:
+                    if server.poll() is not None or time.monotonic() > deadline:
+                        raise RuntimeError("`cinerec serve --constant` did not start") from None
+                    time.sleep(0.2)
+            yield url
+        finally:
+            server.terminate()
+            server.wait(timeout=30)
 
 
 def route_paths(es: Elasticsearch, count: int = 200) -> dict[str, list[str]]:
@@ -142,12 +183,27 @@ def parse_wrk(output: str) -> dict:
 
 def bench_routes(base_url: str, routes: dict[str, list[str]], *, duration_s: float, connections: int,
                  threads: int) -> dict:
-    results = {name: run_wrk(base_url, paths, duration_s=duration_s, connections=connections, threads=threads)
-               for name, paths in routes.items()}
+    results = {}
+    for name, paths in routes.items():
+        before = cache_lookups(base_url)
+        results[name] = run_wrk(base_url, paths, duration_s=duration_s, connections=connections, threads=threads)
+        after = cache_lookups(base_url)
+        hits, misses = (after.get(o, 0) - before.get(o, 0) for o in ("hit", "miss"))
+        results[name]["cache_hit_ratio"] = round(hits / (hits + misses), 3) if hits + misses else None
     floor = results[FLOOR]["requests_per_s"] or 1.0
     for report in results.values():
         report["of_film_by_id"] = round(report["requests_per_s"] / floor, 3)
     return results
+
+
+def cache_lookups(base_url: str) -> dict[str, float]:
+    """Lookups in the API's in-process caches so far, by outcome, from its /metrics."""
+    text = urllib.request.urlopen(base_url + "/metrics", timeout=10).read().decode()
+    totals: dict[str, float] = {}
+    for outcome, value in re.findall(r'^cinerec_api_cache_lookups_total\{[^}]*outcome="(\w+)"[^}]*\} ([\d.e+]+)$',
+                                     text, re.M):
+        totals[outcome] = totals.get(outcome, 0.0) + float(value)
+    return totals
 
 
 def _lua(paths: list[str]) -> str:

@@ -12,7 +12,6 @@ from pathlib import Path
 
 from core.settings import Settings
 
-
 CONSTANT_FILM = {"movie_id": 1, "title": "Toy Story", "year": 1995,
                  "genres": ["Adventure", "Animation", "Children", "Comedy", "Fantasy"], "rating_count": 215,
                  "rating_mean": 3.92, "bayesian_avg": 3.90, "like_count": 147, "tags": "pixar fun"}

@@ -3,7 +3,9 @@
     catalogue     each film's title, year and genres, and title -> films, for the ``films`` version
                   being served: rebuilt when the alias moves (checked every ``api.alias_check_s``)
     statistics    ``film_stats`` documents by id, at most ``api.stats_ttl_s`` old (1 s: the index's own
-                  refresh interval, so a search on it sees nothing newer either)
+                  refresh interval, so a search on it sees nothing newer either); the films read in the
+                  last ``REFRESH_WINDOW_S`` are re-read ahead of expiry, in one ``mget`` every half TTL,
+                  by a thread of the process, so a request on a film in use does not wait for them
     stored lists  a film's "also watched" and "similar" results, at most ``api.lists_ttl_s`` old (the
                   stream re-scores them every ``streaming.also_watched_refresh_s``)
     kNN hits      the nearest films to one user vector with its exclusions and filters, on one ``films``
@@ -30,6 +32,7 @@ from . import queries
 from core.settings import ApiSettings
 
 MISSING = object()
+REFRESH_WINDOW_S = 10.0
 LOOKUPS = Counter("cinerec_api_cache_lookups_total", "Lookups in the API's in-process caches by cache "
                   "(statistics, lists, knn, titles) and outcome (hit, miss)", ["cache", "outcome"])
 
@@ -52,11 +55,12 @@ class Cache:
         (self.hit if fresh else self.miss).inc()
         return found[1] if fresh else MISSING
 
-    def put(self, key, value) -> None:
+    def put(self, key, value, at: float | None = None) -> None:
+        """``at``: when the value was read (default now); its TTL counts from then."""
         if not self.entries:
             return
         with self.lock:
-            self.items[key] = (self.clock(), value)
+            self.items[key] = (self.clock() if at is None else at, value)
             self.items.move_to_end(key)
             while len(self.items) > self.entries:
                 self.items.popitem(last=False)
@@ -81,7 +85,7 @@ class Catalogue:
     titles: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, es: Elasticsearch, version: str) -> "Catalogue":
+    def load(cls, es: Elasticsearch, version: str) -> Catalogue:
         catalogue = cls(version)
         for hit in helpers.scan(es, index=version, _source=queries.CATALOGUE, size=5000):
             film = hit["_source"]
@@ -93,7 +97,7 @@ class Catalogue:
 class ServedFilms:
     """The API's reads of films, statistics, stored lists and kNN, through the caches above."""
 
-    def __init__(self, es: Elasticsearch, api: ApiSettings, clock=time.monotonic):
+    def __init__(self, es: Elasticsearch, api: ApiSettings, clock=time.monotonic, refresh_ahead: bool = True):
         self.es, self.api, self.clock = es, api, clock
         self.stats = Cache("statistics", api.cache_entries, api.stats_ttl_s, clock)
         self.lists = Cache("lists", api.cache_entries, api.lists_ttl_s, clock)
@@ -102,6 +106,8 @@ class ServedFilms:
         self._catalogue: Catalogue | None = None
         self._checked_at = -float("inf")
         self._lock = threading.Lock()
+        self._read: dict[str, float] = {}          # film -> when its statistics were last asked for
+        self._refresher = None if refresh_ahead and api.stats_ttl_s and api.cache_entries else False
 
     # -- the served version ------------------------------------------------------------------
 
@@ -122,19 +128,42 @@ class ServedFilms:
 
     def statistics(self, ids: list[str]) -> dict[str, dict]:
         """``film_stats`` by id: the fresh ones from the cache, the rest in one ``mget``."""
-        found, wanted = {}, []
+        found, wanted, now = {}, [], self.clock()
         for movie_id in ids:
+            self._read[movie_id] = now
             stats = self.stats.get(movie_id)
             if stats is MISSING:
                 wanted.append(movie_id)
             elif stats is not None:
                 found[movie_id] = stats
         if wanted:
-            fetched = queries.statistics(self.es, wanted)
-            for movie_id in wanted:
-                self.stats.put(movie_id, fetched.get(movie_id))
-            found.update(fetched)
+            found.update(self._read_statistics(wanted))
+        if self._refresher is None:
+            with self._lock:
+                if self._refresher is None:
+                    self._refresher = threading.Thread(target=self._refresh_ahead, name="statistics", daemon=True)
+                    self._refresher.start()
         return found
+
+    def _read_statistics(self, ids: list[str]) -> dict[str, dict]:
+        asked_at = self.clock()                  # the TTL counts from before the read: a conservative bound
+        fetched = queries.statistics(self.es, ids)
+        for movie_id in ids:
+            self.stats.put(movie_id, fetched.get(movie_id), at=asked_at)
+        return fetched
+
+    def _refresh_ahead(self) -> None:
+        while True:
+            time.sleep(self.api.stats_ttl_s / 2)
+            cutoff = self.clock() - REFRESH_WINDOW_S
+            with self._lock:
+                self._read = {m: at for m, at in list(self._read.items()) if at >= cutoff}
+            ids = list(self._read)
+            try:
+                for start in range(0, len(ids), 1000):
+                    self._read_statistics(ids[start:start + 1000])
+            except Exception:  # noqa: BLE001 - Elasticsearch away: requests read on a miss, as without this
+                continue
 
     def with_statistics(self, films: list[dict]) -> list[dict]:
         return queries.joined(films, self.statistics([str(f["movie_id"]) for f in films]))

@@ -20,6 +20,7 @@ FILMS, FILM_STATS, FILM_LISTS, USERS = "films", "film_stats", "film_lists", "use
 _TITLE_YEAR = re.compile(r"^\s*(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
 SOURCE = list(SUMMARY_FIELDS)
 CATALOGUE = ["movie_id", "title", "year", "genres"]      # what a hit on ``films`` shows; the rest is joined
+RECOMMENDING = ["vector", "rated", "rating_count", "last_ts", "model_version"]
 HITS = "hits.hits._id,hits.hits._score,hits.hits._source"  # filter_path: what a search's caller reads
 
 
@@ -93,8 +94,10 @@ def joined(films: list[dict], stats: dict[str, dict]) -> list[dict]:
     return [{**stats.get(str(f["movie_id"]), {}), **f} for f in films]
 
 
-def get_user(es: Elasticsearch, user_id: int, *, index: str = USERS) -> dict | None:
-    return get_source(es, index, str(user_id))
+def get_user(es: Elasticsearch, user_id: int, *, index: str = USERS, fields: list[str] | None = None) -> dict | None:
+    """The user document (real-time GET); ``fields``: only these (``RECOMMENDING``: what a
+    recommendation reads, without the long ``liked`` list)."""
+    return get_source(es, index, str(user_id), **({"source_includes": fields} if fields else {}))
 
 
 def also_watched(es: Elasticsearch, movie_id: int, *, size: int = 10) -> list[dict]:

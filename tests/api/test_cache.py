@@ -25,7 +25,7 @@ class Clock:
 @pytest.fixture
 def served(indexed, fresh_indices, settings):
     clock = Clock()
-    return ServedFilms(fresh_indices, settings.api, clock=clock), clock
+    return ServedFilms(fresh_indices, settings.api, clock=clock, refresh_ahead=False), clock
 
 
 def _lookups(cache: str, outcome: str) -> float:
@@ -41,6 +41,21 @@ def test_statistics_follow_their_document_within_stats_ttl(served, fresh_indices
         assert films.film_by_title("Heat (1995)")["rating_count"] == before          # within the bound: cached
         clock.now += settings.api.stats_ttl_s * 0.5
         assert films.film_by_title("Heat (1995)")["rating_count"] == before + 1000   # bound passed: the source
+    finally:
+        fresh_indices.update(index=queries.FILM_STATS, id="26", doc={"rating_count": before}, refresh=True)
+
+
+def test_statistics_in_use_are_read_again_before_they_expire(indexed, fresh_indices, settings):
+    """Refresh ahead: the statistics of a film read lately are re-read by the process's own
+    thread, so the new count is in the cache before any request asks again."""
+    films = ServedFilms(fresh_indices, settings.api)
+    before = films.statistics(["26"])["26"]["rating_count"]
+    fresh_indices.update(index=queries.FILM_STATS, id="26", doc={"rating_count": before + 5}, refresh=True)
+    try:
+        deadline = time.monotonic() + 5
+        while films.stats.items["26"][1]["rating_count"] != before + 5:    # the stored value, no request
+            assert time.monotonic() < deadline, "the statistics were not read again"
+            time.sleep(0.05)
     finally:
         fresh_indices.update(index=queries.FILM_STATS, id="26", doc={"rating_count": before}, refresh=True)
 
