@@ -1,6 +1,8 @@
 """Who may write, how fast and how much: API keys, a per-key rate limit, request size limits.
 
-    every request      body > api.max_body_bytes -> 413, query string > api.max_query_bytes -> 414
+    every request      body > api.max_body_bytes (the webhook: > the largest its schema allows) -> 413;
+                       query string > api.max_query_bytes -> 414, unless a parameter in it is invalid
+                       (400, as its route would answer): the longest valid query is shorter
     @writer routes     no X-API-Key (or Authorization: Bearer, for Alertmanager) -> 401, a key not in
                        api.api_keys -> 403,
                        more than api.write_rate_per_s (burst api.write_burst) per key -> 429 + Retry-After
@@ -16,6 +18,7 @@ import time
 
 from flask import Flask, current_app, request
 
+from .bodies import ALERTS_MAX_BYTES
 from .errors import ApiError
 
 KEY_HEADER = "X-API-Key"
@@ -49,8 +52,13 @@ def install(app: Flask) -> None:
     app.extensions["cinerec.buckets"] = {}
 
     @app.before_request
-    def limit_query_string():
+    def limit_sizes():
+        if request.endpoint == "api.alerts":
+            request.max_content_length = ALERTS_MAX_BYTES
         if len(request.query_string) > api.max_query_bytes:
+            from .routes import check_query
+
+            check_query()
             raise ApiError(414, f"the query string is longer than {api.max_query_bytes} bytes")
 
 

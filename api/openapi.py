@@ -11,15 +11,16 @@ import html
 
 from flask import Blueprint, current_app, jsonify
 
+from . import bodies
 from .guard import KEY_HEADER
-from .routes import GENRE_MAX, GENRES_MAX, TITLE_MAX
+from .routes import GENRE_MAX, GENRES_MAX, TITLE_MAX, YEAR_MAX, YEAR_MIN
 from core.events import MAX_ID
 
 bp = Blueprint("openapi", __name__)
 
 JSON, TEXT, HTML = "application/json", "text/plain", "text/html"
 TITLE = {"type": "string", "minLength": 1, "maxLength": TITLE_MAX, "pattern": r"\S"}
-YEAR = {"type": "integer", "minimum": 1800, "maximum": 2100}
+YEAR = {"type": "integer", "minimum": YEAR_MIN, "maximum": YEAR_MAX}
 RETRY_AFTER = {"Retry-After": {"description": "seconds to wait before trying again",
                                "schema": {"type": "integer"}}}
 
@@ -96,7 +97,8 @@ def routes() -> list[tuple[str, str, str, list, dict]]:
          [], {"202": {"description": "whether a retraining started",
                       "content": {JSON: {"schema": {"$ref": "#/components/schemas/Retraining"}}}},
               "400": BAD, "401": _error("no API key"), "403": _error("an API key that may not write"),
-              "413": _error("body larger than api.max_body_bytes"), "414": TOO_LONG,
+              "413": _error(f"body larger than {bodies.ALERTS_MAX_BYTES} bytes (the largest the schema allows)"),
+              "414": TOO_LONG,
               "429": _error("more writes per second than api.write_rate_per_s", **RETRY_AFTER)}),
         ("/health", "get", "Kafka, Elasticsearch and model status", [],
          {**_ok("Health"), "503": {"description": "a dependency is down",
@@ -108,20 +110,11 @@ def routes() -> list[tuple[str, str, str, list, dict]]:
     ]
 
 
-RATING_BODY = {"required": True, "content": {JSON: {"schema": {
-    "type": "object", "required": ["user_id", "movie_id", "rating"], "additionalProperties": False,
-    "properties": {"user_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-                   "movie_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-                   "rating": {"type": "number", "enum": [x / 2 for x in range(1, 11)]}}}}}}
-
-ALERTS_BODY = {"required": True, "content": {JSON: {"schema": {
-    "type": "object", "required": ["alerts"],
-    "properties": {"alerts": {"type": "array", "items": {"type": "object", "properties": {
-        "status": {"type": "string", "enum": ["firing", "resolved"]},
-        "labels": {"type": "object", "additionalProperties": {"type": "string"}}}}}}}}}}
+RATING_BODY = {"required": True, "content": {JSON: {"schema": bodies.RATING}}}
+ALERTS_BODY = {"required": True, "content": {JSON: {"schema": bodies.ALERTS}}}
 
 FILM = {"type": "object", "properties": {"movie_id": {"type": "integer"}, "title": {"type": "string"},
-                                         "year": {"type": "integer", "nullable": True}}}
+                                         "year": {"type": ["integer", "null"]}}}
 RESULT = {"type": "object", "properties": {**FILM["properties"], "reason": {"type": "string"}}}
 SCHEMAS = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},
@@ -141,9 +134,22 @@ SCHEMAS = {
                  "properties": {"event_id": {"type": "string", "format": "uuid"}, "status": {"type": "string"}}},
     "Retraining": {"type": "object", "required": ["retraining", "reason"],
                    "properties": {"retraining": {"type": "boolean"}, "reason": {"type": "string"},
-                                  "pid": {"type": "integer", "nullable": True}}},
+                                  "pid": {"type": ["integer", "null"]}}},
     "Health": {"type": "object", "required": ["healthy"], "properties": {"healthy": {"type": "boolean"}}},
 }
+
+
+def longest_query() -> int:
+    """Bytes of the longest query string the document allows on any route: every character of a
+    string percent-encoded from 4 UTF-8 bytes (12), each repeatable parameter at its most items.
+    ``api.max_query_bytes`` sits above it (a test checks), so no valid query is refused as too long."""
+    def longest(parameter: dict) -> int:
+        schema = parameter["schema"]
+        item = schema.get("items", schema)
+        value = 12 * item["maxLength"] if item["type"] == "string" else len(str(item["maximum"]))
+        return schema.get("maxItems", 1) * (len(parameter["name"]) + 2 + value)
+    return max(sum(longest(p) for p in parameters if p["in"] == "query")
+               for _, _, _, parameters, _ in routes())
 
 
 def document() -> dict:
@@ -155,7 +161,7 @@ def document() -> dict:
             operation["security"] = [{"apiKey": []}]
         paths.setdefault(path, {})[method] = operation
     return {
-        "openapi": "3.0.3",
+        "openapi": "3.1.0",
         "info": {"title": "Cinerec API", "version": "0.2.0",
                  "description": "Real-time movie recommendations: titles, also-watched, per-user lists. "
                                 "Every error is JSON {\"error\": message}; a wrong method is 405 with Allow."},

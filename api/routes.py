@@ -14,6 +14,7 @@ from confluent_kafka import KafkaException
 from flask import Blueprint, Response, current_app, jsonify, request
 
 from . import metrics
+from .bodies import alerts_error
 from .clients import clients
 from .errors import ApiError
 from .guard import writer
@@ -26,6 +27,7 @@ from search.client import cluster_health
 bp = Blueprint("api", __name__)
 TITLE_MAX = 200                 # characters of a title query
 GENRES_MAX, GENRE_MAX = 10, 40  # genre filters per request, characters of one
+YEAR_MIN, YEAR_MAX = 1800, 2100
 
 
 # -- films ------------------------------------------------------------------------------------
@@ -83,7 +85,7 @@ def user_recommendations(user_id: int):
     events of whoever shows the list."""
     es, variant, version = clients().es, "champion", None
     genres = _genres()
-    years = (_int("year_from", None, 1800, 2100), _int("year_to", None, 1800, 2100))
+    years = (_year("year_from"), _year("year_to"))
     canary = canary_state()
     if canary and in_canary(user_id, canary["fraction"], canary["salt"]):
         variant, version = "challenger", canary["version"]
@@ -166,23 +168,16 @@ def alerts():
     """Alertmanager's webhook (API key as ``Authorization: Bearer``): a firing alert labelled
     ``action: retrain`` (drift, online CTR) starts the retraining pipeline, one run at a time."""
     body = request.get_json(silent=True)
-    alerts = body.get("alerts") if isinstance(body, dict) else None
-    if not isinstance(alerts, list) or not all(_is_alert(a) for a in alerts):
-        raise ApiError(400, "expected Alertmanager's webhook JSON: alerts, each with a status (firing or resolved) "
-                            "and string labels")
-    wanted = [a.get("labels", {}).get("alertname", "?") for a in alerts
+    error = alerts_error(body)
+    if error:
+        raise ApiError(400, f"expected Alertmanager's webhook JSON (see /openapi.json): {error}")
+    wanted = [a.get("labels", {}).get("alertname", "?") for a in body["alerts"]
               if a.get("status") == "firing" and a.get("labels", {}).get("action") == "retrain"]
     if not wanted:
         return jsonify({"retraining": False, "reason": "no firing alert asks for a retraining"}), 202
     started = start_retraining(current_app.config["CINEREC"], f"alert:{','.join(sorted(set(wanted)))}"[:60])
     return jsonify({"retraining": started is not None, "pid": started,
                     "reason": "started" if started else "a retraining is already running"}), 202
-
-
-def _is_alert(alert) -> bool:
-    labels = alert.get("labels", {}) if isinstance(alert, dict) else None
-    return (isinstance(labels, dict) and all(isinstance(v, str) for v in labels.values())
-            and alert.get("status", "firing") in ("firing", "resolved"))
 
 
 def start_retraining(settings, reason: str) -> int | None:
@@ -220,6 +215,16 @@ def _film_or_404(movie_id: int) -> dict:
     return found
 
 
+def check_query() -> None:
+    """Each query parameter a route reads, checked as the route checks it (400 on the first bad
+    one): an over-long query string is refused for what is wrong in it before its length."""
+    checks = {"q": _required, "title": _required, "k": lambda _: _k(), "genre": lambda _: _genres(),
+              "year_from": _year, "year_to": _year}
+    for name, check in checks.items():
+        if name in request.args:
+            check(name)
+
+
 def _genres() -> list[str] | None:
     genres = request.args.getlist("genre")
     if len(genres) > GENRES_MAX or any(len(g) > GENRE_MAX for g in genres):
@@ -239,6 +244,10 @@ def _required(name: str, longest: int = TITLE_MAX) -> str:
 def _k() -> int:
     api = current_app.config["CINEREC"].api
     return _int("k", api.default_k, 1, api.max_k)
+
+
+def _year(name: str) -> int | None:
+    return _int(name, None, YEAR_MIN, YEAR_MAX)
 
 
 def _int(name: str, default, low: int, high: int):

@@ -25,7 +25,7 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import orjson
-from elasticsearch import Elasticsearch, helpers
+from elasticsearch import Elasticsearch, NotFoundError, helpers
 from prometheus_client import Counter
 
 from . import queries
@@ -182,10 +182,18 @@ class ServedFilms:
         return max(films, key=lambda f: f.get("rating_count") or 0)
 
     def find_titles(self, text: str, *, size: int) -> list[dict]:
-        version = self.catalogue().version
-        hits = self.titles.cached((version, text, size), lambda: queries.title_hits(self.es, text, size=size,
-                                                                                    index=version))
+        hits = self._on_served_version(lambda version: self.titles.cached(
+            (version, text, size), lambda: queries.title_hits(self.es, text, size=size, index=version)))
         return queries.rank_titles(self.with_statistics(hits))
+
+    def _on_served_version(self, read):
+        """``read(version)`` on the served ``films`` version; if that index was deleted since the
+        last alias check (pruned after two quick re-indexings), once more on the version named now."""
+        try:
+            return read(self.catalogue().version)
+        except NotFoundError:
+            self._checked_at = -float("inf")
+            return read(self.catalogue().version)
 
     def also_watched_or_popular(self, movie_id: int, *, size: int) -> list[dict]:
         self.catalogue()                                    # a new version clears the stored lists
@@ -199,10 +207,12 @@ class ServedFilms:
         rated films, the filters and the ``films`` version (``films``: a canary's own) are unchanged."""
         if "vector" not in user:
             return queries.recommend_for_user(self.es, user, size=size, genres=genres, years=years)
-        version = films or self.catalogue().version
         exclude = user.get("rated", [])
-        key = hashlib.blake2b(orjson.dumps([version, size, genres, years, user["vector"], exclude]),
-                              digest_size=16).digest()
-        hits = self.knn.cached(key, lambda: queries.knn_hits(self.es, user["vector"], size, exclude=exclude,
-                                                             genres=genres, years=years, index=version))
+
+        def nearest(version: str) -> list[dict]:
+            key = hashlib.blake2b(orjson.dumps([version, size, genres, years, user["vector"], exclude]),
+                                  digest_size=16).digest()
+            return self.knn.cached(key, lambda: queries.knn_hits(self.es, user["vector"], size, exclude=exclude,
+                                                                 genres=genres, years=years, index=version))
+        hits = nearest(films) if films else self._on_served_version(nearest)
         return queries.for_user(self.with_statistics(hits))

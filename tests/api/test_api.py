@@ -122,10 +122,10 @@ def test_a_key_writing_too_fast_gets_429_with_retry_after(indexed, settings):
     assert int(statuses[-1].headers["Retry-After"]) >= 1 and "per second" in statuses[-1].get_json()["error"]
 
 
-def test_oversized_bodies_and_query_strings_are_refused(client):
+def test_oversized_bodies_and_query_strings_are_refused(client, settings):
     big = client.post("/ratings", data=b"{" + b" " * 5000 + b"}", content_type="application/json", headers=KEY)
     assert big.status_code == 413 and big.get_json()["error"]
-    long = client.get("/films?q=" + "a" * 3000)
+    long = client.get("/films?q=toy&padding=" + "a" * settings.api.max_query_bytes)
     assert long.status_code == 414 and "query string" in long.get_json()["error"]
 
 
@@ -218,3 +218,33 @@ def test_an_alias_swap_while_requests_run_fails_none(client, indexed, base_setti
         thread.join()
     assert statuses and set(statuses) == {200}
     assert client.get("/health").get_json()["model"]["version"] == "9"
+
+
+def test_the_document_bounds_every_size_the_server_refuses(client, settings):
+    """No valid request is too large: the longest query and body the document allows fit the
+    server's limits (gunicorn's request line, 8,190 bytes, above them all); an over-long query
+    with a bad parameter is refused for the parameter."""
+    from api.bodies import RATING, longest_json
+    from api.openapi import longest_query
+
+    with client.application.app_context():                  # k's bound is a setting of the app
+        assert longest_query() < settings.api.max_query_bytes < 8190 - 100
+    assert longest_json(RATING) < settings.api.max_body_bytes
+    padding = "x" * settings.api.max_query_bytes
+    bad = client.get(f"/users/3/recommendations?year_from=1&genre={padding}")
+    assert bad.status_code == 400 and "genre" in bad.get_json()["error"]
+    assert client.get(f"/films/1?unknown={padding}").status_code == 414
+
+
+def test_the_webhook_takes_alertmanagers_fields_and_refuses_others(client):
+    alert = {"status": "firing", "labels": {"alertname": "ApiLatencyHigh"}, "annotations": {"summary": "slow"},
+             "startsAt": "2026-12-06T10:00:00Z", "endsAt": "0001-01-01T00:00:00Z", "generatorURL": "http://p/graph",
+             "fingerprint": "a1b2"}
+    body = {"receiver": "retrain", "status": "firing", "alerts": [alert], "groupLabels": {}, "commonLabels": {},
+            "commonAnnotations": {}, "externalURL": "http://am", "version": "4", "groupKey": "{}", "truncatedAlerts": 0}
+    accepted = client.post("/ops/alerts", json=body, headers=KEY)
+    assert accepted.status_code == 202 and accepted.get_json()["retraining"] is False
+    refused = client.post("/ops/alerts", json={**body, "alerts": [{**alert, "colour": "red"}]}, headers=KEY)
+    assert refused.status_code == 400 and "colour" in refused.get_json()["error"]
+    too_many = client.post("/ops/alerts", json={**body, "alerts": [alert] * 11}, headers=KEY)
+    assert too_many.status_code == 400 and "alerts" in too_many.get_json()["error"]
