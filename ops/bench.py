@@ -153,6 +153,32 @@ def route_paths(es: Elasticsearch, count: int = 200) -> dict[str, list[str]]:
             FLOOR: [f"/films/{f['movie_id']}" for f in films]}
 
 
+def one_at_a_time(settings: Settings, base_url: str, *, per_route: int = 50, wait_s: float = 60.0) -> dict:
+    """Median and slowest latency (ms) of each benchmarked route, one request at a time over
+    ``per_route`` different films or users (the first time each is asked: the caches are cold).
+    Waits up to ``wait_s`` for the API to answer first."""
+    routes = route_paths(connect(settings.elasticsearch), count=per_route)
+    deadline = time.monotonic() + wait_s
+    while True:
+        try:
+            urllib.request.urlopen(base_url + routes[FLOOR][0], timeout=5).read()
+            break
+        except OSError:
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.5)
+    figures = {}
+    for name, paths in routes.items():
+        seconds = []
+        for path in paths[:per_route]:
+            started = time.perf_counter()
+            urllib.request.urlopen(base_url + path, timeout=10).read()
+            seconds.append(time.perf_counter() - started)
+        figures[name] = {"p50_ms": round(1000 * statistics.median(seconds), 1),
+                         "max_ms": round(1000 * max(seconds), 1)}
+    return figures
+
+
 def run_wrk(base_url: str, paths: list[str], *, duration_s: float, connections: int, threads: int) -> dict:
     wrk = shutil.which("wrk")
     if not wrk:

@@ -98,6 +98,8 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = 20
                             f"http://127.0.0.1:{monitoring.ALERTMANAGER_PORT}/"] if "prometheus" in children else []),
                          "  retraining: `cinerec retrain --now`; UI: .venv/bin/dagster dev -m ops.pipeline",
                          "Ctrl-C stops everything the demo started."]), file=sys.stderr, flush=True)
+        if not loop:
+            _print_latencies(settings, base)
         if loop:
             timeline = demo_loop.run(settings, people, healthy=lambda: _check_children(children))
         else:
@@ -144,6 +146,23 @@ def _stop_retraining(settings: Settings) -> None:
         os.killpg(int(pid_file.read_text()), signal.SIGTERM)
     except (OSError, ValueError):
         pass
+
+
+def _print_latencies(settings: Settings, base: str) -> None:
+    """What a person should expect of this machine now: each route's latency, one request at a time
+    (README, Benchmarks, has the throughput under load, per core)."""
+    from .bench import one_at_a_time
+
+    try:
+        figures = one_at_a_time(settings, base)
+    except Exception as err:  # noqa: BLE001 - a figure the demo could not take is not a reason to stop it
+        print(f"cinerec demo: could not time the API ({str(err)[:120]})", file=sys.stderr, flush=True)
+        return
+    names = {"title": "a title's also-watched", "user": "a user's recommendations", "search": "a title search",
+             "film_by_id": "a film"}
+    timed = ", ".join(f"{names.get(n, n)} {f['p50_ms']:g} ms (slowest {f['max_ms']:g})" for n, f in figures.items())
+    print(f"cinerec demo: on this machine now, one request at a time (p50 of 50, caches cold): {timed}. "
+          "Throughput under load, per core: README, Benchmarks.", file=sys.stderr, flush=True)
 
 
 def _interrupt(signum, frame) -> None:
