@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -45,6 +46,7 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     """The streaming job on the champion (``streaming/app.py``)."""
     from streaming.app import run
 
+    os.nice(settings.streaming.nice)        # Spark's JVM and Python workers, started from here, inherit it
     totals = run(settings, duration_s=args.duration, available_now=args.available_now)
     print(f"stream: stopped after {totals['batches']} batches ({totals['accepted']} accepted, "
           f"{totals['dead']} dead letters, {totals['duplicates']} duplicates, {totals['restarts']} restarts)",

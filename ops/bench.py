@@ -42,6 +42,7 @@ from .processes import Usage
 from .services._process import free_port
 from core.errors import ServiceError
 from core.events import RatingEvent
+from core.privacy import PURPOSES
 from core.settings import Settings, as_env
 from core.topics import delete_topics, end_offsets, ensure_topics, require_kafka
 from search.client import connect
@@ -443,7 +444,8 @@ def _drain(url: str, timeout_s: float) -> None:
 # -- onboarding --------------------------------------------------------------------------------
 
 def one_person(base: str, picks: int, timeout_s: float) -> float | None:
-    """Signs a new person up, submits the first ``picks`` proposals, polls until ready."""
+    """Signs a new person up (consenting to every purpose: personal recommendations need it),
+    submits the first ``picks`` proposals, polls until their personal list is ready."""
     browser = urllib.request.build_opener(urllib.request.HTTPCookieProcessor(http.cookiejar.CookieJar()))
 
     def page(path: str, form: dict | None = None) -> str:
@@ -454,7 +456,7 @@ def one_person(base: str, picks: int, timeout_s: float) -> float | None:
     token = lambda html: re.search(r'name="csrf-token" content="([^"]+)"', html)[1]  # noqa: E731
     signup = page("/signup")
     start = page("/signup", {"email": f"bench-{uuid.uuid4().hex[:12]}@example.org", "password": "bench password",
-                             "csrf_token": token(signup)})
+                             "csrf_token": token(signup), **{f"consent_{p}": "yes" for p in PURPOSES}})
     chosen = list(dict.fromkeys(re.findall(r'<li data-movie="(\d+)"', start)))[:picks]
     submitted = time.monotonic()
     page("/start", {"movie_id": chosen, "csrf_token": token(start)})

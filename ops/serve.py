@@ -40,7 +40,7 @@ def serve(settings: Settings, duration_s: float | None = None, *, constant: bool
         def load_config(self):
             for key, value in {"bind": f"{api.host}:{api.port}", "workers": api.workers,
                                "threads": api.threads, "worker_class": api.worker_class,
-                               "worker_connections": api.threads * 25, "accesslog": None, "keepalive": 5,
+                               "accesslog": None, "keepalive": 5,
                                # gunicorn's longest request line: beyond it gunicorn answers in HTML, so
                                # the app's JSON 414 (api.max_query_bytes) must come well before it
                                "limit_request_line": 8190,
