@@ -153,11 +153,16 @@ class ServedFilms:
         return fetched
 
     def _refresh_ahead(self) -> None:
+        """Runs while films are being read; ends when none was for ``REFRESH_WINDOW_S`` (the next
+        read starts it again), so an idle process keeps no thread polling Elasticsearch."""
         while True:
             time.sleep(self.api.stats_ttl_s / 2)
             cutoff = self.clock() - REFRESH_WINDOW_S
             with self._lock:
                 self._read = {m: at for m, at in list(self._read.items()) if at >= cutoff}
+                if not self._read:
+                    self._refresher = None
+                    return
             ids = list(self._read)
             try:
                 for start in range(0, len(ids), 1000):
