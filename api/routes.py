@@ -52,7 +52,7 @@ def film(movie_id: int):
 @bp.get("/films/<id:movie_id>/also-watched")
 def also_watched(movie_id: int):
     target = _film_or_404(movie_id)
-    return jsonify({"film": target, "results": queries.also_watched_or_popular(clients().es, movie_id, size=_k())})
+    return jsonify({"film": target, "results": clients().films.also_watched_or_popular(movie_id, size=_k())})
 
 
 @bp.get("/films/<id:movie_id>/similar")

@@ -201,6 +201,7 @@ class ServedFilms:
             return read(self.catalogue().version)
 
     def also_watched_or_popular(self, movie_id: int, *, size: int) -> list[dict]:
+        """A film's stored "also watched" list, or the popular films when it has none (a cold film)."""
         self.catalogue()                                    # a new version clears the stored lists
         entries = self.lists.cached(("also_watched", movie_id, size), lambda: queries.also_watched_entries(
             queries.stored_lists(self.es, movie_id), size=size))

@@ -220,11 +220,6 @@ def _film(hit: dict) -> dict:
     return {**hit["_source"], "score": hit.get("_score")}
 
 
-def also_watched_or_popular(es: Elasticsearch, movie_id: int, *, size: int) -> list[dict]:
-    """A film's stored "also watched" list, or the popular films when it has none (a cold film)."""
-    return also_watched(es, movie_id, size=size) or popular(es, size=size, exclude=[str(movie_id)])
-
-
 def model_health(es: Elasticsearch) -> dict:
     """Whether a model is served: the films index exists and names its model version."""
     try:
