@@ -193,6 +193,29 @@ class StreamingSettings:
 
 
 @dataclass(frozen=True)
+class OpsSettings:
+    dagster_port: int = setting("Port of the Dagster web UI `cinerec demo` starts (the scheduler's runs, "
+                                "sensor ticks, re-execution from a failed step).", min=1, max=65535)
+    retrain_cron: str = setting("Cron schedule of the retraining pipeline (Dagster's daemon, UTC).")
+    new_data_share: float = setting("The new_data sensor starts a retraining when the ratings indexed since the "
+                                    "last retraining's extract reach this share of the champion's data.",
+                                    min=0.001)
+    new_data_check_s: int = setting("Seconds between two ticks of the new_data sensor.", min=5)
+    canary_look_s: int = setting("Seconds between two looks of the canary sensor while a canary is open (each "
+                                 "look promotes, aborts or waits: core.canary.decide).", min=5)
+    alert_email_to: str = setting("Where Alertmanager e-mails every alert (comma-separated; empty: no e-mail "
+                                  "receiver).")
+    alert_email_from: str = setting("Sender address of the alert e-mails.")
+    smtp_host: str = setting("SMTP server (host:port) that sends the alert e-mails.")
+    smtp_username: str = setting("SMTP user (empty: no authentication).")
+    smtp_password: str = setting("SMTP password (handed to Alertmanager in a file readable only by it).",
+                                 secret=True)
+    slack_webhook_url: str = setting("Slack (or Slack-compatible) incoming-webhook URL every alert is posted to "
+                                     "(empty: none); handed to Alertmanager in a file, never in its config.",
+                                     secret=True)
+
+
+@dataclass(frozen=True)
 class Settings:
     services: ServicesSettings
     kafka: KafkaSettings
@@ -202,6 +225,7 @@ class Settings:
     api: ApiSettings
     web: WebSettings
     streaming: StreamingSettings
+    ops: OpsSettings
 
     def replace(self, **dotted: Any) -> Settings:
         """A copy with ``section__key=value`` overrides, validated like any other source."""
@@ -255,7 +279,7 @@ def load_settings(toml_path: Path | None = None, env: Mapping[str, str] | None =
 SECTIONS: dict[str, type] = {"services": ServicesSettings, "kafka": KafkaSettings,
                              "elasticsearch": ElasticsearchSettings, "simulator": SimulatorSettings,
                              "mlflow": MlflowSettings, "api": ApiSettings, "web": WebSettings,
-                             "streaming": StreamingSettings}
+                             "streaming": StreamingSettings, "ops": OpsSettings}
 
 
 def _sections() -> dict[str, dict[str, dataclasses.Field]]:
