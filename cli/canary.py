@@ -8,7 +8,11 @@
                                 document and to the challenger's MLflow version (tag ``canary``)
     canary promote | abort      by hand
     online                      the online-metrics consumer (``ops/online.py``)
-    retrain --now               the retraining pipeline once (``ops/pipeline.py``)
+    retrain --now               a run of the retraining pipeline (``ops/pipeline.py``), submitted to
+                                the scheduler when it runs, else executed here on its instance
+    retrain --from-failure RUN  that failed run again from its failed step
+    scheduler                   Dagster's daemon and web UI on the persistent instance
+                                (``ops/scheduler.py``): the schedule and sensors tick there
 """
 
 from __future__ import annotations
@@ -58,15 +62,47 @@ def online_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def retrain_command(settings: Settings, args: argparse.Namespace) -> int:
-    if not args.now:
-        print("the pipeline runs on its schedule and sensor under Dagster: dagster dev -m ops.pipeline; "
-              "`cinerec retrain --now` runs it once here", file=sys.stderr)
-        return 2
-    from ops.pipeline import run_now
+    """Submits the run to the scheduler (or executes it here when none runs) and prints its report."""
+    from ops import scheduler
 
-    report = run_now(args.reason)
+    if not (args.now or args.from_failure):
+        print("the pipeline runs on its schedule and sensors under the scheduler (`cinerec scheduler`, "
+              "`make demo`); `cinerec retrain --now` submits a run", file=sys.stderr)
+        return 2
+    reason = f"re-execution of {args.from_failure}" if args.from_failure else args.reason
+    if not scheduler.answering(settings):
+        print(f"the scheduler does not answer at {scheduler.url(settings)}: running the pipeline here, on its "
+              f"instance ({scheduler.home(settings)})", file=sys.stderr, flush=True)
+        report = scheduler.execute_here(settings, reason, from_failure_of=args.from_failure)
+    else:
+        run_id = (scheduler.reexecute(settings, args.from_failure) if args.from_failure
+                  else scheduler.submit(settings, reason))
+        if run_id is None:
+            print_json({"submitted": False, "reason": "a retraining is already queued or running",
+                        "runs": scheduler.active_runs(settings)})
+            return 0
+        print(f"run {run_id} queued: {scheduler.url(settings)}/runs/{run_id}", file=sys.stderr, flush=True)
+        report = scheduler.wait_for_run(settings, run_id) if args.wait else scheduler.run_report(settings, run_id)
     print_json(report)
-    return 0 if report["success"] else 1
+    return 1 if report["status"] in ("FAILURE", "CANCELED") else 0
+
+
+def scheduler_command(settings: Settings, args: argparse.Namespace) -> int:
+    """Dagster's daemon and web UI until Ctrl-C / SIGTERM."""
+    from ops import scheduler
+
+    process = scheduler.start(settings)
+    try:
+        scheduler.wait_until_answering(settings, process)
+        print(f"the scheduler runs: {scheduler.url(settings)} (instance {scheduler.home(settings)})",
+              file=sys.stderr, flush=True)
+        return process.wait()
+    except KeyboardInterrupt:
+        return 0
+    finally:
+        if process.poll() is None:
+            process.terminate()
+            process.wait(60)
 
 
 def add_parsers(sub) -> None:
@@ -86,6 +122,10 @@ def add_parsers(sub) -> None:
     online.add_argument("--duration", type=float, help="seconds to run (default: until stopped)")
     online.set_defaults(run=online_command)
     retrain = sub.add_parser("retrain", help="the retraining pipeline: extract, train, gate, canary (Dagster)")
-    retrain.add_argument("--now", action="store_true", help="run it once, in this process")
+    retrain.add_argument("--now", action="store_true", help="submit a run (executed here when no scheduler runs)")
+    retrain.add_argument("--from-failure", metavar="RUN_ID", help="re-execute a failed run from its failed step")
+    retrain.add_argument("--wait", action="store_true", help="with the scheduler: wait until the run has finished")
     retrain.add_argument("--reason", default="manual", help="what triggered it (a tag of the run)")
     retrain.set_defaults(run=retrain_command)
+    sub.add_parser("scheduler", help="Dagster's daemon and web UI: the schedule and sensors of the pipeline tick"
+                   ).set_defaults(run=scheduler_command)

@@ -6,19 +6,30 @@ registry, as the commands do):
     extract  the champion's training data plus every rating the streaming job has indexed since
              (``ratings`` index: only events with consent to analytics; erased users left out;
              the latest rating per user and film wins), as a new ml-csv dataset under
-             ``<data_dir>/datasets/retrain-<time>``
+             ``<data_dir>/datasets/retrain-<time>``; ``extract.json`` there records the latest
+             rating time it holds (``until_ms``), where the next count of new data starts
     train    Spark preparation, the champion's model and hyper-parameters fit on it, held-out
              metrics, registration as ``challenger`` (``cinerec train``)
     gate     the challenger's held-out metric on its own split against the champion's
              hyper-parameters re-evaluated on the same split: no worse than ``GATE_TOLERANCE``
     canary   the challenger's own indices and a canary on ``CANARY_FRACTION`` of users
-             (``cinerec canary start``); ``cinerec canary decide`` judges it on online metrics
+             (``cinerec canary start``); refused while another canary is open
 
-Each step is an op with its own retry policy; Dagster re-executes a failed run from the failed
-step. Triggers: a daily schedule; a sensor when the ratings indexed since the champion's data
-reach ``NEW_DATA_SHARE`` (20 %) of it; an alert (the API's ``POST /ops/alerts``, Alertmanager's
-webhook, for the drift and online-precision alerts) or ``cinerec retrain --now``, both of which
-run the job in process. The UI: ``dagster dev -m ops.pipeline`` (needs ``dagster-webserver``).
+Each step is an op with its own retry policy; the steps run one after the other in the run's
+process and their outputs are kept in the instance's storage, so a failed run is re-executed
+from its failed step (the UI's "Re-execute from failure", ``cinerec retrain --from-failure``).
+
+What runs it, on the scheduler (``ops/scheduler.py``: Dagster's daemon on a persistent instance,
+started by ``cinerec demo`` and ``cinerec scheduler``):
+    daily           schedule ``ops.retrain_cron``
+    new_data        sensor, every ``ops.new_data_check_s``: the ratings indexed since the last
+                    extract (not erased) reach ``ops.new_data_share`` of the champion's data
+    canary_decision sensor, every ``ops.canary_look_s`` while a canary is open: one look of
+                    ``core.canary.decide`` — promote, abort (recorded with the model version) or wait
+    an alert        Alertmanager's webhook (``POST /ops/alerts``) and ``cinerec retrain --now``
+                    submit a run to the same instance
+The schedule and the new_data sensor skip while a canary is open; the run queue holds one run at
+a time.
 """
 
 from __future__ import annotations
@@ -28,7 +39,8 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from dagster import Definitions, RetryPolicy, RunRequest, ScheduleDefinition, SkipReason, job, op, sensor
+from dagster import (DefaultScheduleStatus, DefaultSensorStatus, Definitions, RetryPolicy, RunRequest, SkipReason,
+                     in_process_executor, job, op, schedule, sensor)
 
 from .canary import start_canary
 from core.dataset import latest_ratings
@@ -36,7 +48,6 @@ from core.settings import Settings, load_settings
 
 GATE_TOLERANCE = 0.02
 CANARY_FRACTION = 0.2
-NEW_DATA_SHARE = 0.2
 RETRY = RetryPolicy(max_retries=2, delay=5)
 
 
@@ -73,8 +84,10 @@ def extract_dataset(settings: Settings) -> Path:
     if len(tags):
         tags = tags[~tags["userId"].isin(erased)].assign(timestamp=lambda f: f["ts"] // 1000)
     pd.DataFrame(tags, columns=["userId", "movieId", "tag", "timestamp"]).to_csv(out / "tags.csv", index=False)
+    until = int(max(ratings["ts"].max(), streamed["ts"].max() if len(streamed) else 0))
     (out / "extract.json").write_text(json.dumps({"base": version.tags["data_path"], "base_ratings": len(base.ratings),
-                                                  "streamed": len(streamed), "ratings": len(ratings)}))
+                                                  "streamed": len(streamed), "ratings": len(ratings),
+                                                  "until_ms": until}))
     return out
 
 
@@ -92,23 +105,35 @@ def indexed_ratings(es, page: int = 10_000) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "ts"])
 
 
-def new_data_share(settings: Settings) -> float:
-    """Ratings indexed since the champion's training data, as a share of it."""
+def new_data(settings: Settings) -> dict | None:
+    """What the new_data trigger counts: ratings indexed after the last extract (of any retraining,
+    promoted or not, or else the champion's own data), of users not erased, and their share of the
+    champion's data; None without a champion. The ``ratings`` index holds only ratings with
+    consent to analytics."""
+    from batch import movielens
     from batch.registry import CHAMPION, Registry
+    from core.privacy import privacy_book
     from search.client import connect
 
     version = Registry(settings).version(CHAMPION)
     if version is None:
-        return 0.0
-    trained = _count_ratings(version.tags["data_path"])
-    indexed = connect(settings.elasticsearch).count(index="ratings", ignore_unavailable=True)["count"]
-    return indexed / max(trained, 1)
+        return None
+    base = movielens.load(Path(version.tags["data_path"])).ratings
+    extracts = Path(settings.services.data_dir).glob("datasets/retrain-*/extract.json")
+    since = max([int(base["ts"].max()) if len(base) else 0,
+                 *(json.loads(path.read_text()).get("until_ms", 0) for path in extracts)])
+    erased = privacy_book(settings.kafka, settings.web.first_user_id).erased()
+    query = {"bool": {"filter": [{"range": {"ts": {"gt": since}}}],
+                      "must_not": [{"terms": {"user_id": sorted(erased)}}] if erased else []}}
+    new = connect(settings.elasticsearch).count(index="ratings", query=query, ignore_unavailable=True)["count"]
+    return {"new": new, "since_ms": since, "champion_ratings": len(base), "share": new / max(len(base), 1)}
 
 
-def _count_ratings(data_path: str) -> int:
-    from batch import movielens
+def open_canary(settings: Settings) -> dict | None:
+    from search import canary
+    from search.client import connect
 
-    return len(movielens.load(Path(data_path)).ratings)
+    return canary.running(connect(settings.elasticsearch))
 
 
 def train_challenger(settings: Settings, data: Path) -> dict:
@@ -176,35 +201,64 @@ def gate_op(context, trained: dict) -> dict:
 
 @op(retry_policy=RETRY)
 def canary_op(context, verdict: dict) -> dict:
-    started = start_canary(_settings(), CANARY_FRACTION)
+    settings = _settings()
+    if (running := open_canary(settings)) is not None:
+        raise CanaryOpen(f"canary v{running['version']} is still open (the canary_decision sensor decides it); "
+                         "re-execute this run from this step once it is decided")
+    started = start_canary(settings, CANARY_FRACTION)
     context.log.info(f"canary: {started}")
     return started
 
 
-@job(tags={"pipeline": "retrain"})
+class CanaryOpen(Exception):
+    """A canary is still being judged: one at a time."""
+
+
+@job(tags={"pipeline": "retrain"}, executor_def=in_process_executor)
 def retrain():
     canary_op(gate_op(train_op(extract())))
 
 
-daily = ScheduleDefinition(job=retrain, cron_schedule="0 3 * * *")
+STARTUP = load_settings()          # what the scheduler's code server reads once: intervals, cron
 
 
-@sensor(job=retrain, minimum_interval_seconds=300)
-def new_data(context):
-    share = new_data_share(_settings())
-    if share < NEW_DATA_SHARE:
-        return SkipReason(f"{share:.1%} new ratings since the champion's data (< {NEW_DATA_SHARE:.0%})")
-    return RunRequest(run_key=f"new-data-{int(time.time() // 3600)}", tags={"trigger": "new_data",
-                                                                         "share": f"{share:.3f}"})
+@schedule(job=retrain, cron_schedule=STARTUP.ops.retrain_cron, default_status=DefaultScheduleStatus.RUNNING)
+def daily(context):
+    if (running := open_canary(_settings())) is not None:
+        return SkipReason(f"canary v{running['version']} is open")
+    return RunRequest(tags={"trigger": "daily"})
 
 
-defs = Definitions(jobs=[retrain], schedules=[daily], sensors=[new_data])
+@sensor(name="new_data", job=retrain, minimum_interval_seconds=STARTUP.ops.new_data_check_s,
+        default_status=DefaultSensorStatus.RUNNING)
+def new_data_sensor(context):
+    settings = _settings()
+    counted = new_data(settings)
+    if counted is None:
+        return SkipReason("no champion yet")
+    if (running := open_canary(settings)) is not None:
+        return SkipReason(f"canary v{running['version']} is open")
+    wanted = settings.ops.new_data_share
+    if counted["share"] < wanted:
+        return SkipReason(f"{counted['new']} ratings since the last extract = {counted['share']:.1%} of the "
+                          f"champion's data (< {wanted:.0%})")
+    return RunRequest(run_key=f"new-data-since-{counted['since_ms']}",       # one run per extract
+                      tags={"trigger": "new_data", "share": f"{counted['share']:.3f}"})
 
 
-def run_now(reason: str = "manual") -> dict:
-    """Runs the pipeline once in this process; the run's outcome per step."""
-    result = retrain.execute_in_process(tags={"trigger": reason}, raise_on_error=False)
-    steps = {event.step_key: event.event_type_value for event in result.all_events
-             if event.step_key and event.event_type_value in ("STEP_SUCCESS", "STEP_FAILURE")}
-    output = result.output_for_node("canary_op") if result.success else None
-    return {"success": result.success, "run_id": result.run_id, "trigger": reason, "steps": steps, "canary": output}
+@sensor(minimum_interval_seconds=STARTUP.ops.canary_look_s, default_status=DefaultSensorStatus.RUNNING)
+def canary_decision(context):
+    """One look at the open canary (``ops.canary.look``): promotes or aborts when the test says so."""
+    from .canary import look
+
+    settings = _settings()
+    if open_canary(settings) is None:
+        return SkipReason("no canary is open")
+    report = look(settings, act=True)
+    decision = report["decision"]
+    context.log.info(json.dumps(report))
+    return SkipReason(f"look {decision['look']}: {decision['action']} ({decision['reason']}); CTR champion "
+                      f"{decision['champion_ctr']} vs challenger {decision['challenger_ctr']}")
+
+
+defs = Definitions(jobs=[retrain], schedules=[daily], sensors=[new_data_sensor, canary_decision])
