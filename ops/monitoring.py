@@ -3,14 +3,16 @@
 
 The production files in ``deployment/`` stay the only source of the scrape jobs, rules and routes:
 ``write_configs`` copies them under ``<data_dir>/monitoring`` with the local addresses (the API,
-the job's and the online consumer's /metrics, the API's alert webhook with this run's key) and,
-for a demo that must show an alert within minutes, every duration of the rules (windows,
-offsets, ``for:``) divided by ``speedup`` (never below two scrapes).
+the job's and the online consumer's /metrics, the API's alert webhook with this run's key), the
+people's receivers from the settings ``ops.alert_email_to``, ``smtp_*``, ``slack_webhook_url`` (secrets
+in 0600 files beside it) and, for a demo that must show an alert within minutes, every duration of
+the rules (windows, offsets, ``for:``) divided by ``speedup`` (never below two scrapes).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import shutil
 import subprocess
@@ -19,7 +21,7 @@ from pathlib import Path
 
 import yaml
 
-from core.settings import PROJECT_ROOT, Settings
+from core.settings import PROJECT_ROOT, OpsSettings, Settings
 
 DEPLOYMENT = PROJECT_ROOT / "deployment"
 PROMETHEUS = shutil.which("prometheus")
@@ -74,14 +76,52 @@ def write_configs(settings: Settings, out: Path, api_key: str, *, speedup: int =
 
     manager = yaml.safe_load((DEPLOYMENT / "alertmanager" / "alertmanager.yml").read_text())
     manager["route"].update(group_wait="5s", group_interval="30s")
-    (key_file := out / "api-key").write_text(api_key)
-    key_file.chmod(0o600)
+    key_file = secret_file(out / "api-key", api_key)
     for receiver in manager["receivers"]:
         for hook in receiver.get("webhook_configs", []):
             hook["url"] = f"http://{api}/ops/alerts"
             hook["http_config"]["authorization"]["credentials_file"] = str(key_file)
+        if receiver.get("email_configs") or receiver.get("slack_configs"):
+            fill_people(receiver, settings.ops, out)
     (out / "alertmanager.yml").write_text(yaml.safe_dump(manager, sort_keys=False))
     return out / "prometheus.yml", out / "alertmanager.yml"
+
+
+LOCAL_HOSTS = {"localhost", "127.0.0.1", "[::1]"}
+
+
+def fill_people(receiver: dict, ops: OpsSettings, out: Path) -> None:
+    """The e-mail and Slack configs of ``receiver`` from the settings, each dropped when its
+    settings are unset (the demo without them still starts); the SMTP password and the webhook URL
+    go to 0600 files next to the configuration, never into it. An SMTP server on this machine needs
+    no STARTTLS (``require_tls: false``); any other keeps Alertmanager's default (required)."""
+    for stale in ("smtp-password", "slack-webhook-url"):           # an earlier run's, maybe unset since
+        (out / stale).unlink(missing_ok=True)
+    recipients = ", ".join(a.strip() for a in ops.alert_email_to.split(",") if a.strip())
+    emails = receiver.pop("email_configs", [])
+    if recipients and ops.smtp_host:
+        for email in emails:
+            email.update({"to": recipients, "from": ops.alert_email_from, "smarthost": ops.smtp_host})
+            for key in ("auth_username", "auth_password_file"):
+                email.pop(key, None)
+            if ops.smtp_username:
+                email.update(auth_username=ops.smtp_username,
+                             auth_password_file=str(secret_file(out / "smtp-password", ops.smtp_password)))
+            if ops.smtp_host.rsplit(":", 1)[0] in LOCAL_HOSTS:
+                email["require_tls"] = False
+        receiver["email_configs"] = emails
+    slacks = receiver.pop("slack_configs", [])
+    if ops.slack_webhook_url:
+        url_file = secret_file(out / "slack-webhook-url", ops.slack_webhook_url)
+        receiver["slack_configs"] = [{**slack, "api_url_file": str(url_file)} for slack in slacks]
+
+
+def secret_file(path: Path, value: str) -> Path:
+    """``value`` in a file only its owner reads (created 0600: never readable by others, not even briefly)."""
+    path.unlink(missing_ok=True)
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as file:
+        file.write(value)
+    return path
 
 
 def start(settings: Settings, api_key: str, *, speedup: int = 1) -> list[subprocess.Popen]:

@@ -1,6 +1,7 @@
 """Monitoring for real: the alert rules under `promtool test rules`, every metric a rule or a
-Grafana panel uses is one the code exports, Alertmanager's configuration is valid, and a retrain
-alert sent to Debian's Alertmanager reaches the API's webhook and starts the retraining pipeline."""
+Grafana panel uses is one the code exports (and the recall panel plots recall), Alertmanager's
+configuration is valid, and a retrain alert sent to Debian's Alertmanager reaches the API's
+webhook and starts the retraining pipeline (the people's receivers: test_alert_receivers.py)."""
 
 from __future__ import annotations
 
@@ -10,18 +11,18 @@ import shutil
 import subprocess
 import threading
 import time
-import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
+from alert_helpers import ALERTMANAGER, AMTOOL, alertmanager, post_alerts
 from werkzeug.serving import make_server
 
 from ops.services._process import free_port
 
 DEPLOYMENT = Path(__file__).resolve().parent.parent / "deployment"
-PROMTOOL, AMTOOL = shutil.which("promtool"), shutil.which("amtool")
-ALERTMANAGER = shutil.which("prometheus-alertmanager") or shutil.which("alertmanager")
+PROMTOOL = shutil.which("promtool")
 missing = pytest.mark.skipif(PROMTOOL is None, reason="Debian's prometheus is not installed (make test installs it)")
 
 
@@ -69,6 +70,29 @@ def test_every_metric_a_rule_or_panel_uses_is_exported():
     assert not unknown, f"used but never exported: {sorted(unknown)}"
 
 
+def test_the_recall_panel_reads_recall():
+    """Grafana's recall@k panel plots cinerec_online_precision: the hidden tastes' relevant set is
+    the user's true top len(shown), so recall@k = |shown ∩ top k| / k = precision@k. Checked on
+    random tastes and lists against core.metrics.recall_at_k."""
+    from core.metrics import recall_at_k
+    from simulator.closed_loop import expected_ratings, truth
+    from simulator.world import Tastes
+
+    rng = np.random.default_rng(7)
+    users, films, d = 5, 60, 4
+    tastes = Tastes(np.arange(users), np.arange(100, 100 + films), rng.normal(size=(users, d)),
+                    rng.normal(size=(films, d)), rng.normal(size=users), rng.normal(size=films),
+                    np.zeros(films), np.zeros(users, dtype=bool))
+    for user in range(users):
+        for k in (1, 5, 10):
+            shown = [int(m) for m in rng.choice(tastes.movie_id, size=k, replace=False)]
+            top = set(tastes.movie_id[np.argsort(-expected_ratings(tastes, user))[:k]].tolist())
+            assert truth(tastes, user, shown, set())[0] == pytest.approx(recall_at_k({0: shown}, {0: top}, k))
+    panel = next(p for p in json.loads((DEPLOYMENT / "grafana" / "cinerec.json").read_text())["panels"]
+                 if p["title"].startswith("Recall"))
+    assert [t["expr"] for t in panel["targets"]] == ["cinerec_online_precision"]
+
+
 @pytest.mark.skipif(ALERTMANAGER is None, reason="Debian's prometheus-alertmanager is not installed")
 @pytest.mark.services
 def test_a_retrain_alert_reaches_the_webhook_and_starts_the_pipeline(services, base_settings, tmp_path):
@@ -81,39 +105,26 @@ def test_a_retrain_alert_reaches_the_webhook_and_starts_the_pipeline(services, b
     data_dir.mkdir()
     settings = base_settings.replace(api__api_keys=key, services__data_dir=str(data_dir))
     app = create_app(settings)
-    api_port, am_port, cluster_port = free_port(), free_port(), free_port()
+    api_port = free_port()
     server = make_server("127.0.0.1", api_port, app, threaded=True)
     threading.Thread(target=server.serve_forever, daemon=True).start()
     # the project's routes, pointed at this API (what `cinerec demo` runs)
-    write_configs(settings.replace(api__host="127.0.0.1", api__port=api_port), tmp_path, key)
-    manager = subprocess.Popen([ALERTMANAGER, f"--config.file={tmp_path / 'alertmanager.yml'}",
-                                f"--storage.path={tmp_path / 'am-data'}", f"--web.listen-address=127.0.0.1:{am_port}",
-                                f"--cluster.listen-address=127.0.0.1:{cluster_port}"],
-                               stdout=subprocess.DEVNULL, stderr=(tmp_path / "alertmanager.log").open("w"))
+    _, config = write_configs(settings.replace(api__host="127.0.0.1", api__port=api_port), tmp_path, key)
     try:
-        alert = [{"labels": {"alertname": "RatingDrift", "action": "retrain", "severity": "ticket"},
-                  "annotations": {"summary": "test"}}]
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                urllib.request.urlopen(urllib.request.Request(
-                    f"http://127.0.0.1:{am_port}/api/v2/alerts", data=json.dumps(alert).encode(),
-                    headers={"Content-Type": "application/json"}), timeout=2)
-                break
-            except OSError:
-                assert time.monotonic() < deadline, (tmp_path / "alertmanager.log").read_text()[-2000:]
+        with alertmanager(config, tmp_path) as (am_port, am_log):
+            alert = [{"labels": {"alertname": "RatingDrift", "action": "retrain", "severity": "ticket"},
+                      "annotations": {"summary": "test"}}]
+            post_alerts(am_port, alert, am_log)
+            deadline = time.monotonic() + 30
+            log = data_dir / "logs" / "retrain.log"
+            while not (data_dir / "retrain.pid").is_file():
+                assert time.monotonic() < deadline + 30, am_log.read_text()[-2000:]
                 time.sleep(0.5)
-        log = data_dir / "logs" / "retrain.log"
-        while not (data_dir / "retrain.pid").is_file():
-            assert time.monotonic() < deadline + 30, (tmp_path / "alertmanager.log").read_text()[-2000:]
-            time.sleep(0.5)
-        pid = int((data_dir / "retrain.pid").read_text())
-        while not log.is_file() or "RatingDrift" not in log.read_text():                 # the run carries its trigger
-            assert time.monotonic() < deadline + 120, log.read_text()[-2000:] if log.is_file() else "no log"
-            time.sleep(1)
+            pid = int((data_dir / "retrain.pid").read_text())
+            while not log.is_file() or "RatingDrift" not in log.read_text():             # the run carries its trigger
+                assert time.monotonic() < deadline + 120, log.read_text()[-2000:] if log.is_file() else "no log"
+                time.sleep(1)
     finally:
-        manager.terminate()
-        manager.wait(10)
         server.shutdown()
     assert pid > 0
 
