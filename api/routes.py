@@ -166,7 +166,7 @@ def health():
 @writer
 def alerts():
     """Alertmanager's webhook (API key as ``Authorization: Bearer``): a firing alert labelled
-    ``action: retrain`` (drift, online CTR) starts the retraining pipeline, one run at a time."""
+    ``action: retrain`` (drift, online CTR) submits a run of the retraining pipeline, one at a time."""
     body = request.get_json(silent=True)
     error = alerts_error(body)
     if error:
@@ -181,8 +181,10 @@ def alerts():
 
 
 def start_retraining(settings, reason: str) -> int | None:
-    """``cinerec retrain --now`` as a process of its own (logs in <data_dir>/logs/retrain.log);
-    None when one is still running (its pid is in <data_dir>/retrain.pid)."""
+    """``cinerec retrain --now`` as a process of its own (logs in <data_dir>/logs/retrain.log): it
+    submits a run to the scheduler (``ops/scheduler.py``), which queues one run at a time, or runs
+    the pipeline itself when no scheduler answers; None while such a process is still running
+    (its pid is in <data_dir>/retrain.pid)."""
     data_dir = Path(settings.services.data_dir)
     pid_file = data_dir / "retrain.pid"
     if pid_file.is_file():

@@ -88,21 +88,26 @@ def retrain_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def scheduler_command(settings: Settings, args: argparse.Namespace) -> int:
-    """Dagster's daemon and web UI until Ctrl-C / SIGTERM."""
+    """Dagster's daemon and web UI until Ctrl-C / SIGTERM (which stop it and its children)."""
+    import threading
+
+    from core.shutdown import stop_on_signals
     from ops import scheduler
 
-    process = scheduler.start(settings)
-    try:
-        scheduler.wait_until_answering(settings, process)
-        print(f"the scheduler runs: {scheduler.url(settings)} (instance {scheduler.home(settings)})",
-              file=sys.stderr, flush=True)
-        return process.wait()
-    except KeyboardInterrupt:
-        return 0
-    finally:
-        if process.poll() is None:
-            process.terminate()
-            process.wait(60)
+    stop = threading.Event()
+    with stop_on_signals(stop):
+        process = scheduler.start(settings)
+        try:
+            scheduler.wait_until_answering(settings, process)
+            print(f"the scheduler runs: {scheduler.url(settings)} (instance {scheduler.home(settings)})",
+                  file=sys.stderr, flush=True)
+            while not stop.wait(1.0) and process.poll() is None:
+                pass
+        finally:
+            if process.poll() is None:
+                process.terminate()
+                process.wait(60)
+    return 0 if stop.is_set() else process.returncode
 
 
 def add_parsers(sub) -> None:

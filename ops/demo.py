@@ -18,7 +18,7 @@ import sys
 import time
 from pathlib import Path
 
-from . import demo_loop, monitoring
+from . import demo_loop, monitoring, scheduler
 from . import services as svc
 from batch.registry import CHAMPION, Registry
 from batch.store import cut_dir
@@ -33,6 +33,10 @@ from simulator.world import world_dir
 DEMO_RANK = 64
 DEMO_CLOSED_LOOP_RATE = 5              # simulated people asking for recommendations per second
 DEMO_CUT = 0.8                         # with --data: train on the first 80 % by time, replay the rest
+# The demo's feed (200 ratings/s) adds a fifth of the synthetic world's 60,000 ratings every minute:
+# at the default share (0.2) the new_data sensor would retrain without pause on two cores. The demo
+# retrains on new data when the streamed ratings match the champion's data (unless set otherwise).
+DEMO_NEW_DATA_SHARE = 1.0
 
 
 def run(settings: Settings, *, duration_s: float | None = None, rate: float = 200.0, data: Path | None = None,
@@ -60,6 +64,8 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = 20
     if not settings.api.keys():
         os.environ["CINEREC_API__API_KEYS"] = api_key
     lasting = str(duration_s or 10**9)
+    if "CINEREC_OPS__NEW_DATA_SHARE" not in os.environ:
+        os.environ["CINEREC_OPS__NEW_DATA_SHARE"] = str(DEMO_NEW_DATA_SHARE)      # the scheduler's too
 
     def people(drift: float) -> None:
         """The rating feed and, on the synthetic world, people who react to what they are shown."""
@@ -80,6 +86,7 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = 20
         children["serve"] = _cinerec("serve")
         people(0.0)
         children["online"] = _cinerec("online")
+        children["scheduler"] = scheduler.start(settings)
         if monitoring.missing():
             print(f"cinerec demo: no Prometheus: {monitoring.missing()}", file=sys.stderr, flush=True)
         else:
@@ -96,8 +103,12 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = 20
                          "`cinerec canary status` during a canary",
                          *([f"  Prometheus: http://127.0.0.1:{monitoring.PROMETHEUS_PORT}/alerts, Alertmanager: "
                             f"http://127.0.0.1:{monitoring.ALERTMANAGER_PORT}/"] if "prometheus" in children else []),
-                         "  retraining: `cinerec retrain --now`; UI: .venv/bin/dagster dev -m ops.pipeline",
+                         f"  scheduler (Dagster: retraining runs, sensor ticks): {scheduler.url(settings)}"
+                         " — `cinerec retrain --now` submits a run",
                          "Ctrl-C stops everything the demo started."]), file=sys.stderr, flush=True)
+        scheduler.wait_until_answering(settings, children["scheduler"])
+        print(f"cinerec demo: the scheduler ticks at {scheduler.url(settings)} (instance "
+              f"{scheduler.home(settings)})", file=sys.stderr, flush=True)
         if not loop:
             _print_latencies(settings, base)
         if loop:
@@ -112,7 +123,6 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = 20
     finally:
         for child in reversed(list(children.values())):
             _stop(child)
-        _stop_retraining(settings)
         if started_services:
             svc.down(settings)
     print("cinerec demo: stopped", file=sys.stderr)
@@ -133,19 +143,10 @@ def _fresh_loop_dir(settings: Settings, services_down: bool) -> Settings:
 
 
 def _check_children(children: dict[str, subprocess.Popen]) -> None:
-    """The loop cannot go on without the job and the API."""
-    for role in ("stream", "serve"):
+    """The loop cannot go on without the job, the API and the scheduler."""
+    for role in ("stream", "serve", "scheduler"):
         if children[role].poll() is not None:
             raise RuntimeError(f"`cinerec {role}` exited with {children[role].returncode}")
-
-
-def _stop_retraining(settings: Settings) -> None:
-    """A retraining the alert webhook started runs in its own session: stopped with the demo."""
-    pid_file = Path(settings.services.data_dir) / "retrain.pid"
-    try:
-        os.killpg(int(pid_file.read_text()), signal.SIGTERM)
-    except (OSError, ValueError):
-        pass
 
 
 def _print_latencies(settings: Settings, base: str) -> None:

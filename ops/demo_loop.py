@@ -4,8 +4,8 @@
     drift      the rating feed and the people restart with a fraction of tastes turned upside down
     alert      Prometheus (the project's rules, time scaled by ``monitoring.start(speedup=)``)
                fires a retrain alert; Alertmanager calls the API's webhook
-    retrain    the webhook's `cinerec retrain --now`: extract, train, gate, canary
-    canary     judged every ``LOOK_S`` on online CTR (`cinerec canary decide`) until decided
+    retrain    the webhook submits a run to the scheduler (Dagster): extract, train, gate, canary
+    canary     judged by the scheduler's canary_decision sensor on online CTR until decided
     recovery   the champion's CTR after the decision, against the baseline and the drifted phase
 
 CTR per phase comes from the online consumer's counters (``cinerec online``'s /metrics), read at
@@ -19,9 +19,8 @@ import json
 import sys
 import time
 from collections.abc import Callable
-from pathlib import Path
 
-from . import monitoring
+from . import monitoring, scheduler
 from core.settings import Settings
 
 SPEEDUP = 60             # the rules' windows: 1 h → 1 min, 15 min → 15 s
@@ -30,6 +29,8 @@ DRIFT = 0.8
 LOOK_S = 10
 RECOVERY_S = 90
 STEP_TIMEOUT_S = 600
+ALERT_TIMEOUT_S = 300    # the CTR-drop alert needs its 1-min comparison window and 15 s of "for"
+RECOVERED = 0.9          # the loop recovers when the CTR after the decision is ≥ 90 % of the baseline's
 
 
 class Timeline:
@@ -47,7 +48,8 @@ def run(settings: Settings, restart_people: Callable[[float], None], healthy: Ca
     """The timeline, once the demo's children run; ``restart_people(drift)`` restarts the rating
     feed and the closed-loop people with that drift; ``healthy()`` raises when the loop broke
     (checked at every poll). Returns the timeline and its figures."""
-    def wait(check: Callable[[], object], what: str, *, every_s: float = 2.0, timeout_s: float = STEP_TIMEOUT_S):
+    def wait(check: Callable[[], object], what: str, *, every_s: float = 2.0, timeout_s: float = STEP_TIMEOUT_S,
+             required: bool = True):
         deadline = time.monotonic() + timeout_s
         while True:
             healthy()
@@ -55,6 +57,8 @@ def run(settings: Settings, restart_people: Callable[[float], None], healthy: Ca
             if found:
                 return found
             if time.monotonic() > deadline:
+                if not required:
+                    return None
                 raise TimeoutError(f"no {what} within {timeout_s:.0f} s")
             time.sleep(every_s)
 
@@ -62,16 +66,12 @@ def run(settings: Settings, restart_people: Callable[[float], None], healthy: Ca
         until = time.monotonic() + seconds
         wait(lambda: time.monotonic() >= until, "pause", every_s=1.0, timeout_s=seconds + 10)
 
-    from .canary import look
     from search import canary
     from search.client import connect
 
     es, timeline = connect(settings.elasticsearch), Timeline()
-    data_dir = Path(settings.services.data_dir)
-    retrain_pid, retrain_log = data_dir / "retrain.pid", data_dir / "logs" / "retrain.log"
     if canary.running(es):
         raise RuntimeError("a canary is running: `cinerec canary decide` or `cinerec canary abort` it first")
-    retrain_pid.unlink(missing_ok=True)
     wait(lambda: _counters() is not None, "the online consumer's /metrics")
     start = _counters()
     timeline.say(f"baseline: people click on the champion's lists for {BASELINE_S} s")
@@ -79,37 +79,74 @@ def run(settings: Settings, restart_people: Callable[[float], None], healthy: Ca
     drift_at = _counters()
     baseline = _ctr(start, drift_at, "champion")
     timeline.say(f"drift: the tastes of {DRIFT:.0%} of the users turn upside down", champion_ctr=baseline)
+    drifted_s = time.time()
     restart_people(DRIFT)
+    figures = {"baseline_ctr": baseline}
+    marks = [("baseline", start), ("drift", drift_at)]       # the phases: each runs to the next mark
+
+    def mark(name: str) -> dict:
+        marks.append((name, _counters()))
+        return marks[-1][1]
+
+    def done(**more) -> dict:
+        mark("end")
+        figures["ctr_by_phase"] = {name: _ctr(at, marks[i + 1][1], "champion") for i, (name, at) in
+                                   enumerate(marks[:-1])}
+        timeline.say("champion's CTR per phase", **figures["ctr_by_phase"])
+        after = more.get("after_ctr")
+        verdict = (after / baseline if after is not None and baseline else None)
+        timeline.say(f"recovery: {'yes' if verdict is not None and verdict >= RECOVERED else 'no'} — the CTR after "
+                     f"is {verdict:.0%} of the baseline's (target ≥ {RECOVERED:.0%})" if verdict is not None
+                     else "recovery: not measured", **{k: v for k, v in more.items() if k != "canary"})
+        return {"timeline": timeline.lines, **figures, **more, "recovered_share": verdict}
 
     alert = wait(lambda: next((a for a in monitoring.firing_alerts()
-                               if a["labels"].get("action") == "retrain"), None), "a retrain alert")
-    drifted = _ctr(drift_at, _counters(), "champion")
+                               if a["labels"].get("action") == "retrain"), None), "a retrain alert",
+                 timeout_s=ALERT_TIMEOUT_S, required=False)
+    figures["drifted_ctr"] = _ctr(drift_at, _counters(), "champion")
+    if alert is None:
+        timeline.say(f"no retrain alert within {ALERT_TIMEOUT_S} s of the drift",
+                     champion_ctr_since_drift=figures["drifted_ctr"])
+        recovering_at = mark("after")
+        pause(RECOVERY_S)
+        return done(after_ctr=_ctr(recovering_at, _counters(), "champion"), drifted_ctr=figures["drifted_ctr"])
     timeline.say(f"alert {alert['labels']['alertname']} fires: {alert['annotations'].get('summary', '')}",
-                 champion_ctr_since_drift=drifted, value=alert.get("value"))
-    wait(retrain_pid.is_file, "the webhook's retraining")
-    pid = int(retrain_pid.read_text())
-    timeline.say(f"retraining started by Alertmanager's webhook (pid {pid})")
-    started = wait(lambda: canary.running(es) or (not _alive(pid) and "ended"), "the retraining")
+                 champion_ctr_since_drift=figures["drifted_ctr"], value=alert.get("value"))
+    mark("retraining")
+    run = wait(lambda: next(iter(scheduler.runs(settings, created_after=drifted_s)), None),
+               "a retraining run on the scheduler")
+    timeline.say(f"retraining run {run['run_id'][:8]} submitted to the scheduler (trigger {run['trigger']}): "
+                 f"{scheduler.url(settings)}/runs/{run['run_id']}")
+    started = wait(lambda: canary.running(es) or (scheduler.run_report(settings, run["run_id"])["status"]
+                                                  in scheduler.FINISHED and "ended"), "the retraining")
+    report = scheduler.run_report(settings, run["run_id"])
     if started == "ended":
-        timeline.say("retraining ended without a canary", log=_tail(retrain_log))
-        return {"timeline": timeline.lines, "baseline_ctr": baseline, "drifted_ctr": drifted}
-    canary_at = _counters()
+        timeline.say(f"retraining run ended {report['status']} without a canary", steps=report["steps"])
+        decided_at = mark("after")
+        pause(RECOVERY_S)
+        return done(after_ctr=_ctr(decided_at, _counters(), "champion"), drifted_ctr=figures["drifted_ctr"])
+    canary_at = mark("canary")
     timeline.say(f"canary: challenger v{started['version']} serves {started['fraction']:.0%} of users "
-                 f"(champion v{started['champion_version']})",
+                 f"(champion v{started['champion_version']}); run steps {report['steps']}",
                  champion_ctr_since_drift=_ctr(drift_at, canary_at, "champion"))
-    report = wait(lambda: _decided(look(settings, act=True)), "the canary's decision", every_s=LOOK_S)
-    decision = report["decision"]
-    timeline.say(f"canary decided: {decision['action']}", **{k: v for k, v in decision.items() if k != "action"})
-    decided_at = _counters()
+    seen: set[float] = set()
+
+    def decided() -> dict | None:
+        for tick in reversed(scheduler.ticks(settings, "canary_decision", limit=5)):
+            if tick["at"] not in seen and tick["at"] > started["started_ms"] / 1000:
+                seen.add(tick["at"])
+                timeline.say(f"canary_decision sensor tick: {tick['skip_reason'] or tick['error'] or tick['status']}")
+        doc = canary.current(es)
+        return doc if doc and doc.get("status") in ("promoted", "aborted") else None
+
+    doc = wait(decided, "the canary sensor's decision", every_s=LOOK_S)
+    decision = doc["decision"]
+    timeline.say(f"canary decided by the scheduler: {decision['action']}",
+                 **{k: v for k, v in decision.items() if k != "action"})
+    decided_at = mark("after")
     pause(RECOVERY_S)
-    after = _ctr(decided_at, _counters(), "champion")
-    timeline.say("after the decision", champion_ctr=after, before_drift=baseline, drifted=drifted)
-    return {"timeline": timeline.lines, "baseline_ctr": baseline, "drifted_ctr": drifted,
-            "canary": report, "after_ctr": after}
-
-
-def _decided(report: dict) -> dict | None:
-    return report if report["decision"]["action"] != "wait" else None
+    return done(after_ctr=_ctr(decided_at, _counters(), "champion"), canary={"decision": decision},
+                drifted_ctr=figures["drifted_ctr"])
 
 
 def _counters() -> dict[str, dict[str, float]] | None:
@@ -129,15 +166,3 @@ def _ctr(before: dict, after: dict, variant: str) -> float | None:
     shown = after.get(variant, {}).get("impressions", 0) - before.get(variant, {}).get("impressions", 0)
     clicked = after.get(variant, {}).get("clicks", 0) - before.get(variant, {}).get("clicks", 0)
     return round(clicked / shown, 4) if shown else None
-
-
-def _alive(pid: int) -> bool:
-    """The process runs (a zombie has ended)."""
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
-
-
-def _tail(path: Path, lines: int = 3) -> str:
-    return "\n".join(path.read_text().splitlines()[-lines:]) if path.is_file() else ""

@@ -39,8 +39,20 @@ import time
 from pathlib import Path
 
 import pandas as pd
-from dagster import (DefaultScheduleStatus, DefaultSensorStatus, Definitions, RetryPolicy, RunRequest, SkipReason,
-                     in_process_executor, job, op, schedule, sensor)
+from dagster import (
+    DefaultScheduleStatus,
+    DefaultSensorStatus,
+    Definitions,
+    Failure,
+    RetryPolicy,
+    RunRequest,
+    SkipReason,
+    in_process_executor,
+    job,
+    op,
+    schedule,
+    sensor,
+)
 
 from .canary import start_canary
 from core.dataset import latest_ratings
@@ -203,15 +215,11 @@ def gate_op(context, trained: dict) -> dict:
 def canary_op(context, verdict: dict) -> dict:
     settings = _settings()
     if (running := open_canary(settings)) is not None:
-        raise CanaryOpen(f"canary v{running['version']} is still open (the canary_decision sensor decides it); "
-                         "re-execute this run from this step once it is decided")
+        raise Failure(f"canary v{running['version']} is still open (the canary_decision sensor decides it); "
+                      "re-execute this run from this step once it is decided", allow_retries=False)
     started = start_canary(settings, CANARY_FRACTION)
     context.log.info(f"canary: {started}")
     return started
-
-
-class CanaryOpen(Exception):
-    """A canary is still being judged: one at a time."""
 
 
 @job(tags={"pipeline": "retrain"}, executor_def=in_process_executor)

@@ -131,12 +131,20 @@ def _run_id(launched: dict) -> str:
     return launched["run"]["runId"]
 
 
+def runs(settings: Settings, *, statuses: list[str] | None = None, created_after: float | None = None) -> list[dict]:
+    """Retraining runs, newest first: id, status, trigger (``statuses``, ``created_after``: epoch s)."""
+    query = {"pipelineName": JOB, **({"statuses": statuses} if statuses else {}),
+             **({"createdAfter": created_after} if created_after is not None else {})}
+    found = graphql(settings, """query($f: RunsFilter) { runsOrError(filter: $f) {
+                                   ... on Runs { results { runId status tags { key value } } } } }""", {"f": query})
+    return [{"run_id": run["runId"], "status": run["status"],
+             "trigger": next((t["value"] for t in run["tags"] if t["key"] == "trigger"), None)}
+            for run in found["runsOrError"]["results"]]
+
+
 def active_runs(settings: Settings) -> list[str]:
     """Ids of the retraining runs queued or running."""
-    found = graphql(settings, """query($f: RunsFilter) { runsOrError(filter: $f) {
-                                   ... on Runs { results { runId } } } }""",
-                    {"f": {"pipelineName": JOB, "statuses": ACTIVE}})
-    return [run["runId"] for run in found["runsOrError"]["results"]]
+    return [run["run_id"] for run in runs(settings, statuses=ACTIVE)]
 
 
 def run_report(settings: Settings, run_id: str) -> dict:

@@ -154,5 +154,5 @@ def test_the_pipeline_has_its_steps_triggers_and_retries():
 
     steps = [node.name for node in retrain.graph.nodes_in_topological_order]
     assert steps == ["extract", "train_op", "gate_op", "canary_op"]
-    assert {s.name for s in defs.sensors} == {"new_data"} and len(list(defs.schedules)) == 1
+    assert {s.name for s in defs.sensors} == {"new_data", "canary_decision"} and len(list(defs.schedules)) == 1
     assert retrain.graph.node_named("extract").definition.retry_policy.max_retries == 2
