@@ -36,6 +36,7 @@ def test_demo_runs_stream_api_and_simulator_then_stops_them(settings, fresh_indi
            "CINEREC_KAFKA__DLQ_TOPIC": settings.kafka.dlq_topic,
            "CINEREC_ELASTICSEARCH__URL": settings.elasticsearch.url,
            "CINEREC_API__PORT": str(api_port), "CINEREC_STREAMING__METRICS_PORT": str(free_port()),
+           "CINEREC_OPS__DAGSTER_PORT": str(free_port()),
            "CINEREC_SIMULATOR__USERS": "60", "CINEREC_SIMULATOR__MOVIES": "80",
            "CINEREC_SIMULATOR__MEAN_RATINGS_PER_USER": "25"}
     log = tmp_path / "demo.log"
