@@ -43,11 +43,13 @@ def with_streamed(frames: dict, artifact: ModelArtifact, streamed: pd.DataFrame,
     movies["rating_count"] = count
     movies["rating_mean"] = (total / count).where(count > 0)
     movies["bayesian_avg"] = documents.bayesian_average(total, count, *prior).where(count > 0)
-    fold = FoldIn(artifact.item_factors, float(artifact.params["regularization"]), float(artifact.params["alpha"]))
+    fold = FoldIn(artifact.item_factors, float(artifact.params["regularization"]), float(artifact.params["alpha"]),
+                  float(artifact.params.get("half_life_days", 0.0)))
     item_index = {int(m): i for i, m in enumerate(artifact.item_ids)}
     vectors = dict(zip(map(int, artifact.user_ids), artifact.user_factors))
     for user, group in ratings[ratings["user_id"].isin(streamed["user_id"])].groupby("user_id"):
-        vectors[int(user)] = solve_user(fold, item_index, zip(group["movie_id"].astype(int), group["rating"]))
+        vectors[int(user)] = solve_user(fold, item_index, zip(group["movie_id"].astype(int), group["rating"],
+                                                              group["ts"]))
     user_ids = np.array(sorted(vectors))
     users = replace(artifact, user_ids=user_ids, user_factors=np.stack([vectors[u] for u in user_ids]))
     return {**frames, "ratings": ratings, "movies": movies}, users

@@ -9,17 +9,28 @@ with p_ui = 1 for rated items (0 otherwise) and confidence c_ui = 1 + α r_ui.
 Only rated items change YᵀY, so YᵀY is computed once per model version. Like Spark MLlib,
 λ_u = λ · n_u (ALS-WR weighting) so that the vectors Spark trains are reproduced exactly.
 
-Two exact ways to solve, chosen per user:
-- n_u ≥ d: form the d × d matrix and factor it (Cholesky), O(n_u d² + d³);
-- n_u < d: YᵀY = QΛQᵀ is diagonalised once per model version, so YᵀY + λ_u I = Q(Λ + λ_u I)Qᵀ
-  is inverted for any λ_u by dividing by Λ + λ_u, and the n_u rated items are a rank-n_u update
-  of it (Woodbury identity): an n_u × n_u solve, O(n_u² d + n_u³). Most films and new users
-  have far fewer ratings than d, so at d = 256 this is ~40× faster than factoring d × d.
+Forgetting (``half_life_days`` h > 0; 0 = off): a rating counts less the older it is than the
+user's own latest rating,
+    w_ui = max(2^(−(t_u − t_ui)/h), w_min),   t_u = max_i t_ui,   c_ui = 1 + α w_ui r_ui,
+and p_ui stays 1: an old rating fades to confidence 1, a weak positive, and still counts in n_u.
+This is the equation above with r_ui replaced by w_ui r_ui, so both solves, both half-steps of
+training and MLlib (whose rating column becomes w_ui r_ui, its c = 1 + α r) are unchanged. t_u is
+the user's, not the wall clock's: a vector is a function of the user's ratings alone (the stream
+re-solves and replays it exactly; a user who stops rating keeps their vector). The floor
+w_min = 2⁻²⁰ (a rating 20 half-lives old weighs a millionth of a new one) keeps the trainers equal:
+MLlib's float32 rating w r would round to 0 past ~150 half-lives, and a zero rating means p_ui = 0
+and no count in n_u. It also keeps c − 1 ≥ 2⁻²⁰ α r far above rounding, so the low-rank path's
+1/(c − 1) is at most 2²⁰/(α r), and its guard c > 1 holds as before (c = 1 exactly, e.g. α = 0,
+takes the Cholesky path); that path matches the dense equation within 1e-12 even for ratings
+1,000 half-lives old.
 """
 
 from __future__ import annotations
 
 import numpy as np
+
+DAY_MS = 86_400_000          # rating times are epoch milliseconds
+MIN_WEIGHT = 2.0 ** -20      # w_min: the weight of a rating 20 or more half-lives old
 
 
 def confidence(ratings: np.ndarray, alpha: float) -> np.ndarray:
@@ -27,23 +38,45 @@ def confidence(ratings: np.ndarray, alpha: float) -> np.ndarray:
     return 1.0 + alpha * np.asarray(ratings, dtype=np.float64)
 
 
+def recency_weights(times, half_life_days: float, latest=None) -> np.ndarray:
+    """w_ui = max(2^(−(t_u − t_ui)/h), w_min) of ratings at ``times`` (ms); t_u = ``latest``
+    (a scalar or one per rating), by default the latest of ``times``."""
+    times = np.asarray(times, dtype=np.float64)
+    if len(times) == 0:
+        return np.ones(0)
+    latest = times.max() if latest is None else np.asarray(latest, dtype=np.float64)
+    halvings = (latest - times) / (half_life_days * DAY_MS)
+    return np.maximum(np.exp2(-halvings), MIN_WEIGHT)
+
+
 class FoldIn:
     """Solves user vectors against fixed item factors. Build one per model version."""
 
-    def __init__(self, item_factors: np.ndarray, regularization: float, alpha: float):
+    def __init__(self, item_factors: np.ndarray, regularization: float, alpha: float,
+                 half_life_days: float = 0.0):
         self.item_factors = np.asarray(item_factors, dtype=np.float64)
         self.regularization = regularization
         self.alpha = alpha
+        self.half_life_days = half_life_days                     # 0: no forgetting
         self.gram = self.item_factors.T @ self.item_factors      # YᵀY, once per model version
         self.eigenvalues, self.eigenvectors = np.linalg.eigh(self.gram)   # YᵀY = QΛQᵀ
         self.rotated = self.item_factors @ self.eigenvectors      # YQ: item factors in that basis
 
-    def user_vector(self, item_index: np.ndarray, ratings: np.ndarray) -> np.ndarray:
-        """x_u for the items a user rated (indices into Y) and their ratings."""
+    def weighted(self, ratings: np.ndarray, times=None, latest=None) -> np.ndarray:
+        """w_ui r_ui: the ratings as forgetting weighs them (``ratings`` itself when it is off)."""
+        if not self.half_life_days:
+            return ratings
+        if times is None:
+            raise ValueError("a model with a half-life folds users in from their rating times")
+        return np.asarray(ratings, dtype=np.float64) * recency_weights(times, self.half_life_days, latest)
+
+    def user_vector(self, item_index: np.ndarray, ratings: np.ndarray, times=None, latest=None) -> np.ndarray:
+        """x_u for the items a user rated (indices into Y), their ratings and when (ms; needed
+        with a half-life); ``latest``: the user's latest rating time if not among ``times``."""
         rank, n = self.gram.shape[0], len(item_index)
         if n == 0:
             return np.zeros(rank)
-        c = confidence(ratings, self.alpha)                      # (n_u,)
+        c = confidence(self.weighted(ratings, times, latest), self.alpha)   # (n_u,)
         lam = self.regularization * n
         if n < rank and np.all(c > 1.0):
             return self.eigenvectors @ self._low_rank_update(self.rotated[item_index], c, lam)
@@ -66,9 +99,11 @@ class FoldIn:
 
 
 def solve_user(fold: FoldIn, item_index: dict[int, int], ratings) -> np.ndarray:
-    """x_u from (movie, rating) pairs; films the model does not know are left out."""
-    known = sorted((item_index[m], r) for m, r in ratings if m in item_index)
+    """x_u from (movie, rating, ts) triples; films the model does not know are left out of the
+    solve, not of t_u (the user's latest rating, whichever film it was of)."""
+    ratings = list(ratings)
+    known = sorted((item_index[m], r, ts) for m, r, ts in ratings if m in item_index)
     if not known:
         return np.zeros(fold.gram.shape[0])
-    items, values = zip(*known)
-    return fold.user_vector(np.array(items), np.array(values))
+    items, values, times = zip(*known)
+    return fold.user_vector(np.array(items), np.array(values), np.array(times), max(ts for _, _, ts in ratings))

@@ -154,4 +154,4 @@ def registered_model(registry: Registry, number: str) -> Model:
     """Version ``number`` of the registered model, as the job folds with it."""
     artifact = registry.load(number=number)
     return Model(list(artifact.item_ids), artifact.item_factors, float(artifact.params["regularization"]),
-                 float(artifact.params["alpha"]), number)
+                 float(artifact.params["alpha"]), number, float(artifact.params.get("half_life_days", 0.0)))

@@ -56,15 +56,16 @@ from search.queries import FILM_LISTS, FILM_STATS, FILMS, USERS
 
 @dataclass
 class Model:
-    """What streaming needs of the champion: item factors and how it was regularised."""
+    """What streaming needs of the champion: item factors, how it was regularised and forgets."""
     item_ids: list[int]
     item_factors: object
     regularization: float
     alpha: float
     version: str
+    half_life_days: float = 0.0
 
     def fold(self) -> FoldIn:
-        return FoldIn(self.item_factors, self.regularization, self.alpha)
+        return FoldIn(self.item_factors, self.regularization, self.alpha, self.half_life_days)
 
 
 @dataclass(frozen=True)

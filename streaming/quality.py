@@ -61,7 +61,7 @@ def evaluate_streaming(frames: dict[str, pd.DataFrame], *, k: int = 10, model: s
         if state.apply(event.movie_id, event.rating, event.ts, event.event_id) is not False:
             touched.add(event.user_id)
     for user in sorted(touched):
-        ratings = ((m, r) for m, (r, _, _) in states[user].ratings.items())
+        ratings = ((m, r, ts) for m, (r, ts, _) in states[user].ratings.items())
         als.user_factors[train.user_index([user])[0]] = solve_user(fold, item_index, ratings)
     fold_seconds = time.perf_counter() - started
     als.train = train              # exclude everything rated before the test part, as the retrain does

@@ -86,8 +86,8 @@ class UserState:
         return FilmDelta(event.movie_id, 0, event.rating - current[0])
 
     def vector(self, fold: FoldIn, item_index: dict[int, int]) -> np.ndarray:
-        """x_u solved from every current rating of a film the model knows."""
-        return solve_user(fold, item_index, ((m, r) for m, (r, _, _) in self.ratings.items()))
+        """x_u solved from every current rating of a film the model knows (and when it was given)."""
+        return solve_user(fold, item_index, ((m, r, ts) for m, (r, ts, _) in self.ratings.items()))
 
     def document(self, vector=None, model_version: str = "", privacy: dict | None = None) -> dict:
         """The whole ``users`` document of this state (``search.documents.user_document``)."""

@@ -3,8 +3,10 @@
 Implicit ALS (Hu, Koren & Volinsky 2008) alternates the fold-in solve of ``core.foldin``:
 users against fixed items, then items against fixed users. Two trainers give the same model:
 ``trainer = "spark"`` runs Spark MLlib's ALS (``implicitPrefs=True``), ``trainer = "numpy"``
-runs the same equations on one machine (faster on small data). Explicit ALS is Spark MLlib's
-(``implicitPrefs=False``) and predicts ratings.
+runs the same equations on one machine (faster on small data). With ``half_life_days`` both
+train on the ratings weighed by age (``core.foldin``: w_ui r_ui, the same weight in both half-steps
+and in MLlib's rating column). Explicit ALS is Spark MLlib's (``implicitPrefs=False``) and predicts
+ratings.
 """
 
 from __future__ import annotations
@@ -15,7 +17,7 @@ import scipy.sparse as sp
 
 from ..interactions import Interactions
 from ._base import Recommender
-from core.foldin import FoldIn
+from core.foldin import FoldIn, recency_weights
 
 
 class FactorModel(Recommender):
@@ -39,20 +41,27 @@ class ImplicitALS(FactorModel):
     def alpha(self) -> float:
         return float(self.params.get("alpha", 10.0))
 
+    @property
+    def half_life_days(self) -> float:
+        """Forgetting: a rating's weight halves every this many days before the user's latest (0: off)."""
+        return float(self.params.get("half_life_days", 0.0))
+
     def fold_in(self) -> FoldIn:
         """The solve that re-computes a user's vector against this model's item factors."""
-        return FoldIn(self.item_factors, self.regularization, self.alpha)
+        return FoldIn(self.item_factors, self.regularization, self.alpha, self.half_life_days)
 
     def _fit(self, train: Interactions) -> None:
         p = self.params
         rank, reg, alpha = int(p.get("rank", 64)), self.regularization, self.alpha
         iterations, seed = int(p.get("iterations", 15)), int(p.get("seed", 42))
+        ratings = train.matrix.tocsr().astype(np.float64)
+        if self.half_life_days:
+            ratings = recency_weighted(ratings, train.times, self.half_life_days)
         if p.get("trainer", "numpy") == "spark":
             self.user_factors, self.item_factors = _spark_als(
-                train.matrix, rank=rank, reg=reg, alpha=alpha, iterations=iterations, seed=seed, implicit=True)
+                ratings, rank=rank, reg=reg, alpha=alpha, iterations=iterations, seed=seed, implicit=True)
             return
         rng = np.random.default_rng(seed)
-        ratings = train.matrix.tocsr().astype(np.float64)
         by_item = ratings.T.tocsr()
         x = rng.normal(0.0, 0.01, (ratings.shape[0], rank))
         y = rng.normal(0.0, 0.01, (ratings.shape[1], rank))
@@ -100,6 +109,22 @@ class ExplicitALS(FactorModel):
     def score(self, users: np.ndarray) -> np.ndarray:
         return (self.mean + self.user_bias[users][:, None] + self.item_bias[None, :]
                 + self.user_factors[users] @ self.item_factors.T)
+
+
+def recency_weighted(ratings: sp.csr_matrix, times: sp.csr_matrix | None, half_life_days: float) -> sp.csr_matrix:
+    """w_ui r_ui for every rating (``core.foldin.recency_weights``, t_u the user's latest rating)."""
+    if times is None:
+        raise ValueError("forgetting (half_life_days) trains on rating times; these interactions have none")
+    ratings, times = ratings.copy(), times.tocsr().copy()
+    ratings.sort_indices()
+    times.sort_indices()
+    if not (np.array_equal(ratings.indptr, times.indptr) and np.array_equal(ratings.indices, times.indices)):
+        raise ValueError("rating times do not have the ratings' sparsity")
+    counts = np.diff(times.indptr)
+    rated = counts > 0
+    latest = np.maximum.reduceat(times.data, times.indptr[:-1][rated])      # t_u of each user who rated
+    ratings.data = ratings.data * recency_weights(times.data, half_life_days, np.repeat(latest, counts[rated]))
+    return ratings
 
 
 def solve_rows(fixed: np.ndarray, ratings: sp.csr_matrix, reg: float, alpha: float) -> np.ndarray:

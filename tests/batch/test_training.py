@@ -1,10 +1,12 @@
 """Training: both ALS trainers solve the same equations; train/tune produce what serving needs."""
 
 import numpy as np
+import pandas as pd
 import pytest
 from planted import planted_frames
 
 from batch.evaluate import Holdout, evaluate_model
+from batch.interactions import Interactions
 from batch.recommenders import create
 from batch.split import stratified_split
 from batch.training import search_space, train, tune, validation_holdout
@@ -18,28 +20,87 @@ def holdout():
     return Holdout.build(planted_frames(), "stratified")
 
 
-def fold_in_error(model, matrix) -> float:
-    """Largest gap between trained user vectors and the fold-in of the same ratings."""
-    fold = FoldIn(model.item_factors, model.params["regularization"], model.params["alpha"])
+def fold_in_error(model, train) -> float:
+    """Largest gap between trained user vectors and the fold-in of the same ratings (and times)."""
+    fold = FoldIn(model.item_factors, model.params["regularization"], model.params["alpha"],
+                  model.params.get("half_life_days", 0.0))
+    matrix, times = train.matrix, train.times
     worst = 0.0
     for row in range(0, matrix.shape[0], 7):
         items = matrix[row].indices
-        solved = fold.user_vector(items, matrix[row].data)
+        assert np.array_equal(times[row].indices, items)
+        solved = fold.user_vector(items, matrix[row].data, times[row].data)
         scale = max(np.abs(model.user_factors[row]).max(), 1e-9)
         worst = max(worst, np.abs(solved - model.user_factors[row]).max() / scale)
     return worst
 
 
-def test_numpy_trainer_user_vectors_are_exactly_their_fold_in(holdout):
-    model = create("als", {**PARAMS, "trainer": "numpy"}).fit(holdout.train)
-    assert fold_in_error(model, holdout.train.matrix) < 1e-8
+@pytest.mark.parametrize("half_life_days", [0.0, 2.0])     # planted rating times span ~11 days
+def test_numpy_trainer_user_vectors_are_exactly_their_fold_in(holdout, half_life_days):
+    model = create("als", {**PARAMS, "trainer": "numpy", "half_life_days": half_life_days}).fit(holdout.train)
+    assert fold_in_error(model, holdout.train) < 1e-8
 
 
 @pytest.mark.spark
-def test_spark_trainer_user_vectors_are_their_fold_in(holdout, spark):
+@pytest.mark.parametrize("half_life_days", [0.0, 2.0])
+def test_spark_trainer_user_vectors_are_their_fold_in(holdout, spark, half_life_days):
     # MLlib solves in float32: the same equations up to single precision.
-    model = create("als", {**PARAMS, "trainer": "spark"}).fit(holdout.train)
-    assert fold_in_error(model, holdout.train.matrix) < 1e-3
+    model = create("als", {**PARAMS, "trainer": "spark", "half_life_days": half_life_days}).fit(holdout.train)
+    assert fold_in_error(model, holdout.train) < 1e-3
+
+
+def test_half_life_zero_trains_exactly_the_model_without_forgetting(holdout):
+    without = create("als", {**PARAMS, "trainer": "numpy"}).fit(holdout.train)
+    off = create("als", {**PARAMS, "trainer": "numpy", "half_life_days": 0}).fit(holdout.train)
+    assert np.array_equal(without.user_factors, off.user_factors)
+    assert np.array_equal(without.item_factors, off.item_factors)
+    forgetting = create("als", {**PARAMS, "trainer": "numpy", "half_life_days": 2.0}).fit(holdout.train)
+    assert not np.allclose(without.item_factors, forgetting.item_factors)
+
+
+def als_reference(r: np.ndarray, t: np.ndarray, *, rank: int, reg: float, alpha: float, half_life_days: float,
+                  iterations: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Implicit ALS on a dense users x items matrix as written: c_ui = 1 + α w_ui r_ui with
+    w_ui = max(2^(−(t_u − t_ui)/h), 2⁻²⁰), t_u the user's latest rating; items then users, each
+    row min Σ c (p − xᵀy)² + λ n ‖x‖² solved directly. Same initialisation as the trainer."""
+    rng = np.random.default_rng(seed)
+    x, y = rng.normal(0.0, 0.01, (r.shape[0], rank)), rng.normal(0.0, 0.01, (r.shape[1], rank))
+    rated = r > 0
+    latest = np.where(rated, t, -np.inf).max(axis=1, keepdims=True)
+    w = np.where(rated, np.maximum(0.5 ** ((latest - t) / 86_400_000 / half_life_days), 2.0 ** -20), 0.0)
+    c, p = 1.0 + alpha * w * r, rated.astype(float)
+
+    def solve(fixed, conf, pref, n):
+        return np.linalg.solve(fixed.T @ np.diag(conf) @ fixed + reg * n * np.eye(rank), fixed.T @ np.diag(conf) @ pref)
+
+    for _ in range(iterations):
+        y = np.stack([solve(x, c[:, i], p[:, i], rated[:, i].sum()) for i in range(r.shape[1])])
+        x = np.stack([solve(y, c[u], p[u], rated[u].sum()) for u in range(r.shape[0])])
+    return x, y
+
+
+def test_numpy_trainer_with_forgetting_matches_the_dense_reference():
+    day = 86_400_000
+    rng = np.random.default_rng(5)
+    rated = rng.random((7, 6)) < 0.6
+    rated[np.arange(6), np.arange(6)] = True                  # every user and film has a rating
+    users, films = np.nonzero(rated)
+    frame = pd.DataFrame({"user_id": users + 1, "movie_id": films + 10,
+                          "rating": rng.choice([1.0, 3.5, 5.0], len(users)),     # 30 days: up to 6 half-lives
+                          "ts": (10**12 + rng.uniform(0, 30, len(users)) * day).astype(np.int64)})
+    train = Interactions.build(frame, np.arange(1, 8), np.arange(10, 16))
+    params = {"rank": 3, "iterations": 4, "regularization": 0.1, "alpha": 2.0, "half_life_days": 5.0, "seed": 3}
+    model = create("als", {**params, "trainer": "numpy"}).fit(train)
+    x, y = als_reference(train.matrix.toarray(), train.times.toarray(), rank=3, reg=0.1, alpha=2.0,
+                         half_life_days=5.0, iterations=4, seed=3)
+    np.testing.assert_allclose(model.item_factors, y, rtol=1e-8, atol=1e-12)
+    np.testing.assert_allclose(model.user_factors, x, rtol=1e-8, atol=1e-12)
+
+
+def test_forgetting_needs_rating_times(holdout):
+    no_times = Interactions(holdout.train.user_ids, holdout.train.item_ids, holdout.train.matrix, holdout.train.items)
+    with pytest.raises(ValueError, match="rating times"):
+        create("als", {**PARAMS, "half_life_days": 2.0}).fit(no_times)
 
 
 @pytest.mark.spark

@@ -1,10 +1,11 @@
 """Fold-in: both fast paths (Cholesky, low-rank update) against the equation as written, and its properties."""
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.foldin import FoldIn, confidence
+from core.foldin import DAY_MS, MIN_WEIGHT, FoldIn, solve_user
 
 
 def factors(seed: int, items: int = 30, rank: int = 5) -> np.ndarray:
@@ -27,13 +28,15 @@ def test_fast_paths_match_the_reference(seed, n, alpha, reg):
 
 
 def user_vector_reference(item_factors: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
-                          regularization: float, alpha: float) -> np.ndarray:
-    """The equation as written, with dense C_u and p(u): slow, obvious, for tests."""
+                          regularization: float, alpha: float, weights: np.ndarray | None = None) -> np.ndarray:
+    """The equation as written, with dense C_u and p(u): slow, obvious, for tests.
+    ``weights``: forgetting's w_ui, in c_ui = 1 + α w_ui r_ui."""
     y = np.asarray(item_factors, dtype=np.float64)
     n_items, rank = y.shape
     c_u = np.ones(n_items)
     p_u = np.zeros(n_items)
-    c_u[item_index] = confidence(ratings, alpha)
+    w = np.ones(len(item_index)) if weights is None else weights
+    c_u[item_index] = 1.0 + alpha * w * ratings
     p_u[item_index] = 1.0
     c = np.diag(c_u)
     lam = regularization * len(item_index)
@@ -89,3 +92,90 @@ def test_checkerboard_users_point_at_their_own_block():
 
 def test_no_ratings_gives_the_zero_vector():
     assert not FoldIn(factors(1), 0.1, 1.0).user_vector(np.array([], int), np.array([])).any()
+
+
+# -- forgetting: a recency weight on ratings ---------------------------------------------------
+
+def weights_reference(times: np.ndarray, half_life_days: float) -> np.ndarray:
+    """w_ui = max(2^(−(t_u − t_ui)/h), 2⁻²⁰) with t_u the latest rating, as written."""
+    age_days = (times.max() - times) / 86_400_000
+    return np.maximum(0.5 ** (age_days / half_life_days), 2.0 ** -20)
+
+
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 29), alpha=st.floats(0.1, 40), reg=st.floats(0.001, 2.0),
+       half_life=st.floats(0.01, 1000), spread=st.floats(0, 40))
+@settings(max_examples=80, deadline=None)
+def test_fast_paths_match_the_reference_with_forgetting(seed, n, alpha, reg, half_life, spread):
+    # ratings up to ``spread`` half-lives old: past 20, the floor w_min (tiny c − 1 on the low-rank path)
+    y = factors(seed, rank=12)
+    rng = np.random.default_rng(seed + 1)
+    items = rng.choice(len(y), n, replace=False)
+    ratings = rng.choice(np.arange(1, 11) / 2, n)
+    times = np.round(10**12 + rng.uniform(0, spread * half_life * DAY_MS, n))
+    fast = FoldIn(y, reg, alpha, half_life).user_vector(items, ratings, times)
+    slow = user_vector_reference(y, items, ratings, reg, alpha, weights_reference(times, half_life))
+    np.testing.assert_allclose(fast, slow, rtol=1e-7, atol=1e-10)
+
+
+def test_forgetting_known_answer():
+    # Two films, Y = I, α = 1, λ = 0.5 (λ_u = 0.5 · 2 = 1), half-life one day. Both rated 4; film 0
+    # one day before film 1, so w = (1/2, 1) and c = 1 + α w r = (1 + 2, 1 + 4) = (3, 5).
+    #   A = YᵀY + Yᵀ(C − I)Y + λ_u I = I + diag(2, 4) + I = diag(4, 6),  b = YᵀCp = (3, 5)
+    #   x = (3/4, 5/6)
+    # Without forgetting c = (5, 5): A = diag(6, 6), x = (5/6, 5/6).
+    items, ratings, times = np.array([0, 1]), np.array([4.0, 4.0]), np.array([0, DAY_MS])
+    for y in (np.eye(2), np.eye(3)):          # rank 2: Cholesky; rank 3 (n_u < d): the low-rank update
+        expected = np.array([3 / 4, 5 / 6, 0.0])[:len(y)]
+        np.testing.assert_allclose(FoldIn(y, 0.5, 1.0, 1.0).user_vector(items, ratings, times), expected, rtol=1e-12)
+        np.testing.assert_allclose(FoldIn(y, 0.5, 1.0).user_vector(items, ratings, times),
+                                   np.array([5 / 6, 5 / 6, 0.0])[:len(y)], rtol=1e-12)
+
+
+@given(seed=st.integers(0, 10_000), n=st.integers(1, 29), alpha=st.just(0.0) | st.floats(0.1, 40))
+@settings(max_examples=40, deadline=None)
+def test_half_life_zero_is_exactly_no_forgetting(seed, n, alpha):
+    y = factors(seed, rank=12)
+    rng = np.random.default_rng(seed + 1)
+    items, ratings = rng.choice(len(y), n, replace=False), rng.choice(np.arange(1, 11) / 2, n)
+    times = rng.integers(0, 10**12, n)
+    without = FoldIn(y, 0.3, alpha).user_vector(items, ratings)
+    assert np.array_equal(FoldIn(y, 0.3, alpha, 0.0).user_vector(items, ratings, times), without)
+    assert np.array_equal(FoldIn(y, 0.3, alpha, 0).user_vector(items, ratings), without)
+
+
+@given(rating=st.sampled_from([x / 2 for x in range(1, 11)]), half_life=st.floats(0.01, 1000),
+       gap=st.floats(0.01, 100), per_block=st.integers(1, 4))
+@settings(max_examples=60, deadline=None)
+def test_with_a_half_life_the_newer_ratings_dominate(rating, half_life, gap, per_block):
+    # Two orthogonal blocks of films; the user gave the same rating to films of block A, then
+    # ``gap`` half-lives later to as many of block B. B's films score above A's; without
+    # forgetting they tie.
+    y = np.zeros((10, 2))
+    y[:5, 0] = 1.0
+    y[5:, 1] = 1.0
+    items = np.r_[np.arange(per_block), 5 + np.arange(per_block)]
+    ratings = np.full(2 * per_block, rating)
+    times = np.r_[np.zeros(per_block), np.full(per_block, gap * half_life * DAY_MS)]
+    scores = y @ FoldIn(y, 0.05, 2.0, half_life).user_vector(items, ratings, times)
+    assert scores[5:].min() > scores[:5].max()
+    scores = y @ FoldIn(y, 0.05, 2.0).user_vector(items, ratings, times)
+    assert scores[0] == scores[5]
+
+
+def test_weights_floor_at_twenty_half_lives_and_need_times():
+    fold = FoldIn(factors(1), 0.1, 1.0, 10.0)
+    days = np.array([0.0, 100, 200, 300])                 # 30, 20, 10 and 0 half-lives before the latest
+    assert MIN_WEIGHT == 2.0 ** -20
+    np.testing.assert_array_equal(fold.weighted(np.full(4, 2.0), days * DAY_MS), 2 * np.array([2.0 ** -20, 2.0 ** -20,
+                                                                                             2.0 ** -10, 1.0]))
+    with pytest.raises(ValueError, match="rating times"):
+        fold.user_vector(np.array([0]), np.array([4.0]))
+
+
+def test_solve_user_counts_age_from_the_latest_rating_of_any_film():
+    # Film 99 is unknown to the model, but rating it is when the user was last seen.
+    y = factors(2)
+    fold, index = FoldIn(y, 0.1, 1.0, 1.0), {10: 0, 11: 1}
+    vector = solve_user(fold, index, [(10, 4.0, 0), (11, 3.0, DAY_MS), (99, 5.0, 3 * DAY_MS)])
+    expected = user_vector_reference(y, np.array([0, 1]), np.array([4.0, 3.0]), 0.1, 1.0, np.array([1 / 8, 1 / 4]))
+    np.testing.assert_allclose(vector, expected, rtol=1e-9)

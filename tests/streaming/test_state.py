@@ -62,6 +62,23 @@ def test_vector_is_the_exact_fold_in_of_the_current_ratings():
     np.testing.assert_allclose(state.vector(fold, index), expected)
 
 
+def test_vector_with_a_half_life_is_the_batch_fold_in_of_the_same_ratings_and_times():
+    # Ages count from the user's latest rating (of film 99, which the model does not know), in
+    # whatever order the events arrive.
+    day = 86_400_000
+    y = np.random.default_rng(1).normal(size=(5, 3))
+    fold = FoldIn(y, 0.1, 1.0, half_life_days=2.0)
+    events = [rating(10, 2.0, 0), rating(11, 4.0, day), rating(10, 5.0, 3 * day), rating(99, 3.0, 5 * day)]
+    index = {10: 0, 11: 1, 12: 2}
+    expected = fold.user_vector(np.array([0, 1]), np.array([5.0, 4.0]), np.array([3 * day, day]), latest=5 * day)
+    for order in (events, events[::-1]):
+        state = UserState(1)
+        for event in order:
+            state.apply(event)
+        np.testing.assert_array_equal(state.vector(fold, index), expected)
+    assert not np.allclose(expected, FoldIn(y, 0.1, 1.0).user_vector(np.array([0, 1]), np.array([5.0, 4.0])))
+
+
 def test_key_state_round_trips_and_counts_trending_inside_the_watermark():
     from streaming.stateful import TRENDING_BUCKET_MS, EntityState
 
