@@ -11,18 +11,23 @@ Only rated items change YᵀY, so YᵀY is computed once per model version. Like
 
 Forgetting (``half_life_days`` h > 0; 0 = off): a rating counts less the older it is than the
 user's own latest rating,
-    w_ui = max(2^(−(t_u − t_ui)/h), w_min),   t_u = max_i t_ui,   c_ui = 1 + α w_ui r_ui,
-and p_ui stays 1: an old rating fades to confidence 1, a weak positive, and still counts in n_u.
-This is the equation above with r_ui replaced by w_ui r_ui, so both solves, both half-steps of
-training and MLlib (whose rating column becomes w_ui r_ui, its c = 1 + α r) are unchanged. t_u is
-the user's, not the wall clock's: a vector is a function of the user's ratings alone (the stream
-re-solves and replays it exactly; a user who stops rating keeps their vector). The floor
-w_min = 2⁻²⁰ (a rating 20 half-lives old weighs a millionth of a new one) keeps the trainers equal:
-MLlib's float32 rating w r would round to 0 past ~150 half-lives, and a zero rating means p_ui = 0
-and no count in n_u. It also keeps c − 1 ≥ 2⁻²⁰ α r far above rounding, so the low-rank path's
-1/(c − 1) is at most 2²⁰/(α r), and its guard c > 1 holds as before (c = 1 exactly, e.g. α = 0,
-takes the Cholesky path); that path matches the dense equation within 1e-12 even for ratings
-1,000 half-lives old.
+    w_ui = max(2^(−(t_u − t_ui)/h), w_min),   t_u = max_i t_ui,
+and the forgotten part of a rating becomes "not rated": item i's term of the loss is the mixture
+    w_ui · (1 + α r_ui)(1 − x_uᵀ y_i)²  +  (1 − w_ui) · (0 − x_uᵀ y_i)²,
+so a new rating (w = 1) counts as above and a long-forgotten one (w → 0) as an unrated film.
+Expanding, the quadratic weight is 1 + α w_ui r_ui and the linear one w_ui (1 + α r_ui):
+    x_u = (YᵀY + Yᵀ(C_u − I)Y + λ_u I)⁻¹ Yᵀ g(u),   c_ui = 1 + α w_ui r_ui,   g_ui = w_ui (1 + α r_ui),
+the same matrix with r_ui replaced by w_ui r_ui and a right-hand side whose "1" fades too (with
+w = 1, g = C_u p(u): the equation above, bit for bit). λ_u = λ Σ_i w_ui: a forgotten rating no
+longer counts. Merely lowering the confidence (c = 1 + α w r, p = 1) would leave every old
+rating pulling x_u toward it with weight 1: after a taste reversal in the synthetic world that
+keeps the click-through at 0.21 against 0.29 for the mixture (README, Forgetting). MLlib's
+implicit ALS fixes p = 1, so forgetting trains with the numpy trainer.
+t_u is the user's, not the wall clock's: a vector is a function of the user's ratings alone (the
+stream re-solves and replays it exactly; a user who stops rating keeps their vector). The floor
+w_min = 2⁻²⁰ (a rating 20 half-lives old weighs a millionth of a new one) keeps c − 1 ≥ 2⁻²⁰ α r
+far above rounding, so the low-rank path's 1/(c − 1) is at most 2²⁰/(α r) and its guard c > 1
+holds as before (c = 1 exactly, e.g. α = 0, takes the Cholesky path).
 """
 
 from __future__ import annotations
@@ -62,39 +67,45 @@ class FoldIn:
         self.eigenvalues, self.eigenvectors = np.linalg.eigh(self.gram)   # YᵀY = QΛQᵀ
         self.rotated = self.item_factors @ self.eigenvectors      # YQ: item factors in that basis
 
-    def weighted(self, ratings: np.ndarray, times=None, latest=None) -> np.ndarray:
-        """w_ui r_ui: the ratings as forgetting weighs them (``ratings`` itself when it is off)."""
+    def weights(self, n: int, times=None, latest=None) -> np.ndarray:
+        """w_ui of a user's ``n`` ratings at ``times`` (ms): all 1 when forgetting is off."""
         if not self.half_life_days:
-            return ratings
+            return np.ones(n)
         if times is None:
             raise ValueError("a model with a half-life folds users in from their rating times")
-        return np.asarray(ratings, dtype=np.float64) * recency_weights(times, self.half_life_days, latest)
+        return recency_weights(times, self.half_life_days, latest)
 
     def user_vector(self, item_index: np.ndarray, ratings: np.ndarray, times=None, latest=None) -> np.ndarray:
         """x_u for the items a user rated (indices into Y), their ratings and when (ms; needed
         with a half-life); ``latest``: the user's latest rating time if not among ``times``."""
+        return self.solve(item_index, ratings, self.weights(len(item_index), times, latest))
+
+    def solve(self, item_index: np.ndarray, ratings: np.ndarray, weights: np.ndarray) -> np.ndarray:
+        """x_u for rated items, their ratings and their weights w_ui (the trainers pass theirs)."""
         rank, n = self.gram.shape[0], len(item_index)
         if n == 0:
             return np.zeros(rank)
-        c = confidence(self.weighted(ratings, times, latest), self.alpha)   # (n_u,)
-        lam = self.regularization * n
+        ratings = np.asarray(ratings, dtype=np.float64)
+        c = confidence(weights * ratings, self.alpha)             # (n_u,) 1 + α w r
+        g = weights * confidence(ratings, self.alpha)            # w (1 + α r): Yᵀg is the right-hand side
+        lam = self.regularization * weights.sum()
         if n < rank and np.all(c > 1.0):
-            return self.eigenvectors @ self._low_rank_update(self.rotated[item_index], c, lam)
+            return self.eigenvectors @ self._low_rank_update(self.rotated[item_index], c, g, lam)
         y = self.item_factors[item_index]                        # (n_u, d)
         a = self.gram + (y.T * (c - 1.0)) @ y                    # YᵀY + Yᵀ(C_u − I)Y
         a[np.diag_indices(rank)] += lam
-        b = y.T @ c                                              # Yᵀ C_u p(u)
+        b = y.T @ g                                              # Yᵀ g(u)
         factor = np.linalg.cholesky(a)
         return np.linalg.solve(factor.T, np.linalg.solve(factor, b))
 
-    def _low_rank_update(self, u: np.ndarray, c: np.ndarray, lam: float) -> np.ndarray:
-        """(D + Uᵀ(C − I)U)⁻¹ Uᵀc in the eigenbasis, D = Λ + λ_u I diagonal, U = rated rows of YQ:
+    def _low_rank_update(self, u: np.ndarray, c: np.ndarray, g: np.ndarray, lam: float) -> np.ndarray:
+        """(D + Uᵀ(C − I)U)⁻¹ Uᵀg in the eigenbasis, D = Λ + λ_u I diagonal, U = rated rows of YQ:
         D⁻¹b − D⁻¹Uᵀ((C − I)⁻¹ + U D⁻¹ Uᵀ)⁻¹ U D⁻¹b  (Woodbury)."""
         d_inv = 1.0 / (self.eigenvalues + lam)
         scaled = u * d_inv                                       # U D⁻¹
         inner = scaled @ u.T
         inner[np.diag_indices(len(c))] += 1.0 / (c - 1.0)
-        first = d_inv * (u.T @ c)                                # D⁻¹b
+        first = d_inv * (u.T @ g)                                # D⁻¹b
         return first - scaled.T @ np.linalg.solve(inner, u @ first)
 
 

@@ -3,10 +3,10 @@
 Implicit ALS (Hu, Koren & Volinsky 2008) alternates the fold-in solve of ``core.foldin``:
 users against fixed items, then items against fixed users. Two trainers give the same model:
 ``trainer = "spark"`` runs Spark MLlib's ALS (``implicitPrefs=True``), ``trainer = "numpy"``
-runs the same equations on one machine (faster on small data). With ``half_life_days`` both
-train on the ratings weighed by age (``core.foldin``: w_ui r_ui, the same weight in both half-steps
-and in MLlib's rating column). Explicit ALS is Spark MLlib's (``implicitPrefs=False``) and predicts
-ratings.
+runs the same equations on one machine (faster on small data). With ``half_life_days`` the numpy
+trainer weighs each rating by its age (``core.foldin``: the same w_ui in both half-steps; MLlib
+cannot express a fading preference, so the Spark trainer refuses a half-life). Explicit ALS is
+Spark MLlib's (``implicitPrefs=False``) and predicts ratings.
 """
 
 from __future__ import annotations
@@ -55,19 +55,22 @@ class ImplicitALS(FactorModel):
         rank, reg, alpha = int(p.get("rank", 64)), self.regularization, self.alpha
         iterations, seed = int(p.get("iterations", 15)), int(p.get("seed", 42))
         ratings = train.matrix.tocsr().astype(np.float64)
-        if self.half_life_days:
-            ratings = recency_weighted(ratings, train.times, self.half_life_days)
+        ratings.sort_indices()
+        weights = recency_weight_matrix(ratings, train.times, self.half_life_days) if self.half_life_days else None
         if p.get("trainer", "numpy") == "spark":
+            if weights is not None:
+                raise ValueError('forgetting (half_life_days) trains with trainer = "numpy": MLlib\'s implicit ALS '
+                                 "fixes the preference of a rated film at 1")
             self.user_factors, self.item_factors = _spark_als(
                 ratings, rank=rank, reg=reg, alpha=alpha, iterations=iterations, seed=seed, implicit=True)
             return
         rng = np.random.default_rng(seed)
-        by_item = ratings.T.tocsr()
+        by_item, item_weights = ratings.T.tocsr(), (weights.T.tocsr() if weights is not None else None)
         x = rng.normal(0.0, 0.01, (ratings.shape[0], rank))
         y = rng.normal(0.0, 0.01, (ratings.shape[1], rank))
         for _ in range(iterations):  # items first, like MLlib: the final x is solved against the final y
-            y = solve_rows(x, by_item, reg, alpha)
-            x = solve_rows(y, ratings, reg, alpha)
+            y = solve_rows(x, by_item, reg, alpha, item_weights)
+            x = solve_rows(y, ratings, reg, alpha, weights)
         self.user_factors, self.item_factors = x, y
 
 
@@ -111,30 +114,35 @@ class ExplicitALS(FactorModel):
                 + self.user_factors[users] @ self.item_factors.T)
 
 
-def recency_weighted(ratings: sp.csr_matrix, times: sp.csr_matrix | None, half_life_days: float) -> sp.csr_matrix:
-    """w_ui r_ui for every rating (``core.foldin.recency_weights``, t_u the user's latest rating)."""
+def recency_weight_matrix(ratings: sp.csr_matrix, times: sp.csr_matrix | None,
+                          half_life_days: float) -> sp.csr_matrix:
+    """w_ui of every rating, in the (index-sorted) ratings' sparsity (``core.foldin.recency_weights``,
+    t_u the user's latest rating)."""
     if times is None:
         raise ValueError("forgetting (half_life_days) trains on rating times; these interactions have none")
-    ratings, times = ratings.copy(), times.tocsr().copy()
-    ratings.sort_indices()
+    times = times.tocsr().copy()
     times.sort_indices()
     if not (np.array_equal(ratings.indptr, times.indptr) and np.array_equal(ratings.indices, times.indices)):
         raise ValueError("rating times do not have the ratings' sparsity")
     counts = np.diff(times.indptr)
     rated = counts > 0
     latest = np.maximum.reduceat(times.data, times.indptr[:-1][rated])      # t_u of each user who rated
-    ratings.data = ratings.data * recency_weights(times.data, half_life_days, np.repeat(latest, counts[rated]))
-    return ratings
+    weights = times.astype(np.float64)
+    weights.data = recency_weights(times.data, half_life_days, np.repeat(latest, counts[rated]))
+    return weights
 
 
-def solve_rows(fixed: np.ndarray, ratings: sp.csr_matrix, reg: float, alpha: float) -> np.ndarray:
-    """One half-step of implicit ALS: the fold-in solve for every row of ``ratings``."""
+def solve_rows(fixed: np.ndarray, ratings: sp.csr_matrix, reg: float, alpha: float,
+               weights: sp.csr_matrix | None = None) -> np.ndarray:
+    """One half-step of implicit ALS: the fold-in solve for every row of ``ratings`` (``weights``:
+    each rating's w_ui in the same sparsity; None: all 1)."""
     fold = FoldIn(fixed, reg, alpha)
     out = np.zeros((ratings.shape[0], fixed.shape[1]))
     for row in range(ratings.shape[0]):
         start, end = ratings.indptr[row], ratings.indptr[row + 1]
         if end > start:
-            out[row] = fold.user_vector(ratings.indices[start:end], ratings.data[start:end])
+            w = weights.data[start:end] if weights is not None else np.ones(end - start)
+            out[row] = fold.solve(ratings.indices[start:end], ratings.data[start:end], w)
     return out
 
 

@@ -29,18 +29,20 @@ def test_fast_paths_match_the_reference(seed, n, alpha, reg):
 
 def user_vector_reference(item_factors: np.ndarray, item_index: np.ndarray, ratings: np.ndarray,
                           regularization: float, alpha: float, weights: np.ndarray | None = None) -> np.ndarray:
-    """The equation as written, with dense C_u and p(u): slow, obvious, for tests.
-    ``weights``: forgetting's w_ui, in c_ui = 1 + α w_ui r_ui."""
+    """The minimiser as written, with dense matrices: slow, obvious, for tests. ``weights``:
+    forgetting's w_ui. Each film's loss is the mixture w·(1 + αr)(1 − xᵀy)² + (1 − w)(0 − xᵀy)²
+    (unrated: w = 0), i.e. the weighted least squares Σ_i Σ_k a_ik (target_k − xᵀy_i)² with two
+    terms per film, solved by its normal equations; λ_u = λ Σ w."""
     y = np.asarray(item_factors, dtype=np.float64)
     n_items, rank = y.shape
-    c_u = np.ones(n_items)
-    p_u = np.zeros(n_items)
-    w = np.ones(len(item_index)) if weights is None else weights
-    c_u[item_index] = 1.0 + alpha * w * ratings
-    p_u[item_index] = 1.0
-    c = np.diag(c_u)
-    lam = regularization * len(item_index)
-    return np.linalg.inv(y.T @ y + y.T @ (c - np.eye(n_items)) @ y + lam * np.eye(rank)) @ y.T @ c @ p_u
+    w_u = np.zeros(n_items)
+    r_u = np.zeros(n_items)
+    w_u[item_index] = np.ones(len(item_index)) if weights is None else weights
+    r_u[item_index] = ratings
+    seen, unseen = w_u * (1.0 + alpha * r_u), 1.0 - w_u          # weights of the targets 1 and 0
+    lam = regularization * w_u.sum()
+    a = y.T @ np.diag(seen + unseen) @ y + lam * np.eye(rank)
+    return np.linalg.solve(a, y.T @ (seen * 1.0 + unseen * 0.0))
 
 
 def test_low_rank_update_and_cholesky_agree_on_the_same_user():
@@ -118,14 +120,14 @@ def test_fast_paths_match_the_reference_with_forgetting(seed, n, alpha, reg, hal
 
 
 def test_forgetting_known_answer():
-    # Two films, Y = I, α = 1, λ = 0.5 (λ_u = 0.5 · 2 = 1), half-life one day. Both rated 4; film 0
-    # one day before film 1, so w = (1/2, 1) and c = 1 + α w r = (1 + 2, 1 + 4) = (3, 5).
-    #   A = YᵀY + Yᵀ(C − I)Y + λ_u I = I + diag(2, 4) + I = diag(4, 6),  b = YᵀCp = (3, 5)
-    #   x = (3/4, 5/6)
-    # Without forgetting c = (5, 5): A = diag(6, 6), x = (5/6, 5/6).
+    # Two films, Y = I, α = 1, λ = 0.5, half-life one day. Both rated 4; film 0 one day before
+    # film 1, so w = (1/2, 1), λ_u = λ Σw = 0.75, c = 1 + α w r = (3, 5), g = w (1 + α r) = (5/2, 5).
+    #   A = YᵀY + Yᵀ(C − I)Y + λ_u I = I + diag(2, 4) + 0.75 I = diag(3.75, 5.75),  b = Yᵀg = (2.5, 5)
+    #   x = (2.5 / 3.75, 5 / 5.75) = (2/3, 20/23)
+    # Without forgetting λ_u = 1, c = g = (5, 5): A = diag(6, 6), x = (5/6, 5/6).
     items, ratings, times = np.array([0, 1]), np.array([4.0, 4.0]), np.array([0, DAY_MS])
     for y in (np.eye(2), np.eye(3)):          # rank 2: Cholesky; rank 3 (n_u < d): the low-rank update
-        expected = np.array([3 / 4, 5 / 6, 0.0])[:len(y)]
+        expected = np.array([2 / 3, 20 / 23, 0.0])[:len(y)]
         np.testing.assert_allclose(FoldIn(y, 0.5, 1.0, 1.0).user_vector(items, ratings, times), expected, rtol=1e-12)
         np.testing.assert_allclose(FoldIn(y, 0.5, 1.0).user_vector(items, ratings, times),
                                    np.array([5 / 6, 5 / 6, 0.0])[:len(y)], rtol=1e-12)
@@ -166,8 +168,7 @@ def test_weights_floor_at_twenty_half_lives_and_need_times():
     fold = FoldIn(factors(1), 0.1, 1.0, 10.0)
     days = np.array([0.0, 100, 200, 300])                 # 30, 20, 10 and 0 half-lives before the latest
     assert MIN_WEIGHT == 2.0 ** -20
-    np.testing.assert_array_equal(fold.weighted(np.full(4, 2.0), days * DAY_MS), 2 * np.array([2.0 ** -20, 2.0 ** -20,
-                                                                                             2.0 ** -10, 1.0]))
+    np.testing.assert_array_equal(fold.weights(4, days * DAY_MS), np.array([2.0 ** -20, 2.0 ** -20, 2.0 ** -10, 1.0]))
     with pytest.raises(ValueError, match="rating times"):
         fold.user_vector(np.array([0]), np.array([4.0]))
 
@@ -179,3 +180,15 @@ def test_solve_user_counts_age_from_the_latest_rating_of_any_film():
     vector = solve_user(fold, index, [(10, 4.0, 0), (11, 3.0, DAY_MS), (99, 5.0, 3 * DAY_MS)])
     expected = user_vector_reference(y, np.array([0, 1]), np.array([4.0, 3.0]), 0.1, 1.0, np.array([1 / 8, 1 / 4]))
     np.testing.assert_allclose(vector, expected, rtol=1e-9)
+
+
+def test_a_forgotten_rating_is_as_if_the_film_were_not_rated():
+    # 40 half-lives old: at the floor w = 2⁻²⁰, it neither pulls the vector nor counts in λ_u.
+    y = factors(4, rank=12)
+    items, ratings = np.array([1, 2, 3, 7]), np.array([5.0, 4.0, 3.5, 1.0])
+    times = np.array([0, 40 * DAY_MS, 40 * DAY_MS, 40 * DAY_MS])
+    fold = FoldIn(y, 0.2, 2.0, 1.0)
+    without = fold.user_vector(items[1:], ratings[1:], times[1:])
+    np.testing.assert_allclose(fold.user_vector(items, ratings, times), without, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(FoldIn(y, 0.2, 2.0).user_vector(items, ratings), FoldIn(y, 0.2, 2.0).user_vector(
+        items[1:], ratings[1:]), atol=1e-3)                         # without forgetting it weighs fully
