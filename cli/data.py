@@ -61,7 +61,7 @@ def data_download(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def data_generate(settings: Settings, args: argparse.Namespace) -> int:
-    world = world_of(settings, seed=args.seed, users=args.users, movies=args.movies)
+    world = world_of(settings, seed=args.seed, users=args.users, movies=args.movies, history_s=args.history_seconds)
     directory = world.save(args.out or world_dir(settings))
     print_json({"path": str(directory), "seed": world.seed, "users": len(world.users),
                 "movies": len(world.movies), "ratings": len(world.ratings), "tags": len(world.tags)})
@@ -158,6 +158,9 @@ def add_parsers(sub) -> None:
     generate.add_argument("--seed", type=int, help=env_help("seed", "simulator", "seed"))
     generate.add_argument("--users", type=int, help=env_help("users", "simulator", "users"))
     generate.add_argument("--movies", type=int, help=env_help("films", "simulator", "movies"))
+    generate.add_argument("--history-seconds", type=float, metavar="S",
+                          help="date the history in the S seconds before now (default: 2020-01 to 2021-07); "
+                               "`demo --loop` puts it on its feed's clock")
     generate.set_defaults(run=data_generate)
 
     simulate = sub.add_parser("simulate", help="publish synthetic rating events to Kafka")

@@ -81,7 +81,7 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = 20
             children["closed_loop"] = _cinerec("simulate", "--closed-loop", "--rate", str(DEMO_CLOSED_LOOP_RATE),
                                                "--duration", lasting, *drifting)
     try:
-        _prepare(settings, data)
+        _prepare(settings, data, rate=rate, loop=loop)
         children["stream"] = _cinerec("stream")
         children["serve"] = _cinerec("serve")
         people(0.0)
@@ -170,13 +170,17 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _prepare(settings: Settings, data: Path | None) -> None:
+def _prepare(settings: Settings, data: Path | None, *, rate: float, loop: bool = False) -> None:
     """Whatever the loop still lacks: a world, a champion trained on ``data`` (a MovieLens history:
-    on its first ``DEMO_CUT`` by time, the rest is what the demo replays), indices."""
+    on its first ``DEMO_CUT`` by time, the rest is what the demo replays), indices. With ``loop``,
+    the world's history is dated on the feed's clock (the time its ratings take at ``rate``) and
+    the champion forgets with ``demo_loop.HALF_LIFE_S``."""
     champion = Registry(settings).version(CHAMPION)
     if data is None and champion is None:
         if not (world_dir(settings) / "ratings.csv").exists():
-            _run("data", "generate")
+            sim = settings.simulator
+            history_s = sim.users * sim.mean_ratings_per_user / rate
+            _run("data", "generate", *(["--history-seconds", f"{history_s:.0f}"] if loop else []))
         data = world_dir(settings)
     elif data is not None:
         cut = cut_dir(settings.services.data_dir, data, DEMO_CUT)
@@ -184,7 +188,8 @@ def _prepare(settings: Settings, data: Path | None) -> None:
             _run("data", "cut", str(data), "--fraction", str(DEMO_CUT))
         data = cut
     if data is not None and (champion is None or Path(champion.tags["data_path"]) != data.resolve()):
-        _run("train", "--data", str(data), "--param", f"rank={DEMO_RANK}")
+        forgetting = ["--param", f"half_life_days={demo_loop.HALF_LIFE_S / 86_400:.8f}"] if loop else []
+        _run("train", "--data", str(data), "--param", f"rank={DEMO_RANK}", *forgetting)
         _run("promote", check=False)                  # a refusal keeps the current champion
         _run("index")
     elif not all(connect(settings.elasticsearch).indices.exists_alias(name=a) for a in (FILMS, FILM_LISTS)):

@@ -31,6 +31,10 @@ RECOVERY_S = 90
 STEP_TIMEOUT_S = 600
 ALERT_TIMEOUT_S = 300    # the CTR-drop alert needs its 1-min comparison window and 15 s of "for"
 RECOVERED = 0.9          # the loop recovers when the CTR after the decision is ≥ 90 % of the baseline's
+# Forgetting on the feed's clock: at 200 ratings/s a user of the 1,000 rates 12 films a minute, and
+# the world's 60,000 ratings are dated over the 300 s they would take (`data generate
+# --history-seconds`); a minute's half-life makes a vector follow its user's last few minutes.
+HALF_LIFE_S = 60
 
 
 class Timeline:
@@ -74,7 +78,8 @@ def run(settings: Settings, restart_people: Callable[[float], None], healthy: Ca
         raise RuntimeError("a canary is running: `cinerec canary decide` or `cinerec canary abort` it first")
     wait(lambda: _counters() is not None, "the online consumer's /metrics")
     start = _counters()
-    timeline.say(f"baseline: people click on the champion's lists for {BASELINE_S} s")
+    timeline.say(f"baseline: people click on the champion's lists for {BASELINE_S} s (it forgets: a rating's weight "
+                 f"halves every {HALF_LIFE_S} s before its user's latest)")
     pause(BASELINE_S)
     drift_at = _counters()
     baseline = _ctr(start, drift_at, "champion")

@@ -16,6 +16,7 @@ only in ``users.csv``; events carry ids.
 from __future__ import annotations
 
 import json
+import time
 from dataclasses import dataclass, fields
 from pathlib import Path
 
@@ -38,6 +39,7 @@ GENRE_TAGS = {"Comedy": "funny", "Drama": "moving", "Horror": "scary", "Sci-Fi":
               "Crime": "gritty", "Fantasy": "magical", "Children": "family friendly"}
 EPOCH_MS = 1_577_836_800_000  # 2020-01-01: synthetic event times count from here
 YEAR_SPAN_MS = 365 * 86_400_000
+HISTORY_SPAN_MS = YEAR_SPAN_MS * 3 // 2   # a user starts within a year and rates for up to six months
 MEAN_RATING = 2.6
 CHOICE_SHARPNESS = 2.0  # how strongly hidden tastes, not popularity alone, decide what is watched
 TASTES_FILE = "tastes.npz"
@@ -122,8 +124,10 @@ class World:
 
 
 def generate(*, seed: int, users: int, movies: int, mean_ratings_per_user: int,
-             min_ratings_per_user: int, latent_dim: int) -> World:
-    """A reproducible world: the same arguments always give the same world."""
+             min_ratings_per_user: int, latent_dim: int, history_end_ms: int | None = None,
+             history_span_ms: int = HISTORY_SPAN_MS) -> World:
+    """A reproducible world: the same arguments always give the same world. Its history is dated
+    over ``history_span_ms`` ending at ``history_end_ms`` (default: from ``EPOCH_MS``, 18 months)."""
     rng = np.random.default_rng(seed)
     fake = Faker()
     fake.seed_instance(seed)
@@ -135,7 +139,8 @@ def generate(*, seed: int, users: int, movies: int, mean_ratings_per_user: int,
                     item_bias=catalog.item_bias, log_popularity=catalog.log_popularity,
                     half_stars=rng.random(users) < 0.6)
     world = World(seed=seed, movies=catalog.movies, users=people, tastes=tastes)
-    world.ratings = _ratings(world, rng, mean_ratings_per_user, min_ratings_per_user)
+    world.ratings = _ratings(world, rng, mean_ratings_per_user, min_ratings_per_user,
+                             (history_end_ms or EPOCH_MS + history_span_ms) - history_span_ms, history_span_ms)
     world.tags = _tags(world, rng)
     return world
 
@@ -146,12 +151,15 @@ def world_dir(settings: Settings) -> Path:
 
 
 def world_of(settings: Settings, *, seed: int | None = None, users: int | None = None,
-             movies: int | None = None) -> World:
-    """The synthetic world of the simulator settings (``seed``, ``users``, ``movies`` override them)."""
+             movies: int | None = None, history_s: float | None = None) -> World:
+    """The synthetic world of the simulator settings (``seed``, ``users``, ``movies`` override them);
+    ``history_s``: its history dated in the last that many seconds instead of 2020-21."""
     sim = settings.simulator
+    dated = ({"history_end_ms": int(time.time() * 1000), "history_span_ms": int(history_s * 1000)}
+             if history_s else {})
     return generate(seed=sim.seed if seed is None else seed, users=sim.users if users is None else users,
                     movies=sim.movies if movies is None else movies, mean_ratings_per_user=sim.mean_ratings_per_user,
-                    min_ratings_per_user=sim.min_ratings_per_user, latent_dim=sim.latent_dim)
+                    min_ratings_per_user=sim.min_ratings_per_user, latent_dim=sim.latent_dim, **dated)
 
 
 def load_or_generate_tastes(settings: Settings) -> Tastes:
@@ -228,7 +236,8 @@ def pick_films(tastes: Tastes, user_index: int, count: int, rng: np.random.Gener
     return np.argpartition(-keys, count)[:count]
 
 
-def _ratings(world: World, rng: np.random.Generator, mean: int, minimum: int) -> pd.DataFrame:
+def _ratings(world: World, rng: np.random.Generator, mean: int, minimum: int, begin_ms: int,
+             span_ms: int) -> pd.DataFrame:
     tastes = world.tastes
     users, movies = len(world.users), len(world.movies)
     counts = activity(rng, users, mean=mean, minimum=minimum, movies=movies)
@@ -237,8 +246,9 @@ def _ratings(world: World, rng: np.random.Generator, mean: int, minimum: int) ->
         user_index.append(np.full(counts[u], u))
         movie_index.append(pick_films(tastes, u, counts[u], rng))
     u_idx, m_idx = np.concatenate(user_index), np.concatenate(movie_index)
-    start = EPOCH_MS + rng.integers(0, YEAR_SPAN_MS, users)
-    ts = start[u_idx] + rng.integers(0, YEAR_SPAN_MS // 2, len(u_idx))
+    start = rng.integers(0, YEAR_SPAN_MS, users)
+    offset = start[u_idx] + rng.integers(0, YEAR_SPAN_MS // 2, len(u_idx))        # within HISTORY_SPAN_MS
+    ts = begin_ms + (offset * (span_ms / HISTORY_SPAN_MS)).astype(np.int64)
     frame = pd.DataFrame({"user_id": tastes.user_id[u_idx], "movie_id": tastes.movie_id[m_idx],
                           "rating": tastes.rate(u_idx, m_idx, rng), "ts": ts // 1000 * 1000})
     return frame.sort_values(["user_id", "ts"], ignore_index=True)

@@ -4,7 +4,7 @@ import pytest
 
 from batch.movielens import load
 from core.events import is_valid_rating
-from simulator.world import Tastes, generate
+from simulator.world import EPOCH_MS, HISTORY_SPAN_MS, Tastes, generate
 
 PARAMS = dict(users=300, movies=500, mean_ratings_per_user=40, min_ratings_per_user=20, latent_dim=8)
 
@@ -72,3 +72,17 @@ def test_saved_world_reads_back_as_movielens_with_people_kept_apart(tmp_path, wo
     assert users["email"].is_unique
     tastes = Tastes.load(tmp_path / "tastes.npz")
     np.testing.assert_array_equal(tastes.user_factors, world.tastes.user_factors)
+
+
+def test_a_history_dated_on_another_clock_is_the_same_history_rescaled():
+    args = {"seed": 5, "users": 40, "movies": 80, "mean_ratings_per_user": 12, "min_ratings_per_user": 5,
+            "latent_dim": 4}
+    default = generate(**args)
+    assert default.ratings["ts"].min() >= EPOCH_MS and default.ratings["ts"].max() < EPOCH_MS + HISTORY_SPAN_MS
+    end = 1_800_000_000_000
+    dated = generate(**args, history_end_ms=end, history_span_ms=300_000)      # the loop demo's 5 minutes
+    both = default.ratings.merge(dated.ratings, on=["user_id", "movie_id"], suffixes=("", "_dated"))
+    assert len(both) == len(default.ratings) == len(dated.ratings) and (both["rating"] == both["rating_dated"]).all()
+    assert both["ts_dated"].between(end - 300_000, end).all()
+    in_time = both.sort_values("ts", kind="stable")["ts_dated"]
+    assert in_time.is_monotonic_increasing                        # the same order (ties: the same second)
