@@ -66,6 +66,8 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = 20
     lasting = str(duration_s or 10**9)
     if "CINEREC_OPS__NEW_DATA_SHARE" not in os.environ:
         os.environ["CINEREC_OPS__NEW_DATA_SHARE"] = str(DEMO_NEW_DATA_SHARE)      # the scheduler's too
+    if loop and "CINEREC_OPS__NEW_DATA_CHECK_S" not in os.environ:
+        os.environ["CINEREC_OPS__NEW_DATA_CHECK_S"] = str(demo_loop.NEW_DATA_CHECK_S)
 
     def people(drift: float) -> None:
         """The rating feed and, on the synthetic world, people who react to what they are shown."""
