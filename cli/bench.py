@@ -42,6 +42,14 @@ def onboarding(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def forgetting(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.forgetting import drift_recovery
+
+    print_json(drift_recovery(settings, half_lives_s=args.half_life_s, users=args.users, rank=args.rank,
+                              minutes=args.minutes))
+    return 0
+
+
 def add_parsers(sub) -> None:
     benches = sub.add_parser("bench", help="benchmarks that print JSON").add_subparsers(dest="target", required=True)
     url_help = "API base URL (default: http://<api.host>:<api.port>)"
@@ -87,3 +95,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--timeout", type=float, default=60.0, help="give up on one after this many seconds")
     p.add_argument("--url", help="the app's base URL (default: http://<api.host>:<api.port>)")
     p.set_defaults(run=onboarding)
+
+    p = benches.add_parser("forgetting", help="offline, on the synthetic world: the CTR before a taste reversal "
+                                              "and each minute after, with and without forgetting (JSON)")
+    p.add_argument("--half-life-s", type=float, nargs="+", default=[0.0, 60.0], metavar="S",
+                   help="half-lives to compare, seconds; 0 = no forgetting (default: 0 60)")
+    p.add_argument("--users", type=int, default=300, help="users sampled (default 300)")
+    p.add_argument("--rank", type=int, default=64, help="ALS rank (default 64, the demo's)")
+    p.add_argument("--minutes", type=int, default=5, help="minutes after the reversal (default 5)")
+    p.set_defaults(run=forgetting)
