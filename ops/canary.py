@@ -45,7 +45,7 @@ def look(settings: Settings, *, act: bool) -> dict:
     doc = canary.running(es)
     if doc is None:
         raise LookupError("no canary is running: `cinerec canary start --fraction 0.1`")
-    counts = arms_since(es, doc["started_ms"])
+    counts = arms_since(es, doc["started_ms"], after_ms=doc.get("previous_decided_ms"))
     errors = _variant_requests(settings)
     arms = {v: Arm(int(counts.get(v, {}).get("impressions") or 0), int(counts.get(v, {}).get("clicks") or 0),
                    *errors.get(v, (0, 0))) for v in ("champion", "challenger")}

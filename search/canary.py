@@ -20,9 +20,12 @@ def running(es) -> dict | None:
 
 
 def start(es, *, version: str, champion_version: str, fraction: float) -> dict:
-    now = int(time.time() * 1000)
+    """A new canary document; ``previous_decided_ms``: when the canary it replaces was decided (its
+    online counts end there)."""
+    now, previous = int(time.time() * 1000), current(es)
     doc = {"version": str(version), "champion_version": str(champion_version), "fraction": float(fraction),
-           "salt": str(now), "status": "running", "started_ms": now, "decided_ms": None, "looks": 0, "decision": None}
+           "salt": str(now), "status": "running", "started_ms": now, "decided_ms": None, "looks": 0, "decision": None,
+           "previous_decided_ms": (previous or {}).get("decided_ms")}
     es.index(index=INDEX, id=DOC, document=doc, refresh=True)
     return doc
 

@@ -229,11 +229,17 @@ def consume(kafka, metrics: OnlineMetrics, stop, *, flush_s: float = 2.0, group:
             consumer.close()
 
 
-def arms_since(es, started_ms: int, until_ms: int | None = None, index: str = "online_metrics") -> dict[str, dict]:
-    """Summed counts per variant of the minutes from ``started_ms`` (to ``until_ms``)."""
+def arms_since(es, started_ms: int, until_ms: int | None = None, index: str = "online_metrics", *,
+               after_ms: int | None = None) -> dict[str, dict]:
+    """Summed counts per variant of the minutes from ``started_ms`` (to ``until_ms``); with
+    ``after_ms`` (when the previous canary was decided) not the minute that holds it, whose counts
+    may be that canary's (a canary opened in the minute the last one ended would inherit them)."""
     aggs = {"variant": {"terms": {"field": "variant"}, "aggs": {
         name: {"sum": {"field": name}} for name in (*COUNTS, "precision_sum", "regret_sum")}}}
-    minutes = {"gte": started_ms - started_ms % MINUTE_MS, **({"lte": until_ms} if until_ms is not None else {})}
+    first = started_ms - started_ms % MINUTE_MS
+    if after_ms is not None:
+        first = max(first, after_ms - after_ms % MINUTE_MS + MINUTE_MS)
+    minutes = {"gte": first, **({"lte": until_ms} if until_ms is not None else {})}
     found = es.search(index=index, size=0, query={"range": {"minute": minutes}}, aggs=aggs, ignore_unavailable=True)
     return {b["key"]: {name: b[name]["value"] for name in (*COUNTS, "precision_sum", "regret_sum")}
             for b in found.get("aggregations", {}).get("variant", {}).get("buckets", [])}

@@ -63,4 +63,7 @@ def test_counts_add_up_in_elasticsearch(services, base_settings):
         online.flush()
     arms = arms_since(es, start, until_ms=start)                   # other tests count minutes of today
     assert arms["champion"]["impressions"] == 8 and arms["champion"]["clicks"] == 2
+    # a canary opened in the minute the previous one was decided does not inherit that minute's counts
+    assert "champion" not in arms_since(es, start + 30_000, until_ms=start + 60_000, after_ms=start + 20_000)
+    assert arms_since(es, start + 30_000, until_ms=start + 60_000, after_ms=start - 1)["champion"]["clicks"] == 2
     es.delete(index="online_metrics", id=f"{start}:champion", refresh=True)
