@@ -5,8 +5,10 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 
 import numpy as np
+import scipy.sparse as sp
 
 from ..interactions import Interactions
+from core.blend import user_inputs
 
 
 class Recommender(ABC):
@@ -48,3 +50,44 @@ class Recommender(ABC):
             order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
             out[start:start + len(rows)] = np.take_along_axis(top, order, axis=1)
         return out
+
+
+class ItemItemModel(Recommender):
+    """A model whose score is a sum over the user's rated films: score(u) = in_u · W.
+
+    W is item x item (row j: what having rated film j adds to every film); ``in_u`` is 1 per rated
+    film (``user_input = "binary"``) or the rating centred on the user's mean plus 0.5
+    (``"centred"``, ``core.blend.user_inputs``). Served from each film's ``size`` largest |W_j·|
+    (``neighbour_lists``), so the API needs only the user's rated films and those lists.
+    """
+
+    user_input = "binary"
+
+    @abstractmethod
+    def weight_rows(self, rows: np.ndarray) -> np.ndarray:
+        """Dense rows W[rows, :]."""
+
+    def inputs(self, users: np.ndarray) -> sp.csr_matrix:
+        """in_u of each user (rows of the training matrix)."""
+        ratings = self.train.matrix[users].tocsr().astype(np.float64)
+        out = ratings.copy()
+        for row in range(out.shape[0]):
+            lo, hi = out.indptr[row], out.indptr[row + 1]
+            out.data[lo:hi] = user_inputs(ratings.data[lo:hi], self.user_input)
+        return out
+
+    def neighbour_lists(self, size: int, block: int = 1024) -> sp.csr_matrix:
+        """W with only each row's ``size`` largest |w| kept (ties: the lower column)."""
+        n = self.train.matrix.shape[1]
+        keep = min(size, n)
+        rows, cols, values = [], [], []
+        for start in range(0, n, block):
+            index = np.arange(start, min(start + block, n))
+            dense = np.asarray(self.weight_rows(index), dtype=np.float64)
+            top = np.argsort(-np.abs(dense), axis=1, kind="stable")[:, :keep]
+            picked = np.take_along_axis(dense, top, axis=1)
+            nonzero = picked != 0
+            rows.append(np.broadcast_to(index[:, None], top.shape)[nonzero])
+            cols.append(top[nonzero])
+            values.append(picked[nonzero])
+        return sp.csr_matrix((np.concatenate(values), (np.concatenate(rows), np.concatenate(cols))), shape=(n, n))
