@@ -6,7 +6,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..interactions import Interactions
-from ._base import Recommender
+from ._base import ItemItemModel, Recommender
 
 
 class MostPopular(Recommender):
@@ -21,7 +21,7 @@ class MostPopular(Recommender):
         return np.tile(self.counts, (len(users), 1))
 
 
-class ItemKNN(Recommender):
+class ItemKNN(ItemItemModel):
     """Item-based kNN (Sarwar et al. 2001): score(u, i) = Σ_{j ∈ I_u} s(i, j), top-k neighbours.
 
     ``similarity = "cosine"``: cosine of binary item columns.
@@ -54,6 +54,9 @@ class ItemKNN(Recommender):
     def score(self, users: np.ndarray) -> np.ndarray:
         return (self.train.binary[users] @ self.similarity).toarray()
 
+    def weight_rows(self, rows: np.ndarray) -> np.ndarray:
+        return self.similarity[rows].toarray()
+
 
 def _top_k_columns(sim: np.ndarray, k: int) -> sp.csr_matrix:
     """Keeps the k largest entries of each column (each item's k nearest neighbours)."""
@@ -66,7 +69,7 @@ def _top_k_columns(sim: np.ndarray, k: int) -> sp.csr_matrix:
     return sp.csr_matrix((values[keep], (rows[keep], cols[keep])), shape=sim.shape)
 
 
-class RP3Beta(Recommender):
+class RP3Beta(ItemItemModel):
     """RP3beta (Paudel et al., "Updatable, Accurate, Diverse, and Scalable Recommendations for
     Interactive Applications", TiiS 2017): three-step random walk user -> item -> user -> item
     with transition probabilities raised to α, each target item's weight divided by its
@@ -88,3 +91,6 @@ class RP3Beta(Recommender):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         return (self.train.binary[users] @ self.weights).toarray()
+
+    def weight_rows(self, rows: np.ndarray) -> np.ndarray:
+        return self.weights[rows].toarray()

@@ -13,7 +13,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from ..interactions import Interactions
-from ._base import Recommender
+from ._base import ItemItemModel
 
 _WORD = re.compile(r"[a-z0-9][a-z0-9'-]+")
 
@@ -44,20 +44,21 @@ def tfidf(documents: list[list[str]]) -> sp.csr_matrix:
     return sp.diags(1.0 / norms) @ weighted
 
 
-class ContentTFIDF(Recommender):
+class ContentTFIDF(ItemItemModel):
+    """An item-item model too: score(u, ·) = Σ_i in_u(i) v_i·V (W = VVᵀ), centred inputs."""
+
     name = "content"
+    user_input = "centred"
 
     def _fit(self, train: Interactions) -> None:
         meta = train.items
         years = meta["year"] if "year" in meta else [None] * len(meta)
         docs = [item_tokens(g, t, y) for g, t, y in zip(meta["genres"], meta["tags"], years)]
         self.vectors = tfidf(docs)                                   # (items, vocabulary)
-        ratings = train.matrix.tocsr().astype(np.float64)
-        counts = np.maximum(np.diff(ratings.indptr), 1)
-        means = np.asarray(ratings.sum(axis=1)).ravel() / counts
-        weights = ratings.copy()
-        weights.data = weights.data - np.repeat(means, np.diff(ratings.indptr)) + 0.5
-        self.profiles = weights @ self.vectors                       # (users, vocabulary)
+        self.profiles = self.inputs(np.arange(train.matrix.shape[0])) @ self.vectors   # (users, vocabulary)
+
+    def weight_rows(self, rows: np.ndarray) -> np.ndarray:
+        return (self.vectors[rows] @ self.vectors.T).toarray()
 
     def score(self, users: np.ndarray) -> np.ndarray:
         return (self.profiles[users] @ self.vectors.T).toarray()

@@ -19,10 +19,10 @@ import scipy.sparse as sp
 from scipy.linalg import lapack
 
 from ..interactions import Interactions
-from ._base import Recommender
+from ._base import ItemItemModel
 
 
-class EASE(Recommender):
+class EASE(ItemItemModel):
     name = "ease"
 
     def _fit(self, train: Interactions) -> None:
@@ -39,6 +39,9 @@ class EASE(Recommender):
 
     def score(self, users: np.ndarray) -> np.ndarray:
         return self.train.binary[users] @ self.weights
+
+    def weight_rows(self, rows: np.ndarray) -> np.ndarray:
+        return self.weights[rows]
 
 
 class SessionEASE(EASE):

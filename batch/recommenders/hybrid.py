@@ -9,6 +9,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..interactions import Interactions
+from core.blend import standardised
 from ._base import Recommender
 
 
@@ -22,9 +23,4 @@ class Hybrid(Recommender):
         self.parts = [(float(weight), create(name).fit(train)) for name, weight in components.items()]
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        total = 0.0
-        for weight, model in self.parts:
-            s = np.asarray(model.score(users), dtype=np.float64)
-            std = s.std(axis=1, keepdims=True)
-            total = total + weight * (s - s.mean(axis=1, keepdims=True)) / np.where(std > 0, std, 1.0)
-        return total
+        return sum(weight * standardised(model.score(users)) for weight, model in self.parts)
