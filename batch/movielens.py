@@ -7,6 +7,10 @@
 | ml-1m    | ml-1m                                     | ratings.dat, movies.dat (``::``, latin-1) |
 | ml-10m   | ml-10M100K                                | ratings.dat, movies.dat, tags.dat (``::``) |
 
+ml-csv releases that ship the Tag Genome (ml-20m, ml-25m) also have genome-scores.csv
+(movieId, tagId, relevance) and genome-tags.csv (tagId, tag): read into ``Dataset.genome`` and
+``Dataset.genome_tags`` when present, and counted in the fingerprint.
+
 Rows are parsed, not cleaned: an unparseable number becomes a missing value so that
 ``batch.integrity`` can count it. Timestamps become epoch milliseconds.
 """
@@ -19,7 +23,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from core.dataset import MOVIE_COLUMNS, RATING_COLUMNS, TAG_COLUMNS, Dataset
+from core.dataset import GENOME_COLUMNS, GENOME_TAG_COLUMNS, MOVIE_COLUMNS, RATING_COLUMNS, TAG_COLUMNS, Dataset
 
 LAYOUT_MARKERS = {  # checked in order; the first whose files all exist wins
     "ml-csv": ("ratings.csv", "movies.csv"),
@@ -30,6 +34,7 @@ LAYOUT_MARKERS = {  # checked in order; the first whose files all exist wins
 ML100K_GENRES = ("unknown", "Action", "Adventure", "Animation", "Children", "Comedy", "Crime",
                  "Documentary", "Drama", "Fantasy", "Film-Noir", "Horror", "Musical", "Mystery",
                  "Romance", "Sci-Fi", "Thriller", "War", "Western")
+GENOME_FILES = ("genome-scores.csv", "genome-tags.csv")
 NO_GENRES = {"(no genres listed)", "unknown", ""}
 _TITLE_YEAR = re.compile(r"^(?P<title>.*?)\s*\((?P<year>\d{4})(?:\s*[-\u2013]\s*\d{0,4})?\)\s*$")
 
@@ -93,6 +98,13 @@ def write_csv(dataset: Dataset, directory: Path) -> Path:
     pd.DataFrame({"userId": tags["user_id"].astype(int), "movieId": tags["movie_id"].astype(int),
                   "tag": tags["tag"], "timestamp": (tags["ts"] // 1000).astype(int)}
                  ).to_csv(directory / "tags.csv", index=False)
+    if len(dataset.genome) or len(dataset.genome_tags):
+        genome = dataset.genome.dropna(subset=list(GENOME_COLUMNS))
+        pd.DataFrame({"movieId": genome["movie_id"].astype(int), "tagId": genome["tag_id"].astype(int),
+                      "relevance": genome["relevance"]}).to_csv(directory / GENOME_FILES[0], index=False)
+        genome_tags = dataset.genome_tags.dropna(subset=list(GENOME_TAG_COLUMNS))
+        pd.DataFrame({"tagId": genome_tags["tag_id"].astype(int), "tag": genome_tags["tag"]}
+                     ).to_csv(directory / GENOME_FILES[1], index=False)
     return directory
 
 
@@ -106,8 +118,28 @@ def _load_csv(directory: Path) -> Dataset:
     if (directory / "tags.csv").is_file():
         files.append(directory / "tags.csv")
         tags = _tags_frame(_read_table(directory / "tags.csv", ",", header=True))
+    genome, genome_tags = _load_genome(directory, files)
     return Dataset("ml-csv", _movies_frame(movies["movieId"], movies["title"], movies["genres"]),
-                   _ratings_frame(ratings), tags, files)
+                   _ratings_frame(ratings), tags, files, genome, genome_tags)
+
+
+def _load_genome(directory: Path, files: list[Path]) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The Tag Genome's (scores, tags), each empty where its file is absent; read files join ``files``."""
+    scores = pd.DataFrame(columns=list(GENOME_COLUMNS))
+    tags = pd.DataFrame(columns=list(GENOME_TAG_COLUMNS))
+    if (directory / GENOME_FILES[0]).is_file():
+        files.append(directory / GENOME_FILES[0])
+        # ml-25m's file has 15.6 M rows: let pandas parse numbers (an unparseable one makes its
+        # column text, which ``_ints``/``to_numeric`` turn into missing values).
+        raw = pd.read_csv(directory / GENOME_FILES[0], keep_default_na=False, na_values=[""],
+                          low_memory=False)
+        scores = pd.DataFrame({"movie_id": _ints(raw.iloc[:, 0]), "tag_id": _ints(raw.iloc[:, 1]),
+                               "relevance": pd.to_numeric(raw.iloc[:, 2], errors="coerce").astype("float64")})
+    if (directory / GENOME_FILES[1]).is_file():
+        files.append(directory / GENOME_FILES[1])
+        raw = _read_table(directory / GENOME_FILES[1], ",", header=True)
+        tags = pd.DataFrame({"tag_id": _ints(raw.iloc[:, 0]), "tag": raw.iloc[:, 1].astype(object)})
+    return scores, tags
 
 
 def _load_100k(directory: Path) -> Dataset:

@@ -4,6 +4,9 @@ Frames and their columns:
 - ``movies``:  movie_id (int), title (str, year removed), year (nullable int), genres (list of str)
 - ``ratings``: user_id (int), movie_id (int), rating (float), ts (int, epoch ms)
 - ``tags``:    user_id (int), movie_id (int), tag (str), ts (int, epoch ms)
+- ``genome``:  movie_id (int), tag_id (int), relevance (float, 0-1): the Tag Genome's relevance of
+  each tag to each film (ml-20m, ml-25m: genome-scores.csv); empty where the release has none
+- ``genome_tags``: tag_id (int), tag (str): the Tag Genome's tags (genome-tags.csv)
 
 Rows are kept as read: cleaning is the batch job's work, and integrity checks need the defects.
 """
@@ -19,6 +22,8 @@ import pandas as pd
 MOVIE_COLUMNS = ("movie_id", "title", "year", "genres")
 RATING_COLUMNS = ("user_id", "movie_id", "rating", "ts")
 TAG_COLUMNS = ("user_id", "movie_id", "tag", "ts")
+GENOME_COLUMNS = ("movie_id", "tag_id", "relevance")
+GENOME_TAG_COLUMNS = ("tag_id", "tag")
 
 
 @dataclass
@@ -28,12 +33,16 @@ class Dataset:
     ratings: pd.DataFrame
     tags: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(TAG_COLUMNS)))
     files: list[Path] = field(default_factory=list)
+    genome: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(GENOME_COLUMNS)))
+    genome_tags: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=list(GENOME_TAG_COLUMNS)))
 
     def summary(self) -> dict:
         ratings = self.ratings
-        return {"layout": self.layout, "movies": len(self.movies), "ratings": len(ratings),
-                "users": int(ratings["user_id"].nunique()), "tags": len(self.tags),
-                "fingerprint": fingerprint(self.files)}
+        out = {"layout": self.layout, "movies": len(self.movies), "ratings": len(ratings),
+               "users": int(ratings["user_id"].nunique()), "tags": len(self.tags)}
+        if len(self.genome) or len(self.genome_tags):
+            out |= {"genome_scores": len(self.genome), "genome_tags": len(self.genome_tags)}
+        return out | {"fingerprint": fingerprint(self.files)}
 
 
 def latest_ratings(ratings: pd.DataFrame) -> pd.DataFrame:

@@ -1,8 +1,9 @@
 import pandas as pd
 import pytest
 
-from batch.movielens import DataError, detect_layout, load, split_genres, split_title
-from movielens_fixtures import LAYOUTS, MOVIES, RATINGS, write
+from batch.movielens import DataError, detect_layout, load, split_genres, split_title, write_csv
+from core.dataset import fingerprint
+from movielens_fixtures import GENOME, GENOME_TAGS, LAYOUTS, MOVIES, RATINGS, genome_rows, write
 
 
 @pytest.mark.parametrize("layout", LAYOUTS)
@@ -70,3 +71,45 @@ def test_split_genres():
 def test_movie_count_matches_fixture(tmp_path):
     write("ml-csv", tmp_path)
     assert len(load(tmp_path).movies) == len(MOVIES)
+
+
+def test_the_tag_genome_is_read_where_the_release_ships_it(tmp_path):
+    data = load(write("ml-csv", tmp_path, genome=True))
+    assert list(data.genome.columns) == ["movie_id", "tag_id", "relevance"]
+    got = [tuple(row) for row in data.genome.astype(object).itertuples(index=False, name=None)]
+    assert got == genome_rows()
+    assert sorted(data.genome["movie_id"].unique()) == sorted(GENOME)
+    assert [tuple(row) for row in data.genome_tags.astype(object).itertuples(index=False, name=None)] == GENOME_TAGS
+    assert {p.name for p in data.files} >= {"genome-scores.csv", "genome-tags.csv"}
+    assert data.summary()["genome_scores"] == len(genome_rows())
+
+
+@pytest.mark.parametrize("layout", LAYOUTS)
+def test_without_the_genome_files_the_genome_is_empty_and_nothing_else_changes(tmp_path, layout):
+    data = load(write(layout, tmp_path))
+    assert data.genome.empty and data.genome_tags.empty
+    assert list(data.genome.columns) == ["movie_id", "tag_id", "relevance"]
+    assert not any(p.name.startswith("genome") for p in data.files)
+    assert "genome_scores" not in data.summary()
+
+
+def test_the_fingerprint_covers_the_genome(tmp_path):
+    plain = load(write("ml-csv", tmp_path / "plain"))
+    with_genome = load(write("ml-csv", tmp_path / "genome", genome=True))
+    before = fingerprint(with_genome.files)
+    assert fingerprint(plain.files) != before
+    (tmp_path / "genome" / "genome-scores.csv").write_text("movieId,tagId,relevance\n1,1,0.5\n")
+    assert fingerprint(load(tmp_path / "genome").files) != before
+
+
+def test_an_unparseable_relevance_is_a_missing_value(tmp_path):
+    genome = load(write("ml-csv", tmp_path, genome=True, defects=True)).genome
+    assert genome["relevance"].isna().sum() == 1
+    assert genome.query("movie_id == 3 and tag_id == 2")["relevance"].iloc[0] == 1.5
+
+
+def test_write_csv_keeps_the_genome(tmp_path):
+    data = load(write("ml-csv", tmp_path / "in", genome=True))
+    again = load(write_csv(data, tmp_path / "out"))
+    pd.testing.assert_frame_equal(again.genome, data.genome)
+    pd.testing.assert_frame_equal(again.genome_tags, data.genome_tags)
