@@ -2,6 +2,10 @@
 
 Errors make the data unfit for training as it stands (the batch cleaner would have to drop
 rows); warnings are normal in published releases (films without a year or genres).
+
+The Tag Genome (ml-20m, ml-25m) is checked where it is present: missing values, relevance outside
+[0, 1], tag ids not in genome-tags.csv, rows for films not in the catalog, duplicate (film, tag)
+pairs, and catalog films whose relevance vector lacks some of the tags (counted in films).
 """
 
 from __future__ import annotations
@@ -29,7 +33,8 @@ def check(path: Path) -> dict:
         "layout": layout,
         "files": files,
         "counts": {"movies": len(dataset.movies), "ratings": len(dataset.ratings),
-                   "users": int(dataset.ratings["user_id"].nunique()), "tags": len(dataset.tags)},
+                   "users": int(dataset.ratings["user_id"].nunique()), "tags": len(dataset.tags),
+                   **_genome_counts(dataset)},
         "time_span": _time_span(dataset.ratings["ts"]),
         "problems": problems,
         "errors": sum(1 for p in problems if p["severity"] == "error"),
@@ -54,10 +59,44 @@ def _problems(data: Dataset) -> list[dict]:
         ("tags_missing_values", "error", data.tags[data.tags.isna().any(axis=1)]),
         ("movies_without_year", "warning", movies[movies["year"].isna()]),
         ("movies_without_genres", "warning", movies[movies["genres"].map(len) == 0]),
+        *_genome_problems(data),
     ]
     return [{"check": name, "severity": severity, "count": len(rows),
              "examples": _examples(rows)}
             for name, severity, rows in found if len(rows)]
+
+
+def _genome_counts(data: Dataset) -> dict:
+    if data.genome.empty and data.genome_tags.empty:
+        return {}
+    return {"genome_scores": len(data.genome), "genome_tags": len(data.genome_tags),
+            "genome_movies": int(data.genome["movie_id"].nunique())}
+
+
+def _genome_problems(data: Dataset) -> list[tuple[str, str, pd.DataFrame]]:
+    genome, tags = data.genome, data.genome_tags
+    if genome.empty and tags.empty:
+        return []
+    complete = genome.dropna()
+    tag_ids = tags["tag_id"].dropna().unique()
+    known_tag = complete["tag_id"].isin(tag_ids)
+    known_movie = complete["movie_id"].isin(data.movies["movie_id"].dropna())
+    # a catalog film's vector must hold every tag of genome-tags.csv (its number of known tags)
+    present = (genome.dropna(subset=["movie_id", "tag_id"])
+               .loc[lambda g: g["tag_id"].isin(tag_ids) & g["movie_id"].isin(data.movies["movie_id"].dropna())]
+               .groupby("movie_id")["tag_id"].nunique())
+    incomplete = present[present < len(tag_ids)]
+    return [
+        ("genome_missing_values", "error", genome[genome.isna().any(axis=1)]),
+        ("genome_relevance_out_of_range", "error", complete[~complete["relevance"].between(0.0, 1.0)]),
+        ("genome_unknown_tags", "error", complete[~known_tag]),
+        ("genome_for_unknown_movies", "error", complete[~known_movie]),
+        ("duplicate_genome_pairs", "error", complete[complete.duplicated(["movie_id", "tag_id"], keep=False)]),
+        ("genome_incomplete_vectors", "error",
+         pd.DataFrame({"movie_id": incomplete.index, "tags": incomplete.to_numpy(), "expected": len(tag_ids)})),
+        ("genome_tags_missing_values", "error", tags[tags.isna().any(axis=1)]),
+        ("duplicate_genome_tag_ids", "error", tags[tags["tag_id"].duplicated(keep=False) & tags["tag_id"].notna()]),
+    ]
 
 
 def _digest_problems(directory: Path, files: dict) -> list[dict]:
