@@ -11,8 +11,12 @@ Features:
 - films: rating count, mean, Bayesian average (``search.documents.bayesian_average``, the rule the
   indexer and the streaming job use) with m the global mean and C the mean number of ratings per
   film; title, year, genres.
-Output: ``<out>/<fingerprint>/{ratings,users,movies}.parquet`` plus ``report.json``; a
-second run on the same input reuses it.
+Tag Genome (pandas; ml-20m, ml-25m): rows with a missing value, a relevance outside [0, 1], a tag
+id not in the tag table or a film not in the catalog are dropped, duplicate (film, tag) pairs keep
+the last row, and a film whose remaining vector lacks some tag is dropped whole (its films keep
+their other features). Empty frames where the release has no genome.
+Output: ``<out>/<fingerprint>/{ratings,users,movies,tags,genome,genome_tags}.parquet`` plus
+``report.json``; a second run on the same input reuses it. The fingerprint covers the genome files.
 """
 
 from __future__ import annotations
@@ -25,7 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from . import store
-from core.dataset import Dataset, fingerprint
+from core.dataset import GENOME_COLUMNS, GENOME_TAG_COLUMNS, Dataset, fingerprint
 from search.documents import bayesian_average
 
 DAY_MS = 86_400_000
@@ -92,18 +96,52 @@ def preprocess(dataset: Dataset, out_dir: Path, *, spark=None, force: bool = Fal
     for name, frame in (("ratings", clean), ("users", users), ("movies", movies)):
         frame.coalesce(1).write.mode("overwrite").parquet(str(target / f"{name}.parquet"))
     dataset.tags.to_parquet(target / "tags.parquet", index=False)
+    genome, genome_tags, genome_report = clean_genome(dataset)
+    genome.to_parquet(target / "genome.parquet", index=False)
+    genome_tags.to_parquet(target / "genome_tags.parquet", index=False)
     clean.unpersist()
     report = {"path": str(target), "fingerprint": target.name, "layout": dataset.layout,
               "excluded_users": len(excluded_users or ()),
               "rows": counts, "dropped": dropped, "users": users.count(), "movies": movies.count(),
-              "global_mean": global_mean, "bayesian_prior_count": prior}
+              "global_mean": global_mean, "bayesian_prior_count": prior, "genome": genome_report}
     (target / "report.json").write_text(json.dumps(report, indent=2))
     return report
 
 
+def clean_genome(dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame, dict]:
+    """(genome, genome_tags, report): the Tag Genome of the catalog's films, complete vectors only."""
+    tags = (dataset.genome_tags.dropna().drop_duplicates("tag_id")
+            .astype({"tag_id": "int64", "tag": object}).sort_values("tag_id").reset_index(drop=True))
+    raw = dataset.genome
+    complete = raw.dropna()
+    in_range = complete[complete["relevance"].between(0.0, 1.0)]
+    known_tag = in_range[in_range["tag_id"].isin(tags["tag_id"])]
+    known_movie = known_tag[known_tag["movie_id"].isin(dataset.movies["movie_id"].dropna())]
+    unique = known_movie.drop_duplicates(["movie_id", "tag_id"], keep="last")
+    sizes = unique.groupby("movie_id")["tag_id"].size()
+    whole = unique[unique["movie_id"].isin(sizes.index[sizes == len(tags)])]
+    genome = (whole.astype({"movie_id": "int64", "tag_id": "int64", "relevance": "float64"})
+              .sort_values(["movie_id", "tag_id"]).reset_index(drop=True))[list(GENOME_COLUMNS)]
+    report = {"rows": {"input": len(raw), "clean": len(genome)},
+              "dropped": {"missing_values": len(raw) - len(complete),
+                          "out_of_range": len(complete) - len(in_range),
+                          "unknown_tag": len(in_range) - len(known_tag),
+                          "unknown_movie": len(known_tag) - len(known_movie),
+                          "duplicates": len(known_movie) - len(unique),
+                          "incomplete_vector": len(unique) - len(genome)},
+              "incomplete_movies": int((sizes < len(tags)).sum()),
+              "movies": int(genome["movie_id"].nunique()), "tags": len(tags)}
+    return genome, tags[list(GENOME_TAG_COLUMNS)], report
+
+
 def read_clean(report: dict) -> dict[str, pd.DataFrame]:
-    """The preprocessed frames, read back with pandas: ratings, users, movies, tags."""
+    """The preprocessed frames, read back with pandas: ratings, users, movies, tags, genome,
+    genome_tags (the last two empty for outputs written before the genome was kept)."""
     path = Path(report["path"])
-    return {name: pd.read_parquet(path / f"{name}.parquet")
-            for name in ("ratings", "users", "movies", "tags")}
+    frames = {name: pd.read_parquet(path / f"{name}.parquet")
+              for name in ("ratings", "users", "movies", "tags")}
+    for name, columns in (("genome", GENOME_COLUMNS), ("genome_tags", GENOME_TAG_COLUMNS)):
+        file = path / f"{name}.parquet"
+        frames[name] = pd.read_parquet(file) if file.is_file() else pd.DataFrame(columns=list(columns))
+    return frames
 

@@ -6,7 +6,7 @@ import pytest
 
 from batch.movielens import load
 from batch.preprocess import preprocess, read_clean
-from movielens_fixtures import RATINGS, write
+from movielens_fixtures import GENOME_TAGS, RATINGS, genome_rows, write
 
 pytestmark = pytest.mark.spark
 
@@ -14,7 +14,8 @@ pytestmark = pytest.mark.spark
 @pytest.fixture(scope="module")
 def cleaned(spark, tmp_path_factory):
     root = tmp_path_factory.mktemp("pp")
-    report = preprocess(load(write("ml-csv", root / "ml", defects=True)), root / "features", spark=spark)
+    report = preprocess(load(write("ml-csv", root / "ml", defects=True, genome=True)), root / "features",
+                        spark=spark)
     return report, read_clean(report)
 
 
@@ -53,10 +54,46 @@ def test_a_second_run_on_the_same_input_reuses_the_output(cleaned, spark, tmp_pa
     report, _ = cleaned
     written = Path(report["path"]) / "report.json"
     before = written.stat().st_mtime_ns
-    again = preprocess(load(write("ml-csv", tmp_path / "copy", defects=True)),
+    again = preprocess(load(write("ml-csv", tmp_path / "copy", defects=True, genome=True)),
                        Path(report["path"]).parent, spark=spark)
     assert again == report
     assert written.stat().st_mtime_ns == before
+
+
+def test_the_tag_genome_is_cleaned_and_kept(cleaned):
+    """Each genome defect of the fixture is dropped and counted; films 3, 4 and 5 lose a tag to a
+    defect (out of range, absent, missing value), so only the complete vectors of 1 and 2 remain."""
+    report, frames = cleaned
+    assert report["genome"]["dropped"] == {"missing_values": 1, "out_of_range": 1, "unknown_tag": 1,
+                                           "unknown_movie": 1, "duplicates": 1, "incomplete_vector": 9}
+    assert report["genome"]["incomplete_movies"] == 3 and report["genome"]["movies"] == 2
+    genome = frames["genome"]
+    assert list(genome.columns) == ["movie_id", "tag_id", "relevance"]
+    expected = [(m, t, r) for m, t, r in genome_rows() if m in (1, 2)]
+    expected[expected.index((2, 1, 0.03))] = (2, 1, 0.04)      # the later of the duplicate pair
+    assert [tuple(row) for row in genome.astype(object).itertuples(index=False, name=None)] == expected
+    assert [tuple(row) for row in frames["genome_tags"].itertuples(index=False, name=None)] == GENOME_TAGS
+
+
+def test_a_release_without_genome_gives_empty_genome_frames(tmp_path):
+    from batch.preprocess import clean_genome
+
+    genome, tags, report = clean_genome(load(write("ml-csv", tmp_path)))
+    assert genome.empty and tags.empty and report["rows"] == {"input": 0, "clean": 0}
+    assert list(genome.columns) == ["movie_id", "tag_id", "relevance"]
+    assert genome.dtypes.to_dict() == {"movie_id": "int64", "tag_id": "int64", "relevance": "float64"}
+
+
+def test_outputs_written_before_the_genome_read_back_with_an_empty_one(cleaned, tmp_path):
+    import shutil
+
+    report, _ = cleaned
+    old = tmp_path / "old"
+    shutil.copytree(report["path"], old)
+    (old / "genome.parquet").unlink()
+    (old / "genome_tags.parquet").unlink()
+    frames = read_clean({**report, "path": str(old)})
+    assert frames["genome"].empty and frames["genome_tags"].empty and len(frames["ratings"]) == len(RATINGS)
 
 
 def test_film_statistics_are_the_same_through_the_batch_and_the_streaming_path(cleaned):
