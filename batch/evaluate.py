@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from .interactions import Interactions, item_metadata
+from .interactions import Interactions, frames_item_metadata
 from .recommenders import Recommender, create
 from .split import split
 from core import metrics
@@ -38,8 +38,7 @@ class Holdout:
         train, test = split(ratings, protocol, seed=seed)
         users = np.sort(ratings["user_id"].unique())
         items = np.sort(ratings["movie_id"].unique())
-        meta = item_metadata(frames["movies"], frames.get("tags", pd.DataFrame(columns=["movie_id", "tag"])),
-                             items)
+        meta = frames_item_metadata(frames, items)
         inter = Interactions.build(train, users, items, meta)
         rows, cols = inter.user_index(test["user_id"]), inter.item_index(test["movie_id"])
         relevant: dict[int, set[int]] = {}

@@ -57,10 +57,26 @@ class Interactions:
         return pd.Index(self.item_ids).get_indexer(np.asarray(item_ids))
 
 
-def item_metadata(movies: pd.DataFrame, tags: pd.DataFrame, item_ids: np.ndarray) -> pd.DataFrame:
-    """Title, year, genres and the joined tag text of each item, in ``item_ids`` order."""
+def item_metadata(movies: pd.DataFrame, tags: pd.DataFrame, item_ids: np.ndarray,
+                  genome: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Title, year, genres and the joined tag text of each item, in ``item_ids`` order; with a Tag
+    Genome frame (movie_id, tag_id, relevance) also ``genome``: each item's relevance vector in tag
+    id order (float64, one entry per tag of the frame, 0 where a film lacks a tag), or None for an
+    item the genome does not cover. No ``genome`` column without a genome (or an empty one)."""
     text = tags.dropna(subset=["tag"]).groupby("movie_id")["tag"].agg(lambda t: " ".join(map(str, t)))
     meta = movies.drop_duplicates("movie_id").set_index("movie_id").reindex(item_ids)
     meta["genres"] = [g if isinstance(g, list | np.ndarray) else [] for g in meta["genres"]]
     meta["tags"] = text.reindex(item_ids).fillna("").to_numpy()
+    if genome is not None and len(genome):
+        wide = (genome.dropna().drop_duplicates(["movie_id", "tag_id"], keep="last")
+                .pivot(index="movie_id", columns="tag_id", values="relevance").sort_index(axis=1))
+        vectors = dict(zip(wide.index.astype("int64"), wide.fillna(0.0).to_numpy(np.float64)))
+        meta["genome"] = [vectors.get(int(i)) for i in item_ids]
     return meta
+
+
+def frames_item_metadata(frames: dict[str, pd.DataFrame], item_ids: np.ndarray) -> pd.DataFrame:
+    """``item_metadata`` of the clean frames (``batch.preprocess.read_clean``): movies, tags and,
+    where present, the Tag Genome."""
+    return item_metadata(frames["movies"], frames.get("tags", pd.DataFrame(columns=["movie_id", "tag"])),
+                         item_ids, frames.get("genome"))

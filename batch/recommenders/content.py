@@ -1,6 +1,7 @@
 """Content-based: TF-IDF profiles of genres, tags and decade; users are rating-weighted sums.
 
-    v_i = l2-normalised TF-IDF of item i's tokens
+    v_i = l2-normalised TF-IDF of item i's tokens, or, where the data has the Tag Genome and the
+          film a relevance vector g_i, [v_i, genome_weight · g_i / |g_i|] re-normalised
     profile_u = Σ_{i ∈ I_u} (r_ui − r̄_u + 0.5) v_i      (liked-more items weigh more)
     score(u, j) = v_j · profile_u
 """
@@ -44,6 +45,28 @@ def tfidf(documents: list[list[str]]) -> sp.csr_matrix:
     return sp.diags(1.0 / norms) @ weighted
 
 
+def with_genome(vectors: sp.csr_matrix, meta, weight: float) -> sp.csr_matrix:
+    """Each item's row [v_i, weight · g_i / |g_i|], l2-normalised again, where the item has a Tag
+    Genome vector g_i (``meta["genome"]``, ``batch.interactions.item_metadata``); other rows keep v_i
+    (and zeros in the genome columns). ``vectors`` itself when the weight is 0 or there is no genome."""
+    if not weight or "genome" not in meta:
+        return vectors
+    covered = np.array([i for i, g in enumerate(meta["genome"]) if g is not None and len(g)], dtype=np.int64)
+    if not len(covered):
+        return vectors
+    relevance = np.vstack([np.asarray(meta["genome"].iloc[i], dtype=np.float64) for i in covered])
+    norms = np.linalg.norm(relevance, axis=1, keepdims=True)
+    relevance = weight * relevance / np.where(norms > 0, norms, 1.0)
+    block = sp.csr_matrix((relevance.ravel(), (np.repeat(covered, relevance.shape[1]),
+                                               np.tile(np.arange(relevance.shape[1]), len(covered)))),
+                          shape=(vectors.shape[0], relevance.shape[1]))
+    stacked = sp.hstack([vectors, block]).tocsr()
+    scale = np.ones(vectors.shape[0])
+    row_norms = np.sqrt(np.asarray(stacked[covered].multiply(stacked[covered]).sum(axis=1)).ravel())
+    scale[covered] = 1.0 / np.where(row_norms > 0, row_norms, 1.0)
+    return (sp.diags(scale) @ stacked).tocsr()
+
+
 class ContentTFIDF(ItemItemModel):
     """An item-item model too: score(u, ·) = Σ_i in_u(i) v_i·V (W = VVᵀ), centred inputs."""
 
@@ -54,7 +77,8 @@ class ContentTFIDF(ItemItemModel):
         meta = train.items
         years = meta["year"] if "year" in meta else [None] * len(meta)
         docs = [item_tokens(g, t, y) for g, t, y in zip(meta["genres"], meta["tags"], years)]
-        self.vectors = tfidf(docs)                                   # (items, vocabulary)
+        self.vectors = with_genome(tfidf(docs), meta,                # (items, vocabulary [+ genome tags])
+                                   float(self.params.get("genome_weight", 0.0)))
         self.profiles = self.inputs(np.arange(train.matrix.shape[0])) @ self.vectors   # (users, vocabulary)
 
     def weight_rows(self, rows: np.ndarray) -> np.ndarray:
