@@ -16,7 +16,7 @@ import numpy as np
 from . import movielens
 from .artifact import ModelArtifact
 from .evaluate import Holdout, evaluate_model
-from .interactions import Interactions, item_metadata
+from .interactions import Interactions, frames_item_metadata
 from .preprocess import preprocess, read_clean
 from .recommenders import FactorModel, create, model_config
 from .split import stratified_split
@@ -44,7 +44,7 @@ def train(frames: dict, report: dict, *, model: str = "als", params: dict | None
     metrics = heldout_metrics(frames, model=model, params=params, config=config, k=k)
     ratings = frames["ratings"]
     users, items = np.sort(ratings["user_id"].unique()), np.sort(ratings["movie_id"].unique())
-    full = Interactions.build(ratings, users, items, item_metadata(frames["movies"], frames["tags"], items))
+    full = Interactions.build(ratings, users, items, frames_item_metadata(frames, items))
     final = create(model, params, config)
     if not isinstance(final, FactorModel):
         raise ValueError(f"{model} is not a factor model; only als and als-explicit make a serving artifact")
