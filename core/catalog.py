@@ -149,9 +149,11 @@ STORES = [
           "training, indexing", "until the dataset changes; rebuilt without erased users",
           CONSENT_OR_RESEARCH, {"ratings.parquet": (USER, "user_id, movie_id, rating, ts"),
                                 "users.parquet": (USER, "per-user counts and times"),
-                                "movies.parquet": (NOT, "films and statistics"), "tags.parquet": (USER, "user tags")},
+                                "movies.parquet": (NOT, "films and statistics"), "tags.parquet": (USER, "user tags"),
+                                "genome.parquet": (NOT, "Tag Genome: movie_id, tag_id, relevance (ml-20m, ml-25m)"),
+                                "genome_tags.parquet": (NOT, "Tag Genome: tag_id, tag")},
           {"ratings.parquet": "parquet", "users.parquet": "parquet", "movies.parquet": "parquet",
-           "tags.parquet": "parquet"}),
+           "tags.parquet": "parquet", "genome.parquet": "parquet", "genome_tags.parquet": "parquet"}),
     Store("file", "var/streaming/checkpoint-v<layout>/", "the streaming job's offsets and keyed state (RocksDB)",
           "streaming job", "streaming job, cinerec index, privacy audit", "until erased (state entries removed)",
           CONSENT_OR_RESEARCH, {"state": (USER, "each user's current ratings; each film's ratings by user; "
