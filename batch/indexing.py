@@ -43,8 +43,7 @@ def with_streamed(frames: dict, artifact: ModelArtifact, streamed: pd.DataFrame,
     movies["rating_count"] = count
     movies["rating_mean"] = (total / count).where(count > 0)
     movies["bayesian_avg"] = documents.bayesian_average(total, count, *prior).where(count > 0)
-    fold = FoldIn(artifact.item_factors, float(artifact.params["regularization"]), float(artifact.params["alpha"]),
-                  float(artifact.params.get("half_life_days", 0.0)))
+    fold = FoldIn(artifact.item_factors, *artifact.fold_params)
     item_index = {int(m): i for i, m in enumerate(artifact.item_ids)}
     vectors = dict(zip(map(int, artifact.user_ids), artifact.user_factors))
     for user, group in ratings[ratings["user_id"].isin(streamed["user_id"])].groupby("user_id"):
@@ -96,9 +95,11 @@ def build_indices(es: Elasticsearch, frames: dict, artifact: ModelArtifact, *, v
     extra = film_fields or {}
     rank = artifact.item_factors.shape[1]
     report = {}
-    films = indices.create_index(es, "films", version, dims=rank)
+    films = indices.create_index(es, "films", version, dims=rank,
+                                 meta={"model": artifact.model, "parts": artifact.parts})
     report["films"] = indices.bulk_write(es, films, documents.film_documents(
-        frames["movies"], frames["tags"], artifact.item_ids, artifact.item_factors, model_version))
+        frames["movies"], frames["tags"], artifact.item_ids, artifact.item_factors, model_version,
+        artifact.neighbours))
     film_stats = indices.create_index(es, "film_stats", version)
     film_docs = {int(i): {**doc, **extra.get(int(i), {})}
                  for i, doc in documents.film_statistics(frames["movies"], frames["ratings"])}

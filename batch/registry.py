@@ -1,7 +1,7 @@
 """MLflow tracking and the model registry: register, promote behind a gate, roll back.
 
 A trained model is logged as a run (params, metrics, data fingerprint, the artifact) and
-registered as a new version of ``cinerec-als`` with alias ``challenger``. ``promote`` moves
+registered as a new version of ``cinerec`` with alias ``challenger``. ``promote`` moves
 alias ``champion`` only if the challenger beats the champion on the same held-out split by
 the configured metric and margin; each champion version remembers the one it replaced, so
 ``rollback`` can restore it.
@@ -149,10 +149,13 @@ class Registry:
 
 
 def registered_name(settings: Settings, model: str) -> str:
-    """Implicit ALS serves recommendations as ``cinerec-als``; other models register beside it
-    (``cinerec-als-explicit``), so a rating predictor never becomes the serving champion."""
+    """Every model that ranks registers as the served ``mlflow.registered_model`` — whichever wins
+    the promotion gate is what people get; a rating predictor (``als-explicit``) registers beside
+    it (``cinerec-als-explicit``), so it never becomes the serving champion."""
+    from .recommenders import MODELS
+
     base = settings.mlflow.registered_model
-    return base if model == "als" else f"{base}-{model.removeprefix('als-')}"
+    return f"{base}-{model}" if MODELS[model][0].predicts_ratings else base
 
 
 def _flat(params: dict, prefix: str = "") -> dict:

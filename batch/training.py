@@ -12,17 +12,19 @@ import time
 from pathlib import Path
 
 import numpy as np
+import scipy.sparse as sp
 
 from . import movielens
 from .artifact import ModelArtifact
 from .evaluate import Holdout, evaluate_model
 from .interactions import Interactions, frames_item_metadata
 from .preprocess import preprocess, read_clean
-from .recommenders import FactorModel, create, model_config
+from .recommenders import FactorModel, Hybrid, ItemItemModel, Recommender, create, model_config
 from .split import stratified_split
 from core.settings import Settings
 
 SERVING_PROTOCOL, SEED = "stratified", 42
+SERVED_NEIGHBOURS = 200       # entries of each film's stored list per item-item part
 LOWER_IS_BETTER = {"rmse", "mae"}
 
 
@@ -39,22 +41,47 @@ def split_id(report: dict, protocol: str = SERVING_PROTOCOL, k: int = 10) -> str
 
 
 def train(frames: dict, report: dict, *, model: str = "als", params: dict | None = None,
-          config: Path | None = None, k: int = 10) -> tuple[ModelArtifact, float]:
-    """Held-out metrics of the hyper-parameters, then the same model fit on all the data."""
+          config: Path | None = None, k: int = 10, neighbours_kept: int = SERVED_NEIGHBOURS
+          ) -> tuple[ModelArtifact, float]:
+    """Held-out metrics of the hyper-parameters, then the same model fit on all the data and made
+    servable (``serving``); ``neighbours_kept``: the length of each film's stored lists of an
+    item-item part (the truncation the API scores with)."""
     metrics = heldout_metrics(frames, model=model, params=params, config=config, k=k)
     ratings = frames["ratings"]
     users, items = np.sort(ratings["user_id"].unique()), np.sort(ratings["movie_id"].unique())
     full = Interactions.build(ratings, users, items, frames_item_metadata(frames, items))
     final = create(model, params, config)
-    if not isinstance(final, FactorModel):
-        raise ValueError(f"{model} is not a factor model; only als and als-explicit make a serving artifact")
     started = time.perf_counter()
     final.fit(full)
+    factors, parts, neighbours = serving(final, full, neighbours_kept)
     seconds = time.perf_counter() - started
     artifact = ModelArtifact(model=model, params=final.params, user_ids=users, item_ids=items,
-                             user_factors=final.user_factors, item_factors=final.item_factors,
-                             metrics=metrics, fingerprint=report["fingerprint"], split=split_id(report, k=k))
+                             user_factors=factors.user_factors, item_factors=factors.item_factors,
+                             metrics=metrics, fingerprint=report["fingerprint"], split=split_id(report, k=k),
+                             factor_params=factors.params, parts=parts, neighbours=neighbours)
     return artifact, seconds
+
+
+def serving(model: Recommender, full: Interactions, neighbours_kept: int
+            ) -> tuple[FactorModel, list[dict], dict[str, sp.csr_matrix]]:
+    """(the factors the stream folds into, the parts that rank, each item-item part's stored lists)
+    of a model fit on ``full``. Servable: a factor model, an item-item model, or a hybrid of those
+    with at most one factor part; an item-item model or a hybrid without a factor part gets the
+    factors of the default implicit ALS, fit here."""
+    components = model.parts if isinstance(model, Hybrid) else [(1.0, model)]
+    factors = [m for _, m in components if isinstance(m, FactorModel)]
+    unservable = [m.name for _, m in components if not isinstance(m, FactorModel | ItemItemModel)]
+    if unservable or len(factors) > 1:
+        raise ValueError(f"{model.name} cannot be served: the API ranks with factor and item-item parts "
+                         f"(at most one factor part); {', '.join(unservable) or 'two factor parts'} is not")
+    parts, neighbours = [], {}
+    for weight, part in components:
+        if isinstance(part, FactorModel):
+            parts.append({"model": part.name, "kind": "factor", "weight": weight})
+        else:
+            parts.append({"model": part.name, "kind": "item", "input": part.user_input, "weight": weight})
+            neighbours[part.name] = part.neighbour_lists(neighbours_kept)
+    return (factors[0] if factors else create("als").fit(full)), parts, neighbours
 
 
 def heldout_metrics(frames: dict, *, model: str, params: dict | None = None,

@@ -25,10 +25,11 @@ from collections import OrderedDict
 from dataclasses import dataclass, field
 
 import orjson
-from elasticsearch import Elasticsearch, NotFoundError, helpers
+from elasticsearch import Elasticsearch, NotFoundError
 from prometheus_client import Counter
 
 from . import queries
+from .served import ServedModel
 from core.settings import ApiSettings
 
 MISSING = object()
@@ -79,18 +80,21 @@ class Cache:
 
 @dataclass
 class Catalogue:
-    """The films of one ``films`` version: catalogue fields by id, ids by lower-cased title."""
+    """The films of one ``films`` version: catalogue fields by id, ids by lower-cased title, and the
+    model that ranks them (``search.served``), read in one scan."""
     version: str
+    model: ServedModel
     films: dict[str, dict] = field(default_factory=dict)
     titles: dict[str, list[str]] = field(default_factory=dict)
 
     @classmethod
     def load(cls, es: Elasticsearch, version: str) -> Catalogue:
-        catalogue = cls(version)
-        for hit in helpers.scan(es, index=version, _source=queries.CATALOGUE, size=5000):
-            film = hit["_source"]
-            catalogue.films[hit["_id"]] = film
-            catalogue.titles.setdefault(film["title"].lower(), []).append(hit["_id"])
+        model, docs = ServedModel.load(es, version, queries.CATALOGUE)
+        catalogue = cls(version, model)
+        for doc in docs:
+            film, movie_id = {f: doc[f] for f in queries.CATALOGUE if f in doc}, str(doc["movie_id"])
+            catalogue.films[movie_id] = film
+            catalogue.titles.setdefault(film["title"].lower(), []).append(movie_id)
         return catalogue
 
 
@@ -104,6 +108,7 @@ class ServedFilms:
         self.knn = Cache("knn", api.cache_entries)
         self.titles = Cache("titles", api.cache_entries)
         self._catalogue: Catalogue | None = None
+        self._other: Catalogue | None = None        # a canary's challenger version
         self._checked_at = -float("inf")
         self._lock = threading.Lock()
         self._read: dict[str, float] = {}          # film -> when its statistics were last asked for
@@ -209,16 +214,34 @@ class ServedFilms:
 
     def recommend_for_user(self, user: dict, *, size: int, genres: list[str] | None = None,
                            years=(None, None), films: str | None = None) -> list[dict]:
-        """``queries.recommend_for_user`` with the kNN hits reused while the user's vector, their
-        rated films, the filters and the ``films`` version (``films``: a canary's own) are unchanged."""
+        """The served model's ``size`` best films for ``user`` (``films``: a canary's own version),
+        each with its reason (``ServedModel.reasons``). A model ranked by its factors alone is a
+        kNN on the films' vectors, its hits reused while the user's vector, their rated films, the
+        filters and the version are unchanged; any other is scored here (``ServedModel.recommend``)."""
         if "vector" not in user:
             return queries.recommend_for_user(self.es, user, size=size, genres=genres, years=years)
         exclude = user.get("rated", [])
 
-        def nearest(version: str) -> list[dict]:
+        def ranked(version: str) -> tuple[Catalogue, list[dict]]:
+            catalogue = self.catalogue() if films is None else self.version(version)
+            if not catalogue.model.factor_only:
+                return catalogue, [{**catalogue.films[str(m)], "score": score} for m, score in
+                                   catalogue.model.recommend(user, size, genres=genres, years=years)]
             key = hashlib.blake2b(orjson.dumps([version, size, genres, years, user["vector"], exclude]),
                                   digest_size=16).digest()
-            return self.knn.cached(key, lambda: queries.knn_hits(self.es, user["vector"], size, exclude=exclude,
-                                                                 genres=genres, years=years, index=version))
-        hits = nearest(films) if films else self._on_served_version(nearest)
-        return queries.for_user(self.with_statistics(hits))
+            return catalogue, self.knn.cached(key, lambda: queries.knn_hits(
+                self.es, user["vector"], size, exclude=exclude, genres=genres, years=years, index=version))
+        catalogue, hits = ranked(films) if films else self._on_served_version(ranked)
+        reasons = catalogue.model.reasons(user, [int(f["movie_id"]) for f in hits])
+        return [{**f, "reason": reasons.get(int(f["movie_id"]), "matches your ratings")}
+                for f in self.with_statistics(hits)]
+
+    def version(self, version: str) -> Catalogue:
+        """The catalogue of ``version`` (a canary's challenger), the served one or the one other kept."""
+        served = self.catalogue()
+        if served.version == version:
+            return served
+        with self._lock:
+            if self._other is None or self._other.version != version:
+                self._other = Catalogue.load(self.es, version)
+            return self._other

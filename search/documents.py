@@ -45,11 +45,14 @@ def bayesian_average(total, count, prior_count: float, prior_mean: float):
 
 
 def film_documents(movies: pd.DataFrame, tags: pd.DataFrame, item_ids: np.ndarray, item_factors: np.ndarray,
-                   model_version: str) -> Iterator[tuple[str, dict]]:
+                   model_version: str, neighbours: dict | None = None) -> Iterator[tuple[str, dict]]:
     """The ``films`` document of every catalog film: what a model's indexing writes and nothing the
-    stream changes (catalogue, searchable title, tags, item vector); films the model never saw get
-    no vector."""
+    stream changes (catalogue, searchable title, tags, item vector, and the stored lists of each
+    item-item part of the model: ``neighbours`` part -> items x items CSR in ``item_ids`` order);
+    films the model never saw get neither."""
     vectors = dict(zip(map(int, item_ids), item_factors))
+    lists = {int(m): {part: _neighbour_list(matrix, row, item_ids) for part, matrix in (neighbours or {}).items()}
+             for row, m in enumerate(item_ids)}
     tag_text = tags.dropna(subset=["tag"]).groupby("movie_id")["tag"].agg(lambda t: " ".join(map(str, t)))
     for row in movies.itertuples(index=False):
         movie = int(row.movie_id)
@@ -58,7 +61,15 @@ def film_documents(movies: pd.DataFrame, tags: pd.DataFrame, item_ids: np.ndarra
                "tags": tag_text.get(movie, ""), "model_version": model_version}
         if movie in vectors:
             doc["vector"] = [float(v) for v in vectors[movie]]
+        if lists.get(movie):
+            doc["neighbours"] = lists[movie]
         yield str(movie), doc
+
+
+def _neighbour_list(matrix, row: int, item_ids: np.ndarray) -> dict:
+    """Row ``row`` of a CSR neighbour matrix as ``{"ids": [movie ids], "w": [weights]}``."""
+    lo, hi = matrix.indptr[row], matrix.indptr[row + 1]
+    return {"ids": [int(m) for m in item_ids[matrix.indices[lo:hi]]], "w": [float(w) for w in matrix.data[lo:hi]]}
 
 
 def film_statistics(movies: pd.DataFrame, ratings: pd.DataFrame,
@@ -92,13 +103,16 @@ RESEARCH = {"personalisation": True, "analytics": True, "basis": "research"}
 def user_document(user_id: int, ratings: dict[int, float], last_ts: int | None, vector, model_version: str,
                   privacy: dict | None = None, liked_threshold: float = LIKED_THRESHOLD) -> dict:
     """The whole ``users`` document of one user from their current ratings (movie -> rating):
-    vector, liked and rated films, activity, privacy choices (``core.privacy``; research data when
-    not given). The vector only with consent to personalisation. No names or e-mails. The batch
-    index and the streaming job both write it whole (``index``, not a partial update)."""
+    vector, liked and rated films (``ratings``: the rating of each ``rated`` film, in its order),
+    activity, privacy choices (``core.privacy``; research data when not given). The vector only
+    with consent to personalisation. No names or e-mails. The batch index and the streaming job
+    both write it whole (``index``, not a partial update)."""
     privacy = privacy or RESEARCH
     values = list(ratings.values())
+    rated = sorted(ratings, key=str)
     doc = {"user_id": int(user_id), "liked": sorted(str(m) for m, r in ratings.items() if r >= liked_threshold),
-           "rated": sorted(str(m) for m in ratings), "rating_count": len(values),
+           "rated": [str(m) for m in rated], "ratings": [float(ratings[m]) for m in rated],
+           "rating_count": len(values),
            "rating_mean": float(np.mean(values)) if values else None, "last_ts": last_ts,
            "personalisation": bool(privacy["personalisation"]), "analytics": bool(privacy["analytics"]),
            "basis": privacy["basis"], "model_version": model_version}

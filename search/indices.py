@@ -34,17 +34,25 @@ def versioned_name(alias: str, version: int | str) -> str:
     return f"{alias}-v{version}"
 
 
-def create_index(es: Elasticsearch, alias: str, version: int | str, *, dims: int | None = None) -> str:
-    """Creates ``<alias>-v<version>`` (replacing a leftover of a failed build) and returns its name."""
+def create_index(es: Elasticsearch, alias: str, version: int | str, *, dims: int | None = None,
+                 meta: dict | None = None) -> str:
+    """Creates ``<alias>-v<version>`` (replacing a leftover of a failed build) and returns its name;
+    ``meta``: the mapping's ``_meta`` (the ``films`` index: how its model ranks, ``index_meta``)."""
     name = versioned_name(alias, version)
     if es.indices.exists(index=name) and name not in current_indices(es, alias):
         es.indices.delete(index=name)
     if not es.indices.exists(index=name):
         body = mapping(alias, dims=dims)
-        es.indices.create(index=name, settings=body["settings"], mappings=body["mappings"])
+        mappings = {**body["mappings"], **({"_meta": meta} if meta else {})}
+        es.indices.create(index=name, settings=body["settings"], mappings=mappings)
     else:
         add_missing_fields(es, alias, name)
     return name
+
+
+def index_meta(es: Elasticsearch, index: str) -> dict:
+    """The ``_meta`` of an index's mapping ({} when it has none)."""
+    return next(iter(es.indices.get_mapping(index=index).values()))["mappings"].get("_meta", {})
 
 
 def add_missing_fields(es: Elasticsearch, alias: str, index: str | None = None) -> list[str]:

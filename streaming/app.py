@@ -153,5 +153,5 @@ def canary_challenger(registry: Registry, es, current: str | None):
 def registered_model(registry: Registry, number: str) -> Model:
     """Version ``number`` of the registered model, as the job folds with it."""
     artifact = registry.load(number=number)
-    return Model(list(artifact.item_ids), artifact.item_factors, float(artifact.params["regularization"]),
-                 float(artifact.params["alpha"]), number, float(artifact.params.get("half_life_days", 0.0)))
+    regularization, alpha, half_life_days = artifact.fold_params
+    return Model(list(artifact.item_ids), artifact.item_factors, regularization, alpha, number, half_life_days)

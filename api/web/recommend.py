@@ -2,8 +2,8 @@
 has folded their ratings in.
 
     ready    the user document has every rating they gave (its last_ts is their newest rating's):
-             kNN with their vector, each film explained by the liked film nearest to it
-             ("because you liked X")
+             the served model's films, as the API's per-user route gives them, each explained by
+             the liked film nearest to it under that model ("because you liked X")
     waiting  not yet: the stored "also watched" lists of the films they liked, merged
              ("people who liked X also liked this") — never an empty page
     non_personal  without consent to personalisation: films popular with everyone, nothing
@@ -11,8 +11,6 @@ has folded their ratings in.
 """
 
 from __future__ import annotations
-
-import numpy as np
 
 from ..clients import clients
 from .accounts import Person
@@ -31,9 +29,7 @@ def for_person(person: Person, k: int) -> dict:
     user = queries.get_user(es, person.user_id)
     rated = {str(m) for m, _, _ in person.ratings}
     if user and user.get("last_ts") is not None and user["last_ts"] >= person.last_rating_ts:
-        results = queries.recommend_for_user(es, user, size=k)
-        liked = list(user.get("liked", [])) or sorted(rated)
-        return {"status": "ready", "results": _explained(results, liked),
+        return {"status": "ready", "results": clients().films.recommend_for_user(user, size=k),
                 "based_on": {"ratings": user.get("rating_count"), "model_version": user.get("model_version")}}
     liked = [m for m, r, _ in reversed(person.ratings) if r >= LIKED_THRESHOLD] or [m for m, _, _ in person.ratings]
     return {"status": "waiting", "results": _co_liked(liked, rated, k)}
@@ -54,22 +50,3 @@ def _co_liked(liked: list[int], rated: set[str], k: int) -> list[dict]:
     if len(chosen) < k:
         chosen += queries.popular(es, size=k - len(chosen), exclude=sorted(seen))
     return chosen
-
-
-def _explained(results: list[dict], liked: list[str]) -> list[dict]:
-    """Each recommended film's reason: the liked film whose item vector is nearest to its own."""
-    es = clients().es
-    ids = [str(r["movie_id"]) for r in results] + [str(m) for m in liked[:50]]
-    docs = {d["_id"]: d["_source"] for d in es.mget(index=queries.FILMS, ids=ids,
-                                                     source=["title", "vector"])["docs"] if d.get("found")}
-    anchors = [(docs[str(m)]["title"], np.asarray(docs[str(m)]["vector"])) for m in liked[:50]
-               if str(m) in docs and docs[str(m)].get("vector")]
-    out = []
-    for film in results:
-        own = docs.get(str(film["movie_id"]), {}).get("vector")
-        if anchors and own:
-            title = max(anchors, key=lambda anchor: float(anchor[1] @ np.asarray(own)))[0]
-            out.append({**film, "reason": f"because you liked {title}"})
-        else:
-            out.append(film)
-    return out

@@ -9,12 +9,14 @@ from __future__ import annotations
 import tomllib
 from pathlib import Path
 
-from ._base import Recommender
+from ._base import ItemItemModel, Recommender
 from .als import ExplicitALS, FactorModel, ImplicitALS
 from .baselines import ItemKNN, MostPopular, RP3Beta
 from .content import ContentTFIDF
 from .ease import EASE, SessionEASE
 from .hybrid import Hybrid
+from .item2vec import Item2Vec
+from .multvae import MultVAE
 
 CONFIG_DIR = Path(__file__).resolve().parents[2] / "config" / "models"
 MODELS: dict[str, tuple[type[Recommender], dict]] = {
@@ -28,9 +30,11 @@ MODELS: dict[str, tuple[type[Recommender], dict]] = {
     "als": (ImplicitALS, {}),
     "als-explicit": (ExplicitALS, {}),
     "hybrid": (Hybrid, {}),
+    "item2vec": (Item2Vec, {}),
+    "mult-vae": (MultVAE, {}),
 }
 
-__all__ = ["MODELS", "Recommender", "FactorModel", "create", "model_config"]
+__all__ = ["MODELS", "Recommender", "FactorModel", "Hybrid", "ItemItemModel", "create", "model_config"]
 
 
 def model_config(name: str, path: Path | None = None) -> dict:

@@ -9,8 +9,8 @@ from __future__ import annotations
 import numpy as np
 
 from ..interactions import Interactions
-from core.blend import standardised
 from ._base import Recommender
+from core.blend import standardised
 
 
 class Hybrid(Recommender):

@@ -71,11 +71,12 @@ def test_rollback_restores_the_replaced_champion(registry):
         registry.rollback()
     registry.register(artifact(0.40), data_path="/data", train_seconds=1.0)
     registry.promote()
-    assert registry.rollback() == {"model": "cinerec-als", "champion_was": 2, "champion_now": 1}
+    assert registry.rollback() == {"model": "cinerec", "champion_was": 2, "champion_now": 1}
     assert registry.load(CHAMPION).metrics["ndcg"] == 0.30
 
 
 def test_rating_predictors_register_beside_the_serving_model():
     settings = load_settings(env={})
-    assert registered_name(settings, "als") == "cinerec-als"
+    assert registered_name(settings, "als") == "cinerec"
+    assert registered_name(settings, "hybrid") == "cinerec"
     assert registered_name(settings, "als-explicit") == "cinerec-als-explicit"
