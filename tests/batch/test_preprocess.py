@@ -75,6 +75,18 @@ def test_the_tag_genome_is_cleaned_and_kept(cleaned):
     assert [tuple(row) for row in frames["genome_tags"].itertuples(index=False, name=None)] == GENOME_TAGS
 
 
+def test_the_clean_genome_reaches_the_models_item_metadata(cleaned):
+    import numpy as np
+
+    from batch.interactions import frames_item_metadata
+
+    _, frames = cleaned
+    items = np.sort(frames["ratings"]["movie_id"].unique())
+    genome = frames_item_metadata(frames, items)["genome"]
+    assert {int(i) for i, g in zip(items, genome) if g is not None} == {1, 2}
+    np.testing.assert_array_equal(genome[2], [0.04, 0.08, 0.05, 0.90])
+
+
 def test_a_release_without_genome_gives_empty_genome_frames(tmp_path):
     from batch.preprocess import clean_genome
 
