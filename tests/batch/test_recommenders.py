@@ -11,11 +11,13 @@ SPARK_MODELS = {"als-explicit"}
 FAST_PARAMS = {"als": {"rank": 8, "iterations": 8, "regularization": 0.05},
                "als-explicit": {"rank": 4, "iterations": 8}, "ease": {"regularization": 10.0},
                "ease-session": {"regularization": 10.0},
-               "itemknn-cosine": {"neighbours": 20}, "itemknn-pearson": {"neighbours": 20}}
+               "itemknn-cosine": {"neighbours": 20}, "itemknn-pearson": {"neighbours": 20},
+               "item2vec": {"dim": 16, "epochs": 50, "neighbours": 20},
+               "mult-vae": {"hidden": 64, "latent": 16, "batch": 40, "epochs": 20}}
 # Share of top-5 films from the user's own block (chance: about 0.4). Pearson centres each
 # film on its mean, and the planted ratings are all 4-5 stars, so it sees a weaker signal.
 LEARNS_PATTERN = {"itemknn-cosine": 0.9, "ease": 0.9, "ease-session": 0.9, "als": 0.9, "hybrid": 0.9, "content": 0.9,
-                  "itemknn-pearson": 0.7}
+                  "itemknn-pearson": 0.7, "item2vec": 0.9, "mult-vae": 0.9}
 
 
 @pytest.fixture(scope="module")
