@@ -82,7 +82,9 @@ STORES = [
           "until the next index version", "not personal",
           {"movie_id": (NOT, "film id"), "title": (NOT, "title"), "title_search": (NOT, "title, accents folded"),
            "year": (NOT, "release year"), "genres": (NOT, "genres"), "tags": (NOT, "user tags, joined"),
-           "vector": (NOT, "ALS item factors"), "model_version": (NOT, "model that made the vector")}),
+           "vector": (NOT, "ALS item factors"), "neighbours": (NOT, "the served model's stored neighbour "
+                                                                     "lists (item-item parts)"),
+           "model_version": (NOT, "model that made the vector")}),
     Store("index", "film_stats", "film statistics the stream rewrites every batch", "cinerec index, streaming job",
           "API, web app, dashboards", "until the next index version", "not personal (aggregates)",
           {"movie_id": (NOT, "film id"), "title": (NOT, "title"), "year": (NOT, "release year"),
@@ -98,7 +100,7 @@ STORES = [
     Store("index", "users", "each user's recommendation profile", "cinerec index, streaming job", "API, web app",
           "until erased", CONSENT_OR_RESEARCH,
           {"user_id": (USER, "user id"), "vector": (USER, "ALS user factors (only with personalisation)"),
-           "liked": (USER, "films rated ≥ 4"), "rated": (USER, "films rated"), "rating_count": (USER, "ratings"),
+           "liked": (USER, "films rated ≥ 4"), "rated": (USER, "films rated"), "ratings": (USER, "the rating of each rated film"), "rating_count": (USER, "ratings"),
            "rating_mean": (USER, "mean rating"), "last_ts": (USER, "last rating time"),
            "personalisation": (USER, "consent to personalisation"), "analytics": (USER, "consent to analytics"),
            "basis": (NOT, "consent or research"), "consent": (USER, "older index versions only: always true"),
@@ -163,9 +165,10 @@ STORES = [
           "streaming job, indexing, API", "until deleted from the registry; a champion trained on an erased "
           "user is flagged by cinerec privacy status", CONSENT_OR_RESEARCH,
           {"user_ids": (USER, "users the model was trained on"), "user_factors": (USER, "their vectors"),
-           "item_ids": (NOT, "films"), "item_factors": (NOT, "film vectors"), "gram": (NOT, "YᵀY")},
+           "item_ids": (NOT, "films"), "item_factors": (NOT, "film vectors"), "gram": (NOT, "YᵀY"),
+           "neighbours": (NOT, "stored neighbour lists of item-item parts (neighbours.npz)")},
           {"user_ids": "int64[]", "user_factors": "float32[][]", "item_ids": "int64[]", "item_factors": "float32[][]",
-           "gram": "float32[][]"}),
+           "gram": "float32[][]", "neighbours": "CSR arrays"}),
     Store("file", "var/logs/, job output", "service logs", "every process", "operators", "rotated by the operator",
           "legitimate interest: operations", {"lines": (NOT, "counts, timings, reasons; never e-mails, names "
                                                               "or secrets (a test checks)")}, {"lines": "text"}),

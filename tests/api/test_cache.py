@@ -89,7 +89,9 @@ def test_knn_hits_are_reused_only_for_the_same_vector_and_rated_films(served, fr
     assert top not in [str(f["movie_id"]) for f in rated] and _lookups("knn", "hit") == hits + 1
     turned = films.recommend_for_user({**user, "vector": [-v for v in user["vector"]]}, size=5)
     assert [f["movie_id"] for f in turned] != [f["movie_id"] for f in first]
-    assert queries.recommend_for_user(fresh_indices, user, size=5) == first     # what an uncached read gives
+    uncached = queries.recommend_for_user(fresh_indices, user, size=5)       # what an uncached read gives
+    assert [{**f, "reason": None} for f in uncached] == [{**f, "reason": None} for f in first]
+    assert all(f["reason"].startswith("because you liked ") for f in first)
 
 
 def test_title_map_follows_the_films_alias(served, fresh_indices, settings):

@@ -5,6 +5,7 @@ import pandas as pd
 import pytest
 from planted import planted_frames
 
+from batch.artifact import ModelArtifact
 from batch.evaluate import Holdout, evaluate_model
 from batch.interactions import Interactions
 from batch.recommenders import create
@@ -126,9 +127,19 @@ def test_train_makes_a_serving_artifact_with_heldout_metrics():
     assert 0 < artifact.metrics["ndcg"] <= 1 and seconds > 0
 
 
-def test_only_factor_models_make_serving_artifacts():
-    with pytest.raises(ValueError, match="not a factor model"):
-        train(planted_frames(), {"fingerprint": "abc"}, model="ease")
+def test_only_models_the_api_can_rank_make_serving_artifacts():
+    with pytest.raises(ValueError, match="cannot be served"):
+        train(planted_frames(), {"fingerprint": "abc"}, model="popular")
+
+
+def test_an_item_item_artifact_keeps_its_lists_and_the_factors_the_stream_folds_into(tmp_path):
+    artifact, _ = train(planted_frames(), {"fingerprint": "abc"}, model="ease", neighbours_kept=7)
+    loaded = ModelArtifact.load(artifact.save(tmp_path / "ease"))
+    assert loaded.parts == [{"model": "ease", "kind": "item", "input": "binary", "weight": 1.0}]
+    assert loaded.factor_params["rank"] == create("als").params["rank"] and not loaded.factor_only
+    lists = loaded.neighbours["ease"]
+    assert lists.shape == (len(loaded.item_ids),) * 2 and np.diff(lists.indptr).max() == 7
+    assert np.allclose(lists.toarray(), artifact.neighbours["ease"].toarray())
 
 
 def test_search_space_is_the_grid_of_the_toml(tmp_path):
