@@ -14,7 +14,7 @@ export PYSPARK_PYTHON := $(abspath $(BIN)/python)
 ENGINES := .engines
 ENGINE_POMS := $(wildcard deployment/engines/pom.xml deployment/engines/*/pom.xml)
 
-.PHONY: install check-java check-maven demo test test-chaos browser monitoring lint clean services-down
+.PHONY: install check-java check-maven demo test test-chaos browser monitoring lint clean services-down notebooks docs
 
 install: $(VENV)/.installed $(ENGINES)/.fetched
 
@@ -80,6 +80,14 @@ monitoring:
 
 test-chaos: install
 	$(BIN)/python -m pytest -m chaos
+
+# The notebooks executed into var/notebooks/ (on CINEREC_NOTEBOOK_DATA, else ml-latest-small beside the
+# repository, else the synthetic world); `make docs` then builds the site with their outputs.
+notebooks: install
+	$(BIN)/python notebooks/run.py
+
+docs: notebooks
+	$(BIN)/mkdocs build --strict
 
 lint: install
 	$(BIN)/ruff check .
