@@ -118,3 +118,12 @@ def test_the_documentation_renders_an_executed_notebook_with_its_plots(executed)
     assert "ndcg" in markdown and "*Executed " in markdown
     stale, none = hook.render(source, base / "nowhere")
     assert not none and "not executed" in stale
+
+
+@pytest.mark.spark
+def test_stripping_an_executed_notebook_gives_back_what_is_stored(executed):
+    done, _, _ = executed
+    nb = done["01-exploration"]
+    assert not run.is_stripped(nb)
+    stored = nbformat.read(ROOT / "notebooks" / "01-exploration.ipynb", as_version=4)
+    assert run.is_stripped(run.strip(nb)) and run.source_digest(nb) == run.source_digest(stored)
