@@ -126,9 +126,16 @@ def main(argv: list[str] | None = None) -> int:
                 nbformat.write(strip(nb), path)
                 print(f"stripped {path.relative_to(ROOT)}")
         return 0
+    from nbclient.exceptions import CellExecutionError
+
     for path in chosen:
         started = time.monotonic()
-        target = execute(path, args.out)
+        try:
+            target = execute(path, args.out)
+        except CellExecutionError as err:
+            print(f"{err}\n{path.name} failed; the executed copy, with the error, is {args.out / path.name}",
+                  file=sys.stderr)
+            return 1
         print(f"{path.name}: {time.monotonic() - started:.0f} s -> {target}", flush=True)
     return 0
 
