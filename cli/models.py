@@ -19,7 +19,7 @@ from ops.indexing import build_served_indices
 from simulator.world import world_dir, world_of
 
 DEFAULT_MODELS = ("popular", "itemknn-cosine", "itemknn-pearson", "rp3beta", "content", "ease", "ease-session",
-                  "als", "als-explicit", "hybrid")
+                  "als", "als-explicit", "item2vec", "mult-vae", "hybrid")
 
 
 def data_path(settings: Settings, path: Path | None) -> Path:
