@@ -47,19 +47,25 @@ def train(frames: dict, report: dict, *, model: str = "als", params: dict | None
     servable (``serving``); ``neighbours_kept``: the length of each film's stored lists of an
     item-item part (the truncation the API scores with)."""
     metrics = heldout_metrics(frames, model=model, params=params, config=config, k=k)
+    artifact, seconds = fit_servable(create(model, params, config), frames, report, neighbours_kept=neighbours_kept)
+    artifact.metrics, artifact.split = metrics, split_id(report, k=k)
+    return artifact, seconds
+
+
+def fit_servable(model: Recommender, frames: dict, report: dict, *, neighbours_kept: int = SERVED_NEIGHBOURS
+                 ) -> tuple[ModelArtifact, float]:
+    """``model`` fit on all of ``frames``' ratings and made servable (``serving``), with the seconds taken."""
     ratings = frames["ratings"]
     users, items = np.sort(ratings["user_id"].unique()), np.sort(ratings["movie_id"].unique())
     full = Interactions.build(ratings, users, items, frames_item_metadata(frames, items))
-    final = create(model, params, config)
     started = time.perf_counter()
-    final.fit(full)
-    factors, parts, neighbours = serving(final, full, neighbours_kept)
+    model.fit(full)
+    factors, parts, neighbours = serving(model, full, neighbours_kept)
     seconds = time.perf_counter() - started
-    artifact = ModelArtifact(model=model, params=final.params, user_ids=users, item_ids=items,
-                             user_factors=factors.user_factors, item_factors=factors.item_factors,
-                             metrics=metrics, fingerprint=report["fingerprint"], split=split_id(report, k=k),
-                             factor_params=factors.params, parts=parts, neighbours=neighbours)
-    return artifact, seconds
+    return ModelArtifact(model=model.name, params=model.params, user_ids=users, item_ids=items,
+                         user_factors=factors.user_factors, item_factors=factors.item_factors,
+                         fingerprint=report["fingerprint"], factor_params=factors.params, parts=parts,
+                         neighbours=neighbours), seconds
 
 
 def serving(model: Recommender, full: Interactions, neighbours_kept: int

@@ -50,6 +50,15 @@ def forgetting(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def served(settings: Settings, args: argparse.Namespace) -> int:
+    from cli.models import data_path, parse_params
+    from ops.served_quality import served_quality
+
+    print_json(served_quality(settings, data_path(settings, args.data), model=args.model,
+                              params=parse_params(args.param), k=args.k, wait_s=args.wait_s))
+    return 0
+
+
 def add_parsers(sub) -> None:
     benches = sub.add_parser("bench", help="benchmarks that print JSON").add_subparsers(dest="target", required=True)
     url_help = "API base URL (default: http://<api.host>:<api.port>)"
@@ -104,3 +113,12 @@ def add_parsers(sub) -> None:
     p.add_argument("--rank", type=int, default=64, help="ALS rank (default 64, the demo's)")
     p.add_argument("--minutes", type=int, default=5, help="minutes after the reversal (default 5)")
     p.set_defaults(run=forgetting)
+    p = benches.add_parser("served", help="nDCG@k of what the API serves after the temporal train part is "
+                                          "replayed through Kafka and the streaming job, next to the same model "
+                                          "offline (starts its own Kafka and Elasticsearch; JSON)")
+    p.add_argument("--data", help="MovieLens directory (default: data.path)")
+    p.add_argument("--model", default="hybrid", help="a servable model (default hybrid)")
+    p.add_argument("--param", action="append", default=[], metavar="KEY=VALUE", help="hyper-parameter override")
+    p.add_argument("--k", type=int, default=10)
+    p.add_argument("--wait-s", type=float, default=900.0, help="longest wait for the job to apply the replay")
+    p.set_defaults(run=served)

@@ -14,6 +14,8 @@ memory of each role, so a benchmark can say what 1,000 events cost each process.
 from __future__ import annotations
 
 import os
+import signal
+import subprocess
 from pathlib import Path
 
 ROLES = {"kafka": ("kafka.Kafka",), "elasticsearch": ("org.elasticsearch.bootstrap.Elasticsearch",),
@@ -76,3 +78,20 @@ class Usage:
 
     def peak_mb(self) -> dict[str, float]:
         return {role: round(total / 2**20, 1) for role, total in sorted(self.peak_rss.items())}
+
+
+def stop_child(child: subprocess.Popen, grace_s: float = 30.0) -> None:
+    """SIGTERM to the child, which stops what it runs (Spark's JVM included) and exits; SIGKILL to
+    its whole process group after ``grace_s``. Signalling the group at once would kill the JVM
+    under the driver's feet and fill the log with its stack traces."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(grace_s)
+        except subprocess.TimeoutExpired:
+            pass
+    try:
+        os.killpg(child.pid, signal.SIGKILL)             # whatever is left of the group
+    except (ProcessLookupError, PermissionError):
+        pass
+    child.wait()
