@@ -8,8 +8,9 @@
                   by a thread of the process, so a request on a film in use does not wait for them
     stored lists  a film's "also watched" and "similar" results, at most ``api.lists_ttl_s`` old (the
                   stream re-scores them every ``streaming.also_watched_refresh_s``)
-    kNN hits      the nearest films to one user vector with its exclusions and filters, on one ``films``
-                  version: exact (an unchanged vector on an unchanged index has the same neighbours)
+    user hits     the served model's films for one user vector, rated films (and their ratings, for a
+                  model with item-item parts), filters and ``films`` version: exact (unchanged inputs on
+                  an unchanged index rank the same films)
     title hits    one search text on one ``films`` version: exact
 A user document is never cached: it is read by id (real time) on every request, so a rating the
 stream has folded in changes the user's vector and with it the kNN key. Each cache holds at most
@@ -224,11 +225,14 @@ class ServedFilms:
 
         def ranked(version: str) -> tuple[Catalogue, list[dict]]:
             catalogue = self.catalogue() if films is None else self.version(version)
-            if not catalogue.model.factor_only:
-                return catalogue, [{**catalogue.films[str(m)], "score": score} for m, score in
-                                   catalogue.model.recommend(user, size, genres=genres, years=years)]
-            key = hashlib.blake2b(orjson.dumps([version, size, genres, years, user["vector"], exclude]),
+            model = catalogue.model
+            key = hashlib.blake2b(orjson.dumps([version, size, genres, years, user["vector"], exclude,
+                                                None if model.factor_only else user.get("ratings")]),
                                   digest_size=16).digest()
+            if not model.factor_only:
+                return catalogue, self.knn.cached(key, lambda: [
+                    {**catalogue.films[str(m)], "score": score}
+                    for m, score in model.recommend(user, size, genres=genres, years=years)])
             return catalogue, self.knn.cached(key, lambda: queries.knn_hits(
                 self.es, user["vector"], size, exclude=exclude, genres=genres, years=years, index=version))
         catalogue, hits = ranked(films) if films else self._on_served_version(ranked)
