@@ -33,6 +33,11 @@ class Recommender(ABC):
     def score(self, users: np.ndarray) -> np.ndarray:
         """Higher is better; shape (len(users), n_items). ``users`` are row indices."""
 
+    def refold(self, train: Interactions) -> Recommender:
+        """The users' side recomputed from ``train`` (same users and items) with the items' side
+        kept as fit: what a stream does with new ratings between two trainings."""
+        raise NotImplementedError(f"{self.name} cannot take new ratings without a fit")
+
     def predict(self, users: np.ndarray, items: np.ndarray) -> np.ndarray:
         raise NotImplementedError(f"{self.name} does not predict ratings")
 
@@ -66,6 +71,11 @@ class ItemItemModel(Recommender):
     @abstractmethod
     def weight_rows(self, rows: np.ndarray) -> np.ndarray:
         """Dense rows W[rows, :]."""
+
+    def refold(self, train: Interactions) -> ItemItemModel:
+        """An item-item model's user side is the user's ratings themselves."""
+        self.train = train
+        return self
 
     def inputs(self, users: np.ndarray) -> sp.csr_matrix:
         """in_u of each user (rows of the training matrix)."""

@@ -50,6 +50,15 @@ class ImplicitALS(FactorModel):
         """The solve that re-computes a user's vector against this model's item factors."""
         return FoldIn(self.item_factors, self.regularization, self.alpha, self.half_life_days)
 
+    def refold(self, train: Interactions) -> ImplicitALS:
+        """Every user's vector solved from ``train`` against the fit item factors (the fold-in)."""
+        self.train = train
+        ratings = train.matrix.tocsr().astype(np.float64)
+        ratings.sort_indices()
+        weights = recency_weight_matrix(ratings, train.times, self.half_life_days) if self.half_life_days else None
+        self.user_factors = solve_rows(self.item_factors, ratings, self.regularization, self.alpha, weights)
+        return self
+
     def _fit(self, train: Interactions) -> None:
         p = self.params
         rank, reg, alpha = int(p.get("rank", 64)), self.regularization, self.alpha

@@ -81,6 +81,11 @@ class ContentTFIDF(ItemItemModel):
                                    float(self.params.get("genome_weight", 0.0)))
         self.profiles = self.inputs(np.arange(train.matrix.shape[0])) @ self.vectors   # (users, vocabulary)
 
+    def refold(self, train: Interactions) -> ContentTFIDF:
+        self.train = train
+        self.profiles = self.inputs(np.arange(train.matrix.shape[0])) @ self.vectors
+        return self
+
     def weight_rows(self, rows: np.ndarray) -> np.ndarray:
         return (self.vectors[rows] @ self.vectors.T).toarray()
 

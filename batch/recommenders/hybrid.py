@@ -25,5 +25,11 @@ class Hybrid(Recommender):
         self.parts = [(float(weight), create(name, overrides.get(name)).fit(train))
                       for name, weight in components.items()]
 
+    def refold(self, train: Interactions) -> Hybrid:
+        self.train = train
+        for _, model in self.parts:
+            model.refold(train)
+        return self
+
     def score(self, users: np.ndarray) -> np.ndarray:
         return sum(weight * standardised(model.score(users)) for weight, model in self.parts)

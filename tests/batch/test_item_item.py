@@ -53,3 +53,19 @@ def test_centred_inputs_weigh_films_liked_more_than_usual():
 def test_standardised_rows_have_mean_0_and_std_1_and_constant_rows_stay_0():
     rows = standardised(np.array([[1.0, 2.0, 3.0], [4.0, 4.0, 4.0]]))
     assert np.allclose(rows[0].mean(), 0) and np.allclose(rows[0].std(), 1) and np.all(rows[1] == 0)
+
+
+@pytest.mark.parametrize("name, params", [("als", {"rank": 8, "iterations": 6}), ("ease", FAST["ease"]),
+                                          ("content", {}),
+                                          ("hybrid", {"components": {"ease": 0.5, "als": 0.3, "content": 0.2},
+                                                      "part_params": {"als": {"rank": 8, "iterations": 6}}})])
+def test_refold_on_the_training_data_changes_nothing_and_new_ratings_reach_the_scores(full, name, params):
+    model = create(name, params).fit(full)
+    users = np.arange(0, 80, 9)
+    before = np.asarray(model.score(users), dtype=np.float64)
+    assert np.allclose(np.asarray(model.refold(full).score(users), dtype=np.float64), before, atol=1e-6)
+    more = full.matrix.tolil()
+    more[users, 55] = 5.0                                   # every sampled user rates a noise film
+    grown = Interactions(full.user_ids, full.item_ids, more.tocsr(), full.items, None)
+    after = np.asarray(model.refold(grown).score(users), dtype=np.float64)
+    assert not np.allclose(after, before)
