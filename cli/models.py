@@ -154,7 +154,9 @@ def add_parsers(sub) -> None:
 
     train_p = sub.add_parser("train", help="train a model, log it to MLflow, register a challenger")
     data_option(train_p)
-    train_p.add_argument("--model", default="als", choices=("als", "als-explicit"))
+    train_p.add_argument("--model", default="als", choices=sorted(MODELS),
+                         help="any model the API can rank (factor, item-item, or a hybrid of them) or als-explicit "
+                              "(a rating predictor, registered beside the served model); default als")
     train_p.add_argument("--config", dest="config_file", type=Path,
                          help="model TOML (default config/models/<model>.toml)")
     train_p.add_argument("--param", action="append", metavar="KEY=VALUE",
