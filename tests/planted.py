@@ -36,5 +36,16 @@ def planted_frames(seed: int = 0) -> dict[str, pd.DataFrame]:
     return {"ratings": ratings, "movies": movies, "tags": tags}
 
 
+def indexable_frames(seed: int = 0) -> dict[str, pd.DataFrame]:
+    """``planted_frames`` with the film features ``cinerec index`` reads (count, mean; the mean
+    stands in for the Bayesian average)."""
+    frames = planted_frames(seed)
+    movies, ratings = frames["movies"], frames["ratings"]
+    movies["rating_count"] = movies["movie_id"].map(ratings.groupby("movie_id").size()).fillna(0).astype(int)
+    movies["rating_mean"] = movies["movie_id"].map(ratings.groupby("movie_id")["rating"].mean())
+    movies["bayesian_avg"] = movies["rating_mean"]
+    return frames
+
+
 def block_of(film: int) -> int:
     return 0 if film <= BLOCK else 1 if film <= 2 * BLOCK else 2

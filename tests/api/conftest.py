@@ -2,7 +2,7 @@
 
 import numpy as np
 import pytest
-from planted import planted_frames
+from planted import indexable_frames
 
 from batch.artifact import ModelArtifact
 from batch.indexing import build_indices
@@ -12,13 +12,10 @@ from batch.recommenders import create
 
 @pytest.fixture(scope="module")
 def indexed(fresh_indices, base_settings):
-    frames = planted_frames()
+    frames = indexable_frames()
     movies, ratings = frames["movies"], frames["ratings"]
     movies.loc[movies["movie_id"] == 1, ["title", "year"]] = ("Toy Story", 1995)
     movies.loc[movies["movie_id"] == 26, ["title", "year"]] = ("Heat", 1995)
-    movies["rating_count"] = movies["movie_id"].map(ratings.groupby("movie_id").size()).fillna(0).astype(int)
-    movies["rating_mean"] = movies["movie_id"].map(ratings.groupby("movie_id")["rating"].mean())
-    movies["bayesian_avg"] = movies["rating_mean"]
     users, items = np.sort(ratings["user_id"].unique()), np.sort(ratings["movie_id"].unique())
     model = create("als", {"rank": 8, "iterations": 8, "regularization": 0.05, "alpha": 2.0})
     model.fit(Interactions.build(ratings, users, items))

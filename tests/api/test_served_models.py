@@ -9,7 +9,7 @@ asked through the API's route. Ties in the offline scores may come in either ord
 
 import numpy as np
 import pytest
-from planted import planted_frames
+from planted import indexable_frames
 
 from api.app import create_app
 from batch.artifact import ModelArtifact
@@ -34,11 +34,8 @@ K, USERS = 5, (1, 17, 44, 80)
 
 @pytest.fixture(scope="module")
 def world(fresh_indices, base_settings):
-    frames = planted_frames()
-    movies, ratings = frames["movies"], frames["ratings"]
-    movies["rating_count"] = movies["movie_id"].map(ratings.groupby("movie_id").size()).fillna(0).astype(int)
-    movies["rating_mean"] = movies["movie_id"].map(ratings.groupby("movie_id")["rating"].mean())
-    movies["bayesian_avg"] = movies["rating_mean"]
+    frames = indexable_frames()
+    ratings = frames["ratings"]
     users, items = np.sort(ratings["user_id"].unique()), np.sort(ratings["movie_id"].unique())
     full = Interactions.build(ratings, users, items, item_metadata(movies, frames["tags"], items))
     app = create_app(base_settings)

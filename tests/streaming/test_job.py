@@ -10,7 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 from confluent_kafka import Producer
-from planted import planted_frames
+from planted import indexable_frames
 from prometheus_client import REGISTRY
 
 from batch.artifact import ModelArtifact
@@ -33,11 +33,8 @@ PARAMS = {"rank": 6, "iterations": 6, "regularization": 0.05, "alpha": 2.0}
 
 @pytest.fixture(scope="module")
 def world(fresh_indices):
-    frames = planted_frames()
-    movies, ratings = frames["movies"], frames["ratings"]
-    movies["rating_count"] = movies["movie_id"].map(ratings.groupby("movie_id").size()).fillna(0).astype(int)
-    movies["rating_mean"] = movies["movie_id"].map(ratings.groupby("movie_id")["rating"].mean())
-    movies["bayesian_avg"] = movies["rating_mean"]
+    frames = indexable_frames()
+    ratings = frames["ratings"]
     users, items = np.sort(ratings["user_id"].unique()), np.sort(ratings["movie_id"].unique())
     model = create("als", PARAMS).fit(Interactions.build(ratings, users, items))
     artifact = ModelArtifact("als", model.params, users, items, model.user_factors, model.item_factors)
