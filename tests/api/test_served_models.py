@@ -37,7 +37,7 @@ def world(fresh_indices, base_settings):
     frames = indexable_frames()
     ratings = frames["ratings"]
     users, items = np.sort(ratings["user_id"].unique()), np.sort(ratings["movie_id"].unique())
-    full = Interactions.build(ratings, users, items, item_metadata(movies, frames["tags"], items))
+    full = Interactions.build(ratings, users, items, item_metadata(frames["movies"], frames["tags"], items))
     app = create_app(base_settings)
     app.testing = True
     return frames, full, app.test_client()
