@@ -41,6 +41,11 @@ class MultVAE(Recommender):
     def score(self, users: np.ndarray) -> np.ndarray:
         return decode_mean(self.weights, self.train.binary[users])
 
+    def refold(self, train: Interactions) -> MultVAE:
+        """The encoder reads each user's ratings when scoring: new ratings need no fit."""
+        self.train = train
+        return self
+
 
 def _normalised(rows: sp.csr_matrix) -> np.ndarray:
     dense = rows.toarray().astype(np.float32)

@@ -99,3 +99,20 @@ def test_mult_vae_is_deterministic_with_a_seed_and_scores_with_the_encoder_mean(
     w = first.weights
     assert w["w1"].shape == (n, 64) and w["w2"].shape == (64, 32) and w["w3"].shape == (16, 64) \
         and w["w4"].shape == (64, n)
+
+
+def test_mult_vae_takes_new_ratings_without_a_fit(holdout):
+    """refold keeps the trained network and encodes the new ratings: a user who now rated the
+    other block's films gets that block recommended."""
+    model = create("mult-vae", MULT_VAE).fit(holdout.train)
+    weights = {k: v.copy() for k, v in model.weights.items()}
+    train = holdout.train
+    user = int(np.flatnonzero(train.user_ids <= 40)[0])                  # a block-1 user
+    other = np.flatnonzero((train.item_ids > 25) & (train.item_ids <= 50))
+    matrix = train.matrix.tolil()
+    matrix[user, :] = 0
+    matrix[user, other[:10]] = 5.0
+    model.refold(type(train)(train.user_ids, train.item_ids, matrix.tocsr(), train.items))
+    assert all(np.array_equal(weights[k], model.weights[k]) for k in weights)
+    top = model.recommend(np.array([user]), 5)[0]
+    assert all(25 < train.item_ids[i] <= 50 for i in top)
