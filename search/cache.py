@@ -1,7 +1,8 @@
 """What the API reads on every request, kept in its process with a stated bound on staleness.
 
-    catalogue     each film's title, year and genres, and title -> films, for the ``films`` version
-                  being served: rebuilt when the alias moves (checked every ``api.alias_check_s``)
+    catalogue     each film's title, year and genres, and title -> films, and the served model (its
+                  vectors and lists), for the ``films`` version being served: a version the alias
+                  newly names (checked every ``api.alias_check_s``) is loaded ahead, then served
     statistics    ``film_stats`` documents by id, at most ``api.stats_ttl_s`` old (1 s: the index's own
                   refresh interval, so a search on it sees nothing newer either); the films read in the
                   last ``REFRESH_WINDOW_S`` are re-read ahead of expiry, in one ``mget`` every half TTL,
@@ -110,6 +111,8 @@ class ServedFilms:
         self.titles = Cache("titles", api.cache_entries)
         self._catalogue: Catalogue | None = None
         self._other: Catalogue | None = None        # a canary's challenger version
+        self._loading: str | None = None            # a version being loaded ahead
+        self._loader: threading.Thread | None = None
         self._checked_at = -float("inf")
         self._lock = threading.Lock()
         self._read: dict[str, float] = {}          # film -> when its statistics were last asked for
@@ -118,17 +121,55 @@ class ServedFilms:
     # -- the served version ------------------------------------------------------------------
 
     def catalogue(self) -> Catalogue:
-        """The catalogue of the ``films`` version the alias names (checked every ``alias_check_s``)."""
+        """The catalogue of the ``films`` version being served. The alias is checked every
+        ``alias_check_s``; a version it newly names is loaded by a thread of the process while
+        requests go on with the one before (a rank-512 hybrid's vectors and lists took 7.7 s to
+        load), and served from the first request after it is ready. The first version, or one
+        whose predecessor is gone (``reload``), is loaded by the request that needs it."""
         if self.clock() - self._checked_at >= self.api.alias_check_s or self._catalogue is None:
             with self._lock:
                 if self.clock() - self._checked_at >= self.api.alias_check_s or self._catalogue is None:
                     version = min(self.es.indices.get_alias(name=queries.FILMS))
-                    if self._catalogue is None or self._catalogue.version != version:
-                        self._catalogue = Catalogue.load(self.es, version)
-                        self.stats.clear()       # a new version comes with new film_stats and film_lists
-                        self.lists.clear()
+                    if self._catalogue is None:
+                        self._serve(Catalogue.load(self.es, version))
+                    elif version not in (self._catalogue.version, self._loading):
+                        self._loading = version
+                        self._loader = threading.Thread(target=self._load_ahead, args=(version,),
+                                                        name="catalogue", daemon=True)
+                        self._loader.start()
                     self._checked_at = self.clock()
         return self._catalogue
+
+    def reload(self) -> Catalogue:
+        """The version the alias names now, loaded by this call (the served one's index is gone)."""
+        with self._lock:
+            self._serve(Catalogue.load(self.es, min(self.es.indices.get_alias(name=queries.FILMS))))
+            self._checked_at = self.clock()
+        return self._catalogue
+
+    def settled(self, timeout_s: float = 60.0) -> Catalogue:
+        """The catalogue once a version being loaded is served (for callers that must see it)."""
+        self.catalogue()
+        loader = self._loader
+        if loader is not None:
+            loader.join(timeout_s)
+        return self.catalogue()
+
+    def _load_ahead(self, version: str) -> None:
+        try:
+            catalogue = Catalogue.load(self.es, version)
+        except Exception:  # noqa: BLE001 - the next alias check tries again; the served version goes on
+            catalogue = None
+        with self._lock:
+            if catalogue is not None:
+                self._serve(catalogue)
+            self._loading = None
+
+    def _serve(self, catalogue: Catalogue) -> None:
+        """Called with the lock held."""
+        self._catalogue = catalogue
+        self.stats.clear()           # a new version comes with new film_stats and film_lists
+        self.lists.clear()
 
     # -- reads -------------------------------------------------------------------------------
 
@@ -203,8 +244,7 @@ class ServedFilms:
         try:
             return read(self.catalogue().version)
         except NotFoundError:
-            self._checked_at = -float("inf")
-            return read(self.catalogue().version)
+            return read(self.reload().version)
 
     def also_watched_or_popular(self, movie_id: int, *, size: int) -> list[dict]:
         """A film's stored "also watched" list, or the popular films when it has none (a cold film)."""

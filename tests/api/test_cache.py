@@ -106,6 +106,8 @@ def test_title_map_follows_the_films_alias(served, fresh_indices, settings):
     try:
         assert films.film_by_title("Heat (1995)")["movie_id"] == 26    # alias not checked again yet
         clock.now += settings.api.alias_check_s
+        assert films.film_by_title("Heat (1995)")["movie_id"] == 26    # the new version is being loaded
+        assert films.settled().version == copy                          # then served
         assert films.film_by_title("Heat (1995)") is None
         assert films.film_by_title("heat wave")["movie_id"] == 26
     finally:

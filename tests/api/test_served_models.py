@@ -40,7 +40,7 @@ def world(fresh_indices, base_settings):
     ratings = frames["ratings"]
     users, items = np.sort(ratings["user_id"].unique()), np.sort(ratings["movie_id"].unique())
     full = Interactions.build(ratings, users, items, item_metadata(frames["movies"], frames["tags"], items))
-    app = create_app(base_settings.replace(api__alias_check_s=0.0))   # each test's version at once
+    app = create_app(base_settings.replace(api__alias_check_s=0.0))
     app.testing = True
     return frames, full, app.test_client()
 
@@ -54,6 +54,8 @@ def test_the_api_answers_with_the_offline_models_top_k(world, fresh_indices, nam
                              factors.item_factors, factor_params=factors.params, parts=parts, neighbours=neighbours)
     version = f"{list(SERVABLE).index(name) + 20}"
     build_indices(fresh_indices, frames, artifact, version=version)
+    with client.application.app_context():                 # the new version loaded ahead, then served
+        assert client.application.extensions["cinerec"].films.settled().version == f"films-v{version}"
     rows = full.user_index(list(USERS))
     offline_top = model.recommend(rows, K)
     offline_scores = np.asarray(model.score(rows), dtype=np.float64)
