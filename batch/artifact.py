@@ -21,6 +21,8 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from core.blend import factor_only
+
 ARRAYS = ("user_ids", "item_ids", "user_factors", "item_factors", "gram")
 
 
@@ -56,8 +58,7 @@ class ModelArtifact:
 
     @property
     def factor_only(self) -> bool:
-        """Ranked by its factors alone (a kNN on the films' vectors)."""
-        return all(part["kind"] == "factor" for part in self.parts)
+        return factor_only(self.parts)
 
     def save(self, directory: Path) -> Path:
         directory = Path(directory)

@@ -60,12 +60,18 @@ def fit_servable(model: Recommender, frames: dict, report: dict, *, neighbours_k
     full = Interactions.build(ratings, users, items, frames_item_metadata(frames, items))
     started = time.perf_counter()
     model.fit(full)
+    artifact = servable_artifact(model, report["fingerprint"], neighbours_kept=neighbours_kept)
+    return artifact, time.perf_counter() - started
+
+
+def servable_artifact(model: Recommender, fingerprint: str, *, neighbours_kept: int = SERVED_NEIGHBOURS
+                      ) -> ModelArtifact:
+    """The artifact of a model fit on ``model.train`` (``serving``: its parts, lists and factors)."""
+    full = model.train
     factors, parts, neighbours = serving(model, full, neighbours_kept)
-    seconds = time.perf_counter() - started
-    return ModelArtifact(model=model.name, params=model.params, user_ids=users, item_ids=items,
-                         user_factors=factors.user_factors, item_factors=factors.item_factors,
-                         fingerprint=report["fingerprint"], factor_params=factors.params, parts=parts,
-                         neighbours=neighbours), seconds
+    return ModelArtifact(model=model.name, params=model.params, user_ids=full.user_ids, item_ids=full.item_ids,
+                         user_factors=factors.user_factors.copy(), item_factors=factors.item_factors,
+                         fingerprint=fingerprint, factor_params=factors.params, parts=parts, neighbours=neighbours)
 
 
 def serving(model: Recommender, full: Interactions, neighbours_kept: int

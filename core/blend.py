@@ -14,6 +14,11 @@ import numpy as np
 INPUTS = ("binary", "centred")
 
 
+def factor_only(parts: list[dict]) -> bool:
+    """Ranked by its factors alone: no part needs the user's rated films (a kNN on the vectors will do)."""
+    return all(part["kind"] == "factor" for part in parts)
+
+
 def standardised(scores: np.ndarray) -> np.ndarray:
     """Each row centred on its mean and divided by its standard deviation (1 where that is 0)."""
     scores = np.asarray(scores, dtype=np.float64)

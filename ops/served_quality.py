@@ -33,14 +33,13 @@ import numpy as np
 from . import services as svc
 from .processes import stop_child
 from batch import movielens
-from batch.artifact import ModelArtifact
 from batch.evaluate import Holdout, score_model
 from batch.indexing import build_indices
 from batch.interactions import Interactions
 from batch.recommenders import create
 from batch.registry import CHAMPION, Registry
 from batch.split import split
-from batch.training import SERVED_NEIGHBOURS, prepare, serving
+from batch.training import SERVED_NEIGHBOURS, prepare, servable_artifact
 from core import metrics
 from core.settings import Settings, as_env
 from search.client import connect
@@ -73,10 +72,7 @@ def served_quality(settings: Settings, data: Path, *, model: str, params: dict |
     train = holdout.train                                   # the base, on the same users and films
     served_model = create(model, params).fit(Interactions.build(base_rows, train.user_ids, train.item_ids,
                                                                 train.items))
-    factors, parts, neighbours = serving(served_model, served_model.train, SERVED_NEIGHBOURS)
-    artifact = ModelArtifact(model, served_model.params, train.user_ids, train.item_ids,
-                             factors.user_factors.copy(), factors.item_factors, fingerprint=report["fingerprint"],
-                             factor_params=factors.params, parts=parts, neighbours=neighbours)
+    artifact = servable_artifact(served_model, report["fingerprint"])      # vectors copied: refold keeps them
     children: dict[str, subprocess.Popen] = {}
     svc.up(settings)
     try:

@@ -20,7 +20,7 @@ from elasticsearch import Elasticsearch, helpers
 
 from . import indices
 from .documents import LIKED_THRESHOLD
-from core.blend import standardised, user_inputs
+from core.blend import factor_only, standardised, user_inputs
 
 FACTORS_ALONE = [{"model": "als", "kind": "factor", "weight": 1.0}]   # an index built before parts existed
 
@@ -73,7 +73,7 @@ class ServedModel:
 
     @property
     def factor_only(self) -> bool:
-        return all(part["kind"] == "factor" for part in self.parts)
+        return factor_only(self.parts)
 
     def rows(self, movie_ids) -> tuple[np.ndarray, np.ndarray]:
         """(rows of the given films the model knows, positions of those films in the input)."""

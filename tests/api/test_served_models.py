@@ -12,11 +12,10 @@ import pytest
 from planted import indexable_frames
 
 from api.app import create_app
-from batch.artifact import ModelArtifact
 from batch.indexing import build_indices
 from batch.interactions import Interactions, item_metadata
 from batch.recommenders import create
-from batch.training import serving
+from batch.training import servable_artifact, serving
 
 pytestmark = pytest.mark.services
 
@@ -49,9 +48,7 @@ def world(fresh_indices, base_settings):
 def test_the_api_answers_with_the_offline_models_top_k(world, fresh_indices, name):
     frames, full, client = world
     model = create(name, SERVABLE[name]).fit(full)
-    factors, parts, neighbours = serving(model, full, neighbours_kept=len(full.item_ids))
-    artifact = ModelArtifact(name, model.params, full.user_ids, full.item_ids, factors.user_factors,
-                             factors.item_factors, factor_params=factors.params, parts=parts, neighbours=neighbours)
+    artifact = servable_artifact(model, "planted", neighbours_kept=len(full.item_ids))
     version = f"{list(SERVABLE).index(name) + 20}"
     build_indices(fresh_indices, frames, artifact, version=version)
     with client.application.app_context():                 # the new version loaded ahead, then served
