@@ -19,6 +19,7 @@ def spark_session(app: str = "cinerec", master: str = "local[2]", jars: list[str
                .config("spark.ui.enabled", "false")
                .config("spark.ui.showConsoleProgress", "false")
                .config("spark.driver.memory", "4g")
+               .config("spark.executor.memory", "1g")      # on a standalone cluster's workers (local: unused)
                .config("spark.jars", ",".join(jars))
                .getOrCreate())
     missing = [j for j in jars if j not in session.sparkContext.getConf().get("spark.jars", "")]

@@ -29,6 +29,8 @@ def config_show(settings: Settings, args: argparse.Namespace) -> int:
 
 def services_command(settings: Settings, args: argparse.Namespace) -> int:
     action = args.action
+    if args.cluster:
+        return cluster_command(settings, action, args.workers)
     if action == "up":
         report = services.up(settings)
         print(f"kafka          {settings.kafka.bootstrap_servers}  topics {report['topics']}", file=sys.stderr)
@@ -40,6 +42,23 @@ def services_command(settings: Settings, args: argparse.Namespace) -> int:
     print_json(report)
     healthy = action != "status" or all(report[s]["healthy"] for s in ("kafka", "elasticsearch"))
     return 0 if healthy else 3
+
+
+def cluster_command(settings: Settings, action: str, workers: int | None) -> int:
+    """The local cluster rehearsal (``ops/services/cluster.py``); ``up`` prints the settings that
+    point every command at it."""
+    from ops.services import cluster
+
+    if action == "down":
+        print_json({"stopped": cluster.down(settings)})
+        return 0
+    running = cluster.up(settings, workers) if action == "up" else cluster.of(settings)
+    report = cluster.status(running)
+    print_json(report)
+    if action == "up":
+        print("run the system on it with these settings, e.g. in a shell:", file=sys.stderr)
+        print("  export " + " ".join(f"{key}={value}" for key, value in report["settings"].items()), file=sys.stderr)
+    return 0
 
 
 def stream_command(settings: Settings, args: argparse.Namespace) -> int:
@@ -85,6 +104,11 @@ def add_parsers(sub) -> None:
 
     services_p = sub.add_parser("services", help="start, stop or check Kafka and Elasticsearch")
     services_p.add_argument("action", choices=("up", "down", "status"))
+    services_p.add_argument("--cluster", action="store_true",
+                            help="the local cluster rehearsal instead: 3 Kafka nodes, 3 Elasticsearch nodes, a Spark "
+                                 "standalone master and workers, under <data_dir>/cluster")
+    services_p.add_argument("--workers", type=int, choices=(1, 2, 3),
+                            help="with --cluster up: Spark workers to run (default: as before, first time 2)")
     services_p.set_defaults(run=services_command)
 
     stream = sub.add_parser("stream", help="run the streaming job (Kafka -> fold-in -> Elasticsearch)")

@@ -89,7 +89,7 @@ class KafkaSettings:
 
 @dataclass(frozen=True)
 class ElasticsearchSettings:
-    url: str = setting("Elasticsearch 8 endpoint, http(s)://host:port.")
+    url: str = setting("Elasticsearch 8 endpoint, http(s)://host:port; several nodes comma-separated.")
     username: str = setting("Basic-auth user name (empty: no auth).")
     password: str = setting("Basic-auth password.", secret=True)
     request_timeout_s: float = setting("Per-request timeout in seconds.", min=0.1)
@@ -178,6 +178,9 @@ class StreamingSettings:
     state_buckets: int = setting("Hash buckets per kind (users, films) of the keyed state: Spark groups "
                                  "per micro-batch, each with its own map of entities; a few per state "
                                  "partition (fixed for the life of a checkpoint).", min=1)
+    spark_master: str = setting("Spark master of `cinerec stream`: local[N] (in the job's process), or "
+                                "spark://host:port of a standalone cluster (the checkpoint then lives under "
+                                "services.data_dir, which the workers must share).")
     state_partitions: int = setting("Spark partitions of the keyed state: about the cores the job has "
                                     "(fixed for the life of a checkpoint).", min=1)
     model_check_s: float = setting("How often the job checks the registry for a new champion, seconds.", min=0)

@@ -9,10 +9,13 @@ from core.settings import ElasticsearchSettings
 
 
 def connect(settings: ElasticsearchSettings) -> Elasticsearch:
-    """orjson (de)serialises the requests: several times faster than json on vectors and lists."""
+    """One client over every node of ``url`` (comma-separated): a node that stops answering is
+    set aside and the request retried on another. orjson (de)serialises the requests: several
+    times faster than json on vectors and lists."""
     auth = (settings.username, settings.password) if settings.username else None
-    return Elasticsearch(settings.url, basic_auth=auth, request_timeout=settings.request_timeout_s,
-                         retry_on_timeout=True, max_retries=2, serializer=OrjsonSerializer())
+    return Elasticsearch([url.strip() for url in settings.url.split(",")], basic_auth=auth,
+                         request_timeout=settings.request_timeout_s, retry_on_timeout=True, max_retries=2,
+                         serializer=OrjsonSerializer())
 
 
 def get_source(es: Elasticsearch, index: str, doc_id: str, **params) -> dict | None:

@@ -48,7 +48,8 @@ def run(settings: Settings, *, duration_s: float | None = None, available_now: b
     if model is None:
         raise LookupError(f"{registry.name} has no champion: run `cinerec train` and `cinerec promote`")
     ensure_topics(settings.kafka)
-    spark = spark_session("cinerec-stream", jars=kafka_jars(settings.services))   # before prepare, which may need one
+    spark = spark_session("cinerec-stream", master=settings.streaming.spark_master,
+                          jars=kafka_jars(settings.services))   # before prepare, which may need one
     erased = privacy_book(settings.kafka, settings.web.first_user_id).erased()
     frames, report = prepare(Path(registry.version(CHAMPION).tags["data_path"]), settings, erased)
     es = connect(settings.elasticsearch)

@@ -4,10 +4,13 @@ a process of its own, killing process trees, and the ledger every fault must lea
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 import sys
+import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -18,7 +21,9 @@ from cli.main import main
 from core.events import InvalidEvent, parse_event
 from kafka_helpers import consume_all
 from ops import services as svc
+from simulator.producer import publish, simulated_messages
 from streaming.metrics import process_tree
+from streaming.stateful import checkpoint_dir
 
 USERS, FILMS = 60, 80          # the small synthetic world of the fault tests
 
@@ -133,7 +138,6 @@ def ratings_indexed(es) -> int:
 
 def wait_until_served(url: str, log: Path, timeout_s: float = 60) -> None:
     """Polls ``url`` until it answers; fails with the tail of the server's ``log``."""
-    import time
     import urllib.request
 
     deadline = time.monotonic() + timeout_s
@@ -144,3 +148,62 @@ def wait_until_served(url: str, log: Path, timeout_s: float = 60) -> None:
         except OSError:
             assert time.monotonic() < deadline, log.read_text()[-2000:]
             time.sleep(0.5)
+
+
+class Load(threading.Thread):
+    """The simulator publishing ``count`` events at ``rate``/s (2 % malformed); ``report`` when done."""
+
+    def __init__(self, settings, tastes, *, rate: float, count: int, seed: int):
+        super().__init__(daemon=True)
+        self.args, self.report = (settings, tastes, rate, count, seed), None
+
+    def run(self) -> None:
+        settings, tastes, rate, count, seed = self.args
+        messages = simulated_messages(tastes, seed=seed, rate=rate, count=count, malformed=0.02)
+        self.report = publish(settings.kafka, messages, topic=settings.kafka.ratings_topic)
+
+
+def running_job(env: dict, data_dir: Path, log: Path) -> subprocess.Popen:
+    """`cinerec stream` started and past its first committed batch."""
+    commits = checkpoint_dir(data_dir) / "commits"
+    newest = lambda: max((int(p.name) for p in commits.glob("[0-9]*")), default=-1)  # noqa: E731
+    before = newest()                       # Spark keeps only the newest commit files: compare ids, not counts
+    job = stream(env, log=log)
+    deadline = time.monotonic() + 240
+    while newest() <= before:
+        assert time.monotonic() < deadline and job.poll() is None, log.read_text()[-3000:]
+        time.sleep(0.2)
+    return job
+
+
+def caught_up(settings, data_dir: Path, es, job: subprocess.Popen, log: Path, timeout_s: float = 420) -> None:
+    """Waits until the running job has indexed every accepted event on the topic."""
+    _, accepted = expected_state(settings, data_dir)
+    deadline = time.monotonic() + timeout_s
+    while ratings_indexed(es) < len(accepted):
+        assert job.poll() is None, f"the job exited with {job.returncode}: {log.read_text()[-3000:]}"
+        assert time.monotonic() < deadline, f"not caught up: {ratings_indexed(es)} of {len(accepted)} indexed"
+        time.sleep(2)
+
+
+def stopped_cleanly(job: subprocess.Popen, log: Path) -> str:
+    """SIGTERM: the job stops with one summary line, exit 0 and no stack trace. (While a fault
+    lasts, Spark's own log may quote a failed foreachBatch's Python traceback; the stop may not.)"""
+    before = len(log.read_text())
+    job.send_signal(signal.SIGTERM)
+    assert job.wait(timeout=120) == 0, log.read_text()[-3000:]
+    text = log.read_text()
+    assert "Traceback" not in text[before:] and "stream: stopped after" in text.splitlines()[-1], text[-3000:]
+    return text
+
+
+def figures(settings, data_dir: Path, es, sent: int) -> dict:
+    """Events sent / accepted / dead-lettered / lost / doubled, from the topic, the DLQ and the index."""
+    ledger = assert_ledger(settings, data_dir, es)
+    on_topic = len(consume_all(settings.kafka, settings.kafka.ratings_topic))
+    dead = {json.loads(m.value())["partition"] * 10**9 + json.loads(m.value())["offset"]
+            for m in consume_all(settings.kafka, settings.kafka.dlq_topic)}
+    report = {"sent": sent, "on_topic": on_topic, "accepted": ledger["accepted"], "dead_lettered": len(dead),
+              "lost": on_topic - ledger["accepted"] - len(dead), "doubled": ledger["indexed"] - ledger["accepted"]}
+    print(json.dumps(report))
+    return report

@@ -78,19 +78,31 @@ def check_endpoints(settings: Settings) -> tuple[tuple[str, int], tuple[str, int
 def start_kafka(settings: Settings) -> int:
     """Starts the broker unless it runs; returns its pid. Formats the storage on first start."""
     directory = kafka_dir(settings)
+    (host, port), _ = check_endpoints(settings)
+    controller_port = _process.free_port(host)
+    return start_kafka_node(settings, directory, node_id=1, host=host, port=port, controller_port=controller_port,
+                            voters=f"1@{host}:{controller_port}", replication=1)
+
+
+def start_kafka_node(settings: Settings, directory: Path, *, node_id: int, host: str, port: int,
+                     controller_port: int, voters: str, replication: int, cluster_id: str = "") -> int:
+    """One combined broker + controller under ``directory`` unless it runs; its pid. ``voters``
+    names every controller of the quorum (``id@host:port,…``); ``replication`` is that of the
+    internal topics and the default of new ones (the cluster of ``cluster.py``: 3). The storage
+    is formatted on first start, with ``cluster_id`` (every node of a cluster shares one) or a new one."""
     pid_file = directory / "kafka.pid"
     if (pid := _process.read_pid(pid_file)) is not None:
         return pid
-    (host, port), _ = check_endpoints(settings)
     classpath = f"{_installed(settings, 'kafka')}/*"
     java = str(java_home(settings) / "bin" / "java")
     for sub in ("data", "logs"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     properties = directory / "server.properties"
-    properties.write_text(_kafka_properties(host, port, _process.free_port(host), directory / "data"))
+    properties.write_text(_kafka_properties(node_id, host, port, controller_port, voters, directory / "data",
+                                            replication))
     if not (directory / "data" / "meta.properties").exists():
         storage_tool = (java, classpath, directory / "logs", "kafka.tools.StorageTool")
-        cluster_id = _run_java(*storage_tool, "random-uuid").strip()
+        cluster_id = cluster_id or _run_java(*storage_tool, "random-uuid").strip()
         _run_java(*storage_tool, "format", "-t", cluster_id, "-c", str(properties), "--ignore-formatted")
     heap = f"{settings.services.kafka_heap_mb}m"
     with open(directory / "logs" / "stdout.log", "ab") as out:
@@ -103,19 +115,31 @@ def start_kafka(settings: Settings) -> int:
     return process.pid
 
 
-def _kafka_properties(host: str, port: int, controller_port: int, data: Path) -> str:
-    # One combined broker + controller; replication 1 for every internal topic.
+def kafka_cluster_id(settings: Settings) -> str:
+    """A new KRaft cluster id (what every node of one cluster is formatted with)."""
+    java = str(java_home(settings) / "bin" / "java")
+    with tempfile.TemporaryDirectory() as logs:
+        return _run_java(java, f"{_installed(settings, 'kafka')}/*", Path(logs), "kafka.tools.StorageTool",
+                         "random-uuid").strip()
+
+
+def _kafka_properties(node_id: int, host: str, port: int, controller_port: int, voters: str, data: Path,
+                      replication: int) -> str:
+    # A combined broker + controller. With replication above 1 a write needs two in-sync copies
+    # (acks=all), so one node may die without losing an acknowledged event.
+    min_isr = min(2, replication)
     return "\n".join([
-        "process.roles=broker,controller", "node.id=1",
-        f"controller.quorum.voters=1@{host}:{controller_port}",
+        "process.roles=broker,controller", f"node.id={node_id}", f"controller.quorum.voters={voters}",
         f"listeners=PLAINTEXT://{host}:{port},CONTROLLER://{host}:{controller_port}",
         f"advertised.listeners=PLAINTEXT://{host}:{port}",
         "controller.listener.names=CONTROLLER", "inter.broker.listener.name=PLAINTEXT",
         "listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT",
         f"log.dirs={data}", "num.partitions=1", "auto.create.topics.enable=false",
-        "offsets.topic.replication.factor=1", "offsets.topic.num.partitions=3",
-        "transaction.state.log.replication.factor=1", "transaction.state.log.min.isr=1",
-        "share.coordinator.state.topic.replication.factor=1", "share.coordinator.state.topic.min.isr=1",
+        f"default.replication.factor={replication}", f"min.insync.replicas={min_isr}",
+        f"offsets.topic.replication.factor={replication}", "offsets.topic.num.partitions=3",
+        f"transaction.state.log.replication.factor={replication}", f"transaction.state.log.min.isr={min_isr}",
+        f"share.coordinator.state.topic.replication.factor={replication}",
+        f"share.coordinator.state.topic.min.isr={min_isr}",
         "group.initial.rebalance.delay.ms=0", ""])
 
 
@@ -132,16 +156,23 @@ def _run_java(java: str, classpath: str, logs: Path, main: str, *args: str) -> s
 def start_elasticsearch(settings: Settings) -> int:
     """Starts the node unless it runs (``bin/elasticsearch -d`` returns once it is up); its pid."""
     directory = elasticsearch_dir(settings)
+    _, (host, port) = check_endpoints(settings)
+    return start_elasticsearch_node(settings, directory, elasticsearch_yml(
+        "cinerec", "cinerec-1", host, port, directory, ["discovery.type: single-node"]),
+        heap_mb=settings.services.elasticsearch_heap_mb)
+
+
+def start_elasticsearch_node(settings: Settings, directory: Path, yml: str, heap_mb: int) -> int:
+    """The node configured by ``yml`` under ``directory`` unless it runs; its pid."""
     pid_file = directory / "elasticsearch.pid"
     if (pid := _process.read_pid(pid_file)) is not None:
         return pid
-    _, (host, port) = check_endpoints(settings)
     home = _installed(settings, "elasticsearch-*")
     user = _elasticsearch_user(settings)
     config = directory / "config"
     if not config.exists():
         shutil.copytree(home / "config", config)
-    (config / "elasticsearch.yml").write_text(_elasticsearch_yml(host, port, directory))
+    (config / "elasticsearch.yml").write_text(yml)
     for sub in ("data", "logs"):
         (directory / sub).mkdir(parents=True, exist_ok=True)
     if user:
@@ -149,8 +180,7 @@ def start_elasticsearch(settings: Settings) -> int:
         home = _reachable_copy(user, home)
         _check_reachable(user, home, directory)
     env = {**os.environ, "ES_JAVA_HOME": str(java_home(settings)), "ES_PATH_CONF": str(config),
-           "ES_JAVA_OPTS": f"-Xms{settings.services.elasticsearch_heap_mb}m "
-                           f"-Xmx{settings.services.elasticsearch_heap_mb}m"}
+           "ES_JAVA_OPTS": f"-Xms{heap_mb}m -Xmx{heap_mb}m"}
     env.pop("JAVA_TOOL_OPTIONS", None)
     with open(directory / "logs" / "startup.log", "ab") as out:
         result = subprocess.run([str(home / "bin" / "elasticsearch"), "-d", "-p", str(pid_file)],
@@ -165,10 +195,10 @@ def start_elasticsearch(settings: Settings) -> int:
     return pid
 
 
-def _elasticsearch_yml(host: str, port: int, directory: Path) -> str:
-    # Single node on loopback with security off: what the embedded default serves, never exposed.
+def elasticsearch_yml(cluster: str, node: str, host: str, port: int, directory: Path, discovery: list[str]) -> str:
+    # On loopback with security off: what the embedded default and the local cluster serve, never exposed.
     return "\n".join([
-        "cluster.name: cinerec", "node.name: cinerec-1", "discovery.type: single-node",
+        f"cluster.name: {cluster}", f"node.name: {node}", *discovery,
         f"network.host: {host}", f"http.port: {port}",
         f"path.data: {directory / 'data'}", f"path.logs: {directory / 'logs'}",
         "xpack.security.enabled: false",

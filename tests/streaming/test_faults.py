@@ -9,23 +9,16 @@ doubled) for the record."""
 
 from __future__ import annotations
 
-import json
-import signal
 import subprocess
-import threading
 import time
-from pathlib import Path
 
 import pytest
-from chaos_helpers import assert_ledger, expected_state, ratings_indexed, sigkill, stream, trained_world
+from chaos_helpers import Load, caught_up, figures, running_job, sigkill, stopped_cleanly, trained_world
 
 from api import create_app
-from kafka_helpers import consume_all
 from ops import services as svc
 from ops.services import engines
-from simulator.producer import publish, simulated_messages
 from simulator.world import Tastes
-from streaming.stateful import checkpoint_dir
 
 pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.chaos]
 KEY = "fault-test-key"
@@ -37,65 +30,6 @@ def world(services, base_settings, fresh_indices, spark, tmp_path_factory):
     data_dir = tmp_path_factory.mktemp("faults") / "var"
     with trained_world(base_settings, data_dir, "faults") as (settings, env):
         yield settings, env, data_dir, Tastes.load(data_dir / "world" / "tastes.npz")
-
-
-class Load(threading.Thread):
-    """The simulator publishing ``count`` events at ``rate``/s (2 % malformed); ``report`` when done."""
-
-    def __init__(self, settings, tastes, *, rate: float, count: int, seed: int):
-        super().__init__(daemon=True)
-        self.args, self.report = (settings, tastes, rate, count, seed), None
-
-    def run(self) -> None:
-        settings, tastes, rate, count, seed = self.args
-        messages = simulated_messages(tastes, seed=seed, rate=rate, count=count, malformed=0.02)
-        self.report = publish(settings.kafka, messages, topic=settings.kafka.ratings_topic)
-
-
-def running_job(env: dict, data_dir: Path, log: Path) -> subprocess.Popen:
-    """`cinerec stream` started and past its first committed batch."""
-    commits = checkpoint_dir(data_dir) / "commits"
-    newest = lambda: max((int(p.name) for p in commits.glob("[0-9]*")), default=-1)  # noqa: E731
-    before = newest()                       # Spark keeps only the newest commit files: compare ids, not counts
-    job = stream(env, log=log)
-    deadline = time.monotonic() + 240
-    while newest() <= before:
-        assert time.monotonic() < deadline and job.poll() is None, log.read_text()[-3000:]
-        time.sleep(0.2)
-    return job
-
-
-def caught_up(settings, data_dir: Path, es, job: subprocess.Popen, log: Path, timeout_s: float = 420) -> None:
-    """Waits until the running job has indexed every accepted event on the topic."""
-    _, accepted = expected_state(settings, data_dir)
-    deadline = time.monotonic() + timeout_s
-    while ratings_indexed(es) < len(accepted):
-        assert job.poll() is None, f"the job exited with {job.returncode}: {log.read_text()[-3000:]}"
-        assert time.monotonic() < deadline, f"not caught up: {ratings_indexed(es)} of {len(accepted)} indexed"
-        time.sleep(2)
-
-
-def stopped_cleanly(job: subprocess.Popen, log: Path) -> str:
-    """SIGTERM: the job stops with one summary line, exit 0 and no stack trace. (While a fault
-    lasts, Spark's own log may quote a failed foreachBatch's Python traceback; the stop may not.)"""
-    before = len(log.read_text())
-    job.send_signal(signal.SIGTERM)
-    assert job.wait(timeout=120) == 0, log.read_text()[-3000:]
-    text = log.read_text()
-    assert "Traceback" not in text[before:] and "stream: stopped after" in text.splitlines()[-1], text[-3000:]
-    return text
-
-
-def figures(settings, data_dir: Path, es, sent: int) -> dict:
-    """Events sent / accepted / dead-lettered / lost / doubled, from the topic, the DLQ and the index."""
-    ledger = assert_ledger(settings, data_dir, es)
-    on_topic = len(consume_all(settings.kafka, settings.kafka.ratings_topic))
-    dead = {json.loads(m.value())["partition"] * 10**9 + json.loads(m.value())["offset"]
-            for m in consume_all(settings.kafka, settings.kafka.dlq_topic)}
-    report = {"sent": sent, "on_topic": on_topic, "accepted": ledger["accepted"], "dead_lettered": len(dead),
-              "lost": on_topic - ledger["accepted"] - len(dead), "doubled": ledger["indexed"] - ledger["accepted"]}
-    print(json.dumps(report))
-    return report
 
 
 def remount(mount, mode: str) -> None:
