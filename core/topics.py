@@ -19,7 +19,7 @@ def kafka_health(kafka: KafkaSettings, timeout_s: float = 3.0) -> dict:
     """A real round trip: produce a token to the health topic and consume it back."""
     try:
         require_kafka(kafka, timeout_s)
-        _create(kafka, {kafka.health_topic: 1})
+        _create(kafka, {kafka.health_topic: 1}, replication=kafka.replication_factor)
         token = uuid.uuid4().hex.encode()
         producer = Producer({**kafka.client_config(), "message.timeout.ms": int(timeout_s * 1000)})
         offsets: list[int] = []
@@ -63,16 +63,23 @@ def ensure_topics(kafka: KafkaSettings) -> dict[str, int]:
     _create(kafka, wanted, replication=kafka.replication_factor,
             configs={kafka.ratings_topic: retention, kafka.dlq_topic: retention, kafka.feedback_topic: retention,
                      kafka.privacy_topic: {"cleanup.policy": "compact", "retention.ms": "-1"}})
-    admin, deadline = AdminClient(kafka.client_config()), time.monotonic() + 10
-    while True:             # a topic just created can be missing from the next metadata answer
-        metadata = admin.list_topics(timeout=10)
-        if all(name in metadata.topics for name in wanted) or time.monotonic() > deadline:
+    admin, deadline = AdminClient(kafka.client_config()), time.monotonic() + 30
+    while True:             # a topic just created can be missing from the next metadata answer, or
+        metadata = admin.list_topics(timeout=10)    # (on a cluster) have partitions still electing a leader
+        missing = [name for name in wanted if not _settled(metadata.topics.get(name), kafka.replication_factor)]
+        if not missing or time.monotonic() > deadline:
             break
         time.sleep(0.1)
-    missing = [name for name in wanted if name not in metadata.topics]
     if missing:
-        raise ServiceError(f"topics {missing} were created but Kafka does not list them after 10 s")
+        raise ServiceError(f"topics {missing} were created but Kafka does not list them, each partition with a "
+                           f"leader and its replicas in sync, after 30 s")
     return {name: len(metadata.topics[name].partitions) for name in wanted}
+
+
+def _settled(topic, replication: int) -> bool:
+    """A listed topic whose every partition has a leader and ``replication`` replicas in sync."""
+    return topic is not None and topic.error is None and all(
+        p.leader >= 0 and len(p.isrs) >= min(replication, len(p.replicas)) for p in topic.partitions.values())
 
 
 def delete_topics(kafka: KafkaSettings, names: list[str]) -> None:
