@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 from ._output import print_json
-from core.settings import Settings
+from core.settings import Settings, env_var
 from ops import services
 from ops.kibana import SAVED_OBJECTS, import_objects
 
@@ -81,10 +81,10 @@ def serve_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def demo_command(settings: Settings, args: argparse.Namespace) -> int:
-    from ops.demo import run
+    from ops.demo import feed_rate, run
 
-    timeline = run(settings, duration_s=args.duration, rate=args.rate, data=args.data, replay_rate=args.replay_rate,
-                   loop=args.loop)
+    timeline = run(settings, duration_s=args.duration, rate=feed_rate(settings, args.rate), data=args.data,
+                   replay_rate=args.replay_rate, loop=args.loop)
     if timeline is not None:
         print_json(timeline)
     return 0
@@ -125,7 +125,9 @@ def add_parsers(sub) -> None:
 
     demo = sub.add_parser("demo", help="run the whole loop: stream, API and simulator (Ctrl-C or --duration stops it)")
     demo.add_argument("--duration", type=float, help="stop everything after this many seconds and exit 0")
-    demo.add_argument("--rate", type=float, default=200.0, help="simulated events per second (default 200)")
+    demo.add_argument("--rate", type=float,
+                      help=f"simulated events per second (default: setting simulator.rate when env "
+                           f"{env_var('simulator', 'rate')} sets it, else the demo's own 200, ops.demo.DEMO_RATE)")
     demo.add_argument("--data", type=Path, help="a MovieLens directory: train on it and replay it instead")
     demo.add_argument("--replay-rate", type=float, default=100.0,
                       help="with --data: replayed events per second (default 100)")

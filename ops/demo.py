@@ -20,10 +20,12 @@ from pathlib import Path
 
 from . import demo_loop, monitoring, scheduler
 from . import services as svc
-from .processes import stop_child
+from .processes import record, running, stop_child, stop_leftovers
+from .services._process import port_holder, require_free_port
 from batch.registry import CHAMPION, Registry
 from batch.store import cut_dir
-from core.settings import Settings
+from core.errors import ServiceError
+from core.settings import Settings, env_var
 from search.client import connect
 from search.queries import FILM_LISTS, FILMS
 from simulator.world import world_dir
@@ -38,6 +40,10 @@ DEMO_RANK = 64
 DEMO_MODEL = ("--model", "hybrid", "--param", f'part_params={{"als": {{"rank": {DEMO_RANK}}}}}')
 DEMO_LOOP_MODEL = ("--model", "als", "--param", f"rank={DEMO_RANK}",
                    "--param", f"half_life_days={demo_loop.HALF_LIFE_S / 86_400:.8f}")
+# The demo's feed, ratings/s, unless given (`--rate`, CINEREC_SIMULATOR__RATE): simulator.rate's default
+# (1,000, for `cinerec simulate`) would leave the job behind its freshness target on two cores, and
+# the loop's clocks (history, forgetting, retraining share) are set for 200.
+DEMO_RATE = 200.0
 DEMO_CLOSED_LOOP_RATE = 5              # simulated people asking for recommendations per second
 DEMO_CUT = 0.8                         # with --data: train on the first 80 % by time, replay the rest
 # The demo's feed (200 ratings/s) adds a fifth of the synthetic world's 60,000 ratings every minute:
@@ -46,11 +52,14 @@ DEMO_CUT = 0.8                         # with --data: train on the first 80 % by
 DEMO_NEW_DATA_SHARE = 1.0
 
 
-def run(settings: Settings, *, duration_s: float | None = None, rate: float = 200.0, data: Path | None = None,
+def run(settings: Settings, *, duration_s: float | None = None, rate: float = DEMO_RATE, data: Path | None = None,
         replay_rate: float = 100.0, loop: bool = False) -> dict | None:
     """Runs the demo until Ctrl-C, SIGTERM or ``duration_s``; ``data``: a MovieLens history to train
     on and replay instead of the synthetic world; ``loop``: the operations loop's timeline (returned)."""
     signal.signal(signal.SIGTERM, _interrupt)          # `kill` stops the demo like Ctrl-C does
+    pids = pid_dir(settings)
+    _stop_leftovers(pids)
+    _check_ports(settings, loop)
     base = f"http://{settings.api.host}:{settings.api.port}"
     print(f"cinerec demo: the app will be at {base}/ (sign up, pick {settings.web.picks} films) and "
           f"{base}/dashboard once the loop runs", file=sys.stderr, flush=True)
@@ -66,6 +75,10 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = 20
         svc.ensure_topics(settings.kafka)
     children: dict[str, subprocess.Popen] = {}
     timeline = None
+
+    def start(role: str, child: subprocess.Popen) -> None:
+        children[role] = child
+        record(child.pid, child.args, pids / f"{role}.pid")
     # Writes need a key: a demo without one configured makes one for this run (the API child inherits it).
     api_key = next(iter(settings.api.keys()), None) or secrets.token_urlsafe(16)
     if not settings.api.keys():
@@ -82,25 +95,25 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = 20
             if role in children:
                 stop_child(children.pop(role))
         drifting = ["--drift", str(drift)] if drift else []
-        children["feed"] = _cinerec(*(["replay", str(data), "--after", str(DEMO_CUT), "--rate",
-                                       str(replay_rate)] if data else
-                                      ["simulate", "--rate", str(rate), "--duration", lasting,
-                                       "--malformed", "0.01", *drifting]))
+        start("feed", _cinerec(*(["replay", str(data), "--after", str(DEMO_CUT), "--rate", str(replay_rate)]
+                                 if data else ["simulate", "--rate", str(rate), "--duration", lasting,
+                                               "--malformed", "0.01", *drifting])))
         if not data:
-            children["closed_loop"] = _cinerec("simulate", "--closed-loop", "--rate", str(DEMO_CLOSED_LOOP_RATE),
-                                               "--duration", lasting, *drifting)
+            start("closed_loop", _cinerec("simulate", "--closed-loop", "--rate", str(DEMO_CLOSED_LOOP_RATE),
+                                          "--duration", lasting, *drifting))
     try:
-        _prepare(settings, data, rate=rate, loop=loop)
-        children["stream"] = _cinerec("stream")
-        children["serve"] = _cinerec("serve")
+        _prepare(settings, data, pids, rate=rate, loop=loop)
+        start("stream", _cinerec("stream"))
+        start("serve", _cinerec("serve"))
         people(0.0)
-        children["online"] = _cinerec("online")
-        children["scheduler"] = scheduler.start(settings)
+        start("online", _cinerec("online"))
+        start("scheduler", scheduler.start(settings))
         if monitoring.missing():
             print(f"cinerec demo: no Prometheus: {monitoring.missing()}", file=sys.stderr, flush=True)
         else:
-            children.update(zip(("prometheus", "alertmanager"), monitoring.start(
-                settings, api_key, speedup=demo_loop.SPEEDUP if loop else 1)))
+            for role, child in zip(("prometheus", "alertmanager"), monitoring.start(
+                    settings, api_key, speedup=demo_loop.SPEEDUP if loop else 1)):
+                start(role, child)
         print("\n".join([f"cinerec demo: the app is at {base}/  (dashboard: {base}/dashboard)",
                          f"  events -> {settings.kafka.ratings_topic} -> stream -> Elasticsearch -> API",
                          f"  {base}/docs", f"  {base}/films?q=toy", f"  {base}/users/1/recommendations",
@@ -132,10 +145,58 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = 20
     finally:
         for child in reversed(list(children.values())):
             stop_child(child)
+        shutil.rmtree(pids, ignore_errors=True)
         if started_services:
             svc.down(settings)
     print("cinerec demo: stopped", file=sys.stderr)
     return timeline
+
+
+def feed_rate(settings: Settings, given: float | None, environ=os.environ) -> float:
+    """``--rate`` when given, else the simulator.rate setting when the environment sets it
+    (CINEREC_SIMULATOR__RATE, as `make demo` passes it), else ``DEMO_RATE``: the demo keeps its own
+    value unless told, as it does for ops.new_data_share."""
+    if given is not None:
+        return given
+    return settings.simulator.rate if env_var("simulator", "rate") in environ else DEMO_RATE
+
+
+def pid_dir(settings: Settings) -> Path:
+    """``<data_dir>/demo-pids``: a pid file per process the demo runs (the demo's own, ``demo.pid``,
+    too), under the data dir it was started with (the loop's own data dir is emptied at its start)."""
+    return Path(settings.services.data_dir).resolve() / "demo-pids"
+
+
+def _stop_leftovers(pids: Path) -> None:
+    """A demo killed with SIGKILL leaves its children running in their own sessions (the API on its
+    port, Prometheus, the job…): the next one stops them first, in one line. A demo that still runs
+    is not a leftover: it is named instead."""
+    if (other := running(pids / "demo.pid")) is not None:
+        raise ServiceError(f"a demo already runs from this data dir (pid {other}): Ctrl-C it, or `kill {other}`")
+    stopped = stop_leftovers(pids)
+    if stopped:
+        print(f"cinerec demo: stopped what an earlier demo left running: {', '.join(stopped)}",
+              file=sys.stderr, flush=True)
+    record(os.getpid(), Path("/proc/self/cmdline").read_bytes().decode().split("\0")[:-1], pids / "demo.pid")
+
+
+def _check_ports(settings: Settings, loop: bool) -> None:
+    """A port the demo's children need, held by something that is not a leftover of ours, is one line
+    naming it and its holder before anything starts (ServiceError); the online metrics, Prometheus and
+    Alertmanager only get a warning unless ``loop`` (the demo runs without them, the loop does not)."""
+    needed = {settings.api.port: "the API (api.port)", settings.ops.dagster_port: "the scheduler (ops.dagster_port)"}
+    if settings.streaming.metrics_port:
+        needed[settings.streaming.metrics_port] = "the streaming job's metrics (streaming.metrics_port)"
+    optional = {monitoring.ONLINE_PORT: "the online metrics"}
+    if not monitoring.missing():
+        optional |= {monitoring.PROMETHEUS_PORT: "Prometheus", monitoring.ALERTMANAGER_PORT: "Alertmanager",
+                     monitoring.ALERTMANAGER_CLUSTER_PORT: "Alertmanager's cluster listener"}
+    for port, what in (needed | optional if loop else needed).items():
+        require_free_port(port, what)
+    for port, what in ({} if loop else optional).items():
+        if (holder := port_holder(port)) is not None:
+            print(f"cinerec demo: port {port}, which {what} needs, is held by {holder}: it will not run",
+                  file=sys.stderr, flush=True)
 
 
 def _fresh_loop_dir(settings: Settings, services_down: bool) -> Settings:
@@ -179,7 +240,7 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _prepare(settings: Settings, data: Path | None, *, rate: float, loop: bool = False) -> None:
+def _prepare(settings: Settings, data: Path | None, pids: Path, *, rate: float, loop: bool = False) -> None:
     """Whatever the loop still lacks: a world, a champion trained on ``data`` (a MovieLens history:
     on its first ``DEMO_CUT`` by time, the rest is what the demo replays), indices. With ``loop``,
     the world's history is dated on the feed's clock (the time its ratings take at ``rate``) and
@@ -189,26 +250,35 @@ def _prepare(settings: Settings, data: Path | None, *, rate: float, loop: bool =
         if not (world_dir(settings) / "ratings.csv").exists():
             sim = settings.simulator
             history_s = sim.users * sim.mean_ratings_per_user / rate
-            _run("data", "generate", *(["--history-seconds", f"{history_s:.0f}"] if loop else []))
+            _run(pids, "data", "generate", *(["--history-seconds", f"{history_s:.0f}"] if loop else []))
         data = world_dir(settings)
     elif data is not None:
         cut = cut_dir(settings.services.data_dir, data, DEMO_CUT)
         if not (cut / "ratings.csv").exists():
-            _run("data", "cut", str(data), "--fraction", str(DEMO_CUT))
+            _run(pids, "data", "cut", str(data), "--fraction", str(DEMO_CUT))
         data = cut
     if data is not None and (champion is None or Path(champion.tags["data_path"]) != data.resolve()):
-        _run("train", "--data", str(data), *(DEMO_LOOP_MODEL if loop else DEMO_MODEL))
-        _run("promote", check=False)                  # a refusal keeps the current champion
-        _run("index")
+        _run(pids, "train", "--data", str(data), *(DEMO_LOOP_MODEL if loop else DEMO_MODEL))
+        _run(pids, "promote", check=False)                  # a refusal keeps the current champion
+        _run(pids, "index")
     elif not all(connect(settings.elasticsearch).indices.exists_alias(name=a) for a in (FILMS, FILM_LISTS)):
-        _run("index")
+        _run(pids, "index")
 
 
 def _cinerec(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "cli.main", *args], start_new_session=True)
 
 
-def _run(*args: str, check: bool = True) -> None:
+def _run(pids: Path, *args: str, check: bool = True) -> None:
+    """One step, waited for, in the demo's process group (Ctrl-C reaches it) and in ``step.pid``
+    (a training the demo's SIGKILL left behind is stopped by the next demo, not run twice)."""
     print(f"cinerec demo: cinerec {' '.join(args)}", file=sys.stderr, flush=True)
-    if subprocess.run([sys.executable, "-m", "cli.main", *args]).returncode != 0 and check:
+    with subprocess.Popen([sys.executable, "-m", "cli.main", *args]) as step:
+        record(step.pid, step.args, pids / "step.pid")
+        try:
+            step.wait()
+        except BaseException:                          # Ctrl-C or SIGTERM of the demo: the step ends too
+            step.terminate()
+            raise
+    if step.returncode != 0 and check:
         raise RuntimeError(f"`cinerec {' '.join(args)}` failed")

@@ -9,13 +9,17 @@
     api              gunicorn / cli.main serve
 ``Usage`` samples them: CPU seconds (user + system) spent between two samples and the peak resident
 memory of each role, so a benchmark can say what 1,000 events cost each process.
+``record`` writes a child's pid file (pid and command line), ``stop_leftovers`` stops what such
+files name after their parent was killed without stopping them (SIGKILL).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import time
 from pathlib import Path
 
 ROLES = {"kafka": ("kafka.Kafka",), "elasticsearch": ("org.elasticsearch.bootstrap.Elasticsearch",),
@@ -95,3 +99,45 @@ def stop_child(child: subprocess.Popen, grace_s: float = 30.0) -> None:
     except (ProcessLookupError, PermissionError):
         pass
     child.wait()
+
+
+def record(pid: int, command: list[str], pid_file: Path) -> None:
+    """``pid`` and the command line it runs, in ``pid_file``: after its parent is killed with SIGKILL
+    the next run finds it there, and tells it from a process that got the pid since (``running``)."""
+    pid_file.parent.mkdir(parents=True, exist_ok=True)
+    pid_file.write_text(json.dumps({"pid": pid, "command": [str(arg) for arg in command]}))
+
+
+def running(pid_file: Path) -> int | None:
+    """The pid ``pid_file`` records if that process still runs the recorded command line (its
+    /proc/<pid>/cmdline ends with it: a script's interpreter comes first), else None."""
+    try:
+        recorded = json.loads(pid_file.read_text())
+        pid, command = int(recorded["pid"]), recorded["command"]
+        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return pid if command and cmdline[-len(command):] == command else None
+
+
+def stop_leftovers(pid_dir: Path, grace_s: float = 30.0) -> list[str]:
+    """Stops each process a pid file of ``pid_dir`` names and that still runs its command line
+    (SIGTERM, then SIGKILL to its process group after ``grace_s``, as ``stop_child``), removes the
+    files; 'name (pid N)' of each stopped."""
+    files = sorted(pid_dir.glob("*.pid"))
+    found = {file: pid for file in files if (pid := running(file)) is not None}
+    for pid in found.values():
+        os.kill(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace_s
+    while any(running(file) for file in found) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid in found.values():
+        try:
+            os.killpg(pid, signal.SIGKILL)               # whatever is left of its group
+        except (ProcessLookupError, PermissionError):
+            pass
+    while any(running(file) for file in found) and time.monotonic() < deadline + 5:
+        time.sleep(0.1)                                  # gone, so the ports they held are free
+    for file in files:
+        file.unlink(missing_ok=True)
+    return [f"{file.stem} (pid {pid})" for file, pid in found.items()]

@@ -11,6 +11,7 @@ import threading
 from pathlib import Path
 
 from core.settings import Settings
+from ops.services._process import require_free_port
 
 CONSTANT_FILM = {"movie_id": 1, "title": "Toy Story", "year": 1995,
                  "genres": ["Adventure", "Animation", "Children", "Comedy", "Fantasy"], "rating_count": 215,
@@ -22,7 +23,9 @@ def serve(settings: Settings, duration_s: float | None = None, *, constant: bool
     dir. Stops on SIGINT/SIGTERM (gunicorn's graceful stop) or after ``duration_s``, with one line.
     ``constant``: instead of the API, a bare Flask app that answers every path with one constant
     film, under the same server settings: the framework's own limit, which `bench wrk` reports
-    next to the API's routes."""
+    next to the API's routes. A port held by another process is one line naming it, not gunicorn's
+    endless retries."""
+    require_free_port(settings.api.port, "the API (api.port)")
     metrics_dir = Path(settings.services.data_dir) / "prometheus"
     shutil.rmtree(metrics_dir, ignore_errors=True)
     metrics_dir.mkdir(parents=True)

@@ -64,5 +64,5 @@ def status(settings: Settings) -> dict:
         for name, pid_file in (("kafka", engines.kafka_dir(settings) / "kafka.pid"),
                                ("elasticsearch", engines.elasticsearch_dir(settings) / "elasticsearch.pid")):
             pid = _process.read_pid(pid_file)
-            report[name].update(pid=pid, resident_mib=_process.resident_mib(pid))
+            report[name].update(pid=pid, resident_mib=_process.resident_mib(pid), folder=str(pid_file.parent))
     return report

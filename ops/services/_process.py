@@ -1,4 +1,4 @@
-"""Background JVMs of the embedded engines: pid files, start, stop, resident memory."""
+"""Background JVMs of the embedded engines: pid files, start, stop, resident memory; who holds a port."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ import signal
 import socket
 import time
 from pathlib import Path
+
+from core.errors import ServiceError
 
 
 def read_pid(pid_file: Path) -> int | None:
@@ -57,6 +59,44 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def require_free_port(port: int, what: str) -> None:
+    """One line naming the port and the process that holds it, before ``what`` fails to bind it
+    somewhere in a log (or retries binding it forever, as gunicorn does)."""
+    if (holder := port_holder(port)) is not None:
+        raise ServiceError(f"port {port}, which {what} needs, is held by {holder}: stop it or choose another port")
+
+
+def port_holder(port: int) -> str | None:
+    """'pid N (command line)' of the process listening on TCP ``port`` (any address), 'a process of
+    another user' when its descriptors cannot be read, None when nothing listens there."""
+    inodes = _listening_inodes(port)
+    if not inodes:
+        return None
+    for fd_dir in Path("/proc").glob("[0-9]*/fd"):
+        try:
+            if any(os.readlink(fd).removeprefix("socket:[").removesuffix("]") in inodes for fd in fd_dir.iterdir()):
+                command = (fd_dir.parent / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                return f"pid {fd_dir.parent.name} ({' '.join(command.split())[:200]})"
+        except OSError:
+            continue                                  # gone in between, or not ours to read
+    return "a process of another user"
+
+
+def _listening_inodes(port: int) -> set[str]:
+    """Socket inodes of the TCP listeners on ``port`` (/proc/net/tcp and tcp6: state 0A is LISTEN)."""
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            rows = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if fields[3] == "0A" and int(fields[1].rsplit(":", 1)[1], 16) == port:
+                inodes.add(fields[9])
+    return inodes
 
 
 def _is_zombie(pid: int) -> bool:

@@ -6,16 +6,19 @@ Elasticsearch node, each in its own JVM, from the jars ``make install`` fetched 
     <data_dir>/elasticsearch/  config/, data/, logs/, elasticsearch.pid — owned by the ES user
 
 Elasticsearch will not run as root: when we are root it runs as ``services.elasticsearch_user``, a
-system user created here when missing.
+system user created here when missing. When that user cannot enter ``<data_dir>`` (a checkout in a
+private folder), the node's folder is ``/var/tmp/cinerec-elasticsearch-<hash of data_dir>`` instead.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import pwd
 import re
 import shutil
 import subprocess
+import sys
 import tempfile
 from pathlib import Path
 from urllib.parse import urlparse
@@ -51,7 +54,28 @@ def kafka_dir(settings: Settings) -> Path:
 
 
 def elasticsearch_dir(settings: Settings) -> Path:
-    return Path(settings.services.data_dir).resolve() / "elasticsearch"
+    """``<data_dir>/elasticsearch``, or, when the node's user cannot enter ``<data_dir>`` (a checkout in
+    a mode-700 folder: ``mktemp -d``, /root), a folder named after ``<data_dir>`` in a place every user
+    reaches. The one answer for start, status, stop and logs, and the same one on every start, so the
+    node finds its data again."""
+    data_dir = Path(settings.services.data_dir).resolve()
+    user = _existing_elasticsearch_user(settings)
+    if not user or _can(user, "-x", _nearest_existing(data_dir)):
+        return data_dir / "elasticsearch"
+    digest = hashlib.sha256(str(data_dir).encode()).hexdigest()[:12]
+    return _shared_tmp() / f"cinerec-elasticsearch-{digest}"
+
+
+def _nearest_existing(path: Path) -> Path:
+    """``path`` or its nearest existing parent: what we create below it is ours, made 0755."""
+    while not path.exists():
+        path = path.parent
+    return path
+
+
+def _shared_tmp() -> Path:
+    """/var/tmp (kept across reboots, as a node's data should be) when there is one, else the temp folder."""
+    return Path("/var/tmp") if Path("/var/tmp").is_dir() else Path(tempfile.gettempdir())
 
 
 def _installed(settings: Settings, pattern: str) -> Path:
@@ -93,6 +117,7 @@ def start_kafka_node(settings: Settings, directory: Path, *, node_id: int, host:
     pid_file = directory / "kafka.pid"
     if (pid := _process.read_pid(pid_file)) is not None:
         return pid
+    _process.require_free_port(port, "Kafka")
     classpath = f"{_installed(settings, 'kafka')}/*"
     java = str(java_home(settings) / "bin" / "java")
     for sub in ("data", "logs"):
@@ -155,18 +180,25 @@ def _run_java(java: str, classpath: str, logs: Path, main: str, *args: str) -> s
 
 def start_elasticsearch(settings: Settings) -> int:
     """Starts the node unless it runs (``bin/elasticsearch -d`` returns once it is up); its pid."""
+    user = _elasticsearch_user(settings)
+    data_dir = Path(settings.services.data_dir).resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)          # decided on the folder itself, as status and down will
     directory = elasticsearch_dir(settings)
     _, (host, port) = check_endpoints(settings)
+    if directory != data_dir / "elasticsearch" and _process.read_pid(directory / "elasticsearch.pid") is None:
+        print(f"services: Elasticsearch's data, config and logs are in {directory}, as user {user!r} it runs as "
+              f"cannot enter {data_dir}", file=sys.stderr, flush=True)
     return start_elasticsearch_node(settings, directory, elasticsearch_yml(
         "cinerec", "cinerec-1", host, port, directory, ["discovery.type: single-node"]),
-        heap_mb=settings.services.elasticsearch_heap_mb)
+        heap_mb=settings.services.elasticsearch_heap_mb, port=port)
 
 
-def start_elasticsearch_node(settings: Settings, directory: Path, yml: str, heap_mb: int) -> int:
-    """The node configured by ``yml`` under ``directory`` unless it runs; its pid."""
+def start_elasticsearch_node(settings: Settings, directory: Path, yml: str, *, heap_mb: int, port: int) -> int:
+    """The node configured by ``yml`` (HTTP on ``port``) under ``directory`` unless it runs; its pid."""
     pid_file = directory / "elasticsearch.pid"
     if (pid := _process.read_pid(pid_file)) is not None:
         return pid
+    _process.require_free_port(port, "Elasticsearch")
     home = _installed(settings, "elasticsearch-*")
     user = _elasticsearch_user(settings)
     config = directory / "config"
@@ -206,6 +238,17 @@ def elasticsearch_yml(cluster: str, node: str, host: str, port: int, directory: 
         "action.destructive_requires_name: false",
         "action.auto_create_index: false",   # every index is created with its mapping, never by a write
         ""])
+
+
+def _existing_elasticsearch_user(settings: Settings) -> str:
+    """The user the node runs as if it exists ('' when we are not root or it is not created yet:
+    then no node of ours can be running as it)."""
+    if os.geteuid() != 0:
+        return ""
+    try:
+        return pwd.getpwnam(settings.services.elasticsearch_user).pw_name
+    except KeyError:
+        return ""
 
 
 def _elasticsearch_user(settings: Settings) -> str:

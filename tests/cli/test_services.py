@@ -1,8 +1,15 @@
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
 import pytest
 
 from ops import services as svc
-from ops.services import ServiceError
+from ops.services import ServiceError, engines
 from ops.services._process import free_port
+from search.client import cluster_health
 
 pytestmark = pytest.mark.services
 
@@ -63,3 +70,27 @@ def test_status_reports_each_engine_process_and_its_memory(services, base_settin
     for name in ("kafka", "elasticsearch"):
         assert report[name]["pid"] and report[name]["resident_mib"] > 50
     assert report["elasticsearch"]["version"].startswith("8.19.")
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="Elasticsearch runs as its own user only when we are root")
+def test_a_data_dir_its_user_cannot_enter_puts_elasticsearch_where_it_can_and_it_starts_there(base_settings, capsys):
+    private = Path(tempfile.mkdtemp(prefix="cinerec-private-"))           # mode 700, as a `mktemp -d` checkout
+    settings = base_settings.replace(services__data_dir=str(private / "var"), services__elasticsearch_heap_mb=256,
+                                     elasticsearch__url=f"http://127.0.0.1:{free_port()}")
+    folder = engines.elasticsearch_dir(settings)
+    try:
+        assert folder.parent == Path("/var/tmp") and folder.name.startswith("cinerec-elasticsearch-")
+        assert engines.elasticsearch_dir(settings) == folder                                      # stable
+        assert engines.elasticsearch_dir(base_settings) == \
+            Path(base_settings.services.data_dir).resolve() / "elasticsearch"                  # a reachable one stays
+        engines.start_elasticsearch(settings)
+        assert f"Elasticsearch's data, config and logs are in {folder}, as user 'cinerec'" in capsys.readouterr().err
+        deadline = time.monotonic() + settings.services.start_timeout_s
+        while not cluster_health(settings.elasticsearch)["healthy"] and time.monotonic() < deadline:
+            time.sleep(1)
+        assert cluster_health(settings.elasticsearch)["healthy"]
+        assert svc.down(settings)["was_running"]["elasticsearch"]                  # down finds it there
+    finally:
+        svc.down(settings)
+        shutil.rmtree(folder, ignore_errors=True)
+        shutil.rmtree(private, ignore_errors=True)
