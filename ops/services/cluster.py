@@ -171,7 +171,8 @@ def _start_elasticsearch_node(settings: Settings, cluster: Cluster, node: dict) 
         names = ", ".join(f'"{n["name"]}"' for n in cluster.layout["elasticsearch"])
         discovery.append(f"cluster.initial_master_nodes: [{names}]")
     yml = engines.elasticsearch_yml("cinerec-cluster", node["name"], HOST, node["http_port"], directory, discovery)
-    return engines.start_elasticsearch_node(settings, directory, yml, heap_mb=ELASTICSEARCH_HEAP_MB)
+    return engines.start_elasticsearch_node(settings, directory, yml, heap_mb=ELASTICSEARCH_HEAP_MB,
+                                             port=node["http_port"])
 
 
 def _elasticsearch_nodes(cluster: Cluster) -> int:

@@ -63,6 +63,7 @@ def kill_under_load(rehearsal, victim, seed: int) -> dict:
     load = Load(settings, tastes, rate=300, count=12_000, seed=seed)
     load.start()
     time.sleep(15)
+    log_at_kill = len(log.read_bytes())
     killed = victim()
     killed_at = time.monotonic()
     user, film = next(PROBE_USERS), 1 + seed % 80
@@ -74,15 +75,27 @@ def kill_under_load(rehearsal, victim, seed: int) -> dict:
         assert time.monotonic() < killed_at + 300, "the probe is not in its user's document 300 s after the kill"
         time.sleep(0.5)
     recovered_s = round(time.monotonic() - killed_at, 1)
+    during = what_the_job_did(log, log_at_kill)
     load.join(timeout=600)
     assert load.report is not None and load.report["failed"] == 0, load.report     # the producer retried
     caught_up(settings, data_dir, es, job, log, timeout_s=600)
     report = figures(settings, data_dir, es, sent=load.report["sent"] + 1) | {"killed": killed,
-                                                                             "recovered_s": recovered_s}
+                                                                             "recovered_s": recovered_s,
+                                                                             "until_recovered": during}
     print(json.dumps(report))
     local_cluster.up(settings, workers=2)          # the node back for the next fault
     assert report["lost"] == 0 and report["doubled"] == 0, report
     return report
+
+
+def what_the_job_did(log: Path, start: int) -> dict:
+    """From the job's log since byte ``start``: batches completed, the slowest one's seconds, and
+    its own lines about the fault (retries, query restarts)."""
+    text = log.read_bytes()[start:].replace(b"\0", b"").decode(errors="replace")
+    batches = [json.loads(line) for line in text.splitlines() if line.startswith('{"batch"')]
+    notes = [line[:160] for line in text.splitlines() if line.startswith("stream:") or "; retry " in line]
+    return {"batches": len(batches), "slowest_batch_s": max((b["spark_s"].get("triggerExecution", 0) + b["seconds"]
+                                                              for b in batches), default=None), "notes": notes[:4]}
 
 
 def test_kafka_broker_leading_the_ratings_killed(rehearsal):
