@@ -4,6 +4,8 @@
     kafka            kafka.Kafka                              (the broker)
     elasticsearch    org.elasticsearch.bootstrap.Elasticsearch
     spark_jvm        org.apache.spark.deploy.SparkSubmit      (the streaming job's driver JVM, local executors)
+    spark_executor   CoarseGrainedExecutorBackend             (an executor on a standalone cluster's worker)
+    spark_daemons    deploy.master.Master / deploy.worker.Worker  (the standalone cluster's own JVMs)
     python_workers   pyspark.daemon / pyspark.worker          (Spark's Python workers: validation, state)
     stream_driver    cli.main stream / cinerec stream         (the job's Python driver: fold-in, writes)
     api              gunicorn / cli.main serve
@@ -24,6 +26,8 @@ from pathlib import Path
 
 ROLES = {"kafka": ("kafka.Kafka",), "elasticsearch": ("org.elasticsearch.bootstrap.Elasticsearch",),
          "spark_jvm": ("org.apache.spark.deploy.SparkSubmit",),
+         "spark_executor": ("CoarseGrainedExecutorBackend",),
+         "spark_daemons": ("org.apache.spark.deploy.master.Master", "org.apache.spark.deploy.worker.Worker"),
          "python_workers": ("pyspark.daemon", "pyspark.worker", "pyspark/daemon.py", "pyspark/worker.py"),
          "stream_driver": ("cli.main stream", "cinerec stream"), "api": ("gunicorn", "cli.main serve")}
 _TICKS = os.sysconf("SC_CLK_TCK")
