@@ -90,7 +90,7 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = 20
             children["closed_loop"] = _cinerec("simulate", "--closed-loop", "--rate", str(DEMO_CLOSED_LOOP_RATE),
                                                "--duration", lasting, *drifting)
     try:
-        _prepare(settings, data, rate=rate, loop=loop)
+        prepare_champion(settings, data, rate=rate, loop=loop)
         children["stream"] = _cinerec("stream")
         children["serve"] = _cinerec("serve")
         people(0.0)
@@ -179,7 +179,7 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _prepare(settings: Settings, data: Path | None, *, rate: float, loop: bool = False) -> None:
+def prepare_champion(settings: Settings, data: Path | None, *, rate: float, loop: bool = False) -> None:
     """Whatever the loop still lacks: a world, a champion trained on ``data`` (a MovieLens history:
     on its first ``DEMO_CUT`` by time, the rest is what the demo replays), indices. With ``loop``,
     the world's history is dated on the feed's clock (the time its ratings take at ``rate``) and
