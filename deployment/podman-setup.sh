@@ -2,7 +2,7 @@
 # Makes a fresh Debian/Ubuntu machine (a CI runner, this sandbox) able to build and run the compose
 # stack with podman, as root. Idempotent: each step is skipped when already done. `make compose-setup`
 # (part of `make test`) runs it; on failure the compose test skips and says why.
-#   1. podman, runc and debootstrap from apt;
+#   1. podman, runc, debootstrap and Debian's archive keyring from apt;
 #   2. /etc/containers/containers.conf: runc (crun refuses hybrid cgroups: "cgroups in hybrid mode not
 #      supported") and no default ulimits (without CAP_SYS_RESOURCE podman's defaults fail with
 #      "setrlimit RLIMIT_NOFILE: Operation not permitted");
@@ -24,10 +24,12 @@ if [ "$(id -u)" -ne 0 ]; then say "needs root (apt-get, /etc/containers)"; exit 
 
 missing=()
 for tool in podman runc debootstrap; do command -v "$tool" >/dev/null 2>&1 || missing+=("$tool"); done
+# debootstrap checks bookworm's signatures with Debian's keyring (not on an Ubuntu runner by default).
+[ -f /usr/share/keyrings/debian-archive-keyring.gpg ] || missing+=(debian-archive-keyring)
 if [ ${#missing[@]} -gt 0 ]; then
   say "installing ${missing[*]} from apt"
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq podman runc debootstrap >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${missing[@]}" >/dev/null
 fi
 
 conf=/etc/containers/containers.conf

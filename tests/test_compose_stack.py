@@ -84,11 +84,11 @@ def compose(*args: str, env: dict, timeout: float, check: bool = True) -> subpro
     return result
 
 
-def http(method: str, path: str, body: dict | None = None) -> tuple[int, dict]:
+def http(method: str, path: str, body: dict | None = None, timeout: float = 10) -> tuple[int, dict]:
     request = urllib.request.Request(f"{API}{path}", method=method, data=json.dumps(body).encode() if body else None,
                                      headers={"Content-Type": "application/json", "X-API-Key": API_KEY})
     try:
-        with urllib.request.urlopen(request, timeout=10) as answer:
+        with urllib.request.urlopen(request, timeout=timeout) as answer:
             return answer.status, json.loads(answer.read())
     except urllib.error.HTTPError as err:
         return err.code, json.loads(err.read() or b"{}")
@@ -140,7 +140,8 @@ def wait_for_health(started: float) -> dict:
 
 def test_a_rating_through_the_api_changes_the_users_recommendations(stack):
     user = 1
-    status, before = http("GET", f"/users/{user}/recommendations?k=10")
+    # The first request of a worker loads the champion's catalogue (seconds on two busy cores).
+    status, before = http("GET", f"/users/{user}/recommendations?k=10", timeout=120)
     assert status == 200, before
     shown = [film["movie_id"] for film in before["results"]]
     log(f"user {user} before: {before['based_on']} films {shown}")
