@@ -209,6 +209,6 @@ def _cinerec(*args: str) -> subprocess.Popen:
 
 
 def _run(*args: str, check: bool = True) -> None:
-    print(f"cinerec demo: cinerec {' '.join(args)}", file=sys.stderr, flush=True)
+    print(f"cinerec: running `cinerec {' '.join(args)}`", file=sys.stderr, flush=True)  # demo and bootstrap
     if subprocess.run([sys.executable, "-m", "cli.main", *args]).returncode != 0 and check:
         raise RuntimeError(f"`cinerec {' '.join(args)}` failed")
