@@ -126,7 +126,9 @@ images: install compose-setup
 
 compose-up: images
 	@mkdir -p $(ALERT_SECRETS_DIR)
-	@for f in smtp-password slack-webhook-url; do [ -f $(ALERT_SECRETS_DIR)/$$f ] || : > $(ALERT_SECRETS_DIR)/$$f; done
+	@# Placeholders unless given (the local run sends no alerts anywhere): Alertmanager needs the files.
+	@[ -f $(ALERT_SECRETS_DIR)/smtp-password ] || : > $(ALERT_SECRETS_DIR)/smtp-password
+	@[ -f $(ALERT_SECRETS_DIR)/slack-webhook-url ] || echo http://127.0.0.1:9/unset > $(ALERT_SECRETS_DIR)/slack-webhook-url
 	@key='$(CINEREC_API_KEYS)'; printf '%s' "$${key%%,*}" > $(ALERT_SECRETS_DIR)/cinerec-api-key
 	$(COMPOSE_ENV) $(NICE) $(COMPOSE) up -d
 
