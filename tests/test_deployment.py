@@ -117,3 +117,28 @@ def test_a_version_tag_publishes_every_built_image():
              if "build" in service or service["image"].startswith("${CINEREC_REGISTRY")}
     assert built and all(re.search(rf"^\s*{image} deployment/", script, re.M) for image in built), built
     assert "ghcr.io/" in script and "--push" in script
+
+
+def test_the_local_prometheus_scrapes_the_same_jobs_at_the_local_ports():
+    production = yaml.safe_load((DEPLOYMENT / "prometheus" / "prometheus.yml").read_text())
+    local = yaml.safe_load((DEPLOYMENT / "prometheus" / "prometheus.local.yml").read_text())
+    jobs = {job["job_name"]: job["static_configs"][0]["targets"][0] for job in local["scrape_configs"]}
+    assert set(jobs) == {job["job_name"] for job in production["scrape_configs"]}
+    assert local["rule_files"] == production["rule_files"]
+    override = compose("compose.local.yml")
+    assert jobs["cinerec-api"] == f"127.0.0.1:{override['x-local-endpoints']['CINEREC_API__PORT']}"
+    assert jobs["cinerec-stream"] == f"127.0.0.1:{override['x-local-endpoints']['CINEREC_STREAMING__METRICS_PORT']}"
+    assert jobs["cinerec-online"].split(":")[1] in override["services"]["online"]["command"]
+    assert jobs["prometheus"] in override["services"]["prometheus"]["command"][0]
+    alertmanager = local["alerting"]["alertmanagers"][0]["static_configs"][0]["targets"][0]
+    assert alertmanager in override["services"]["alertmanager"]["command"][0]
+
+
+def test_grafana_is_provisioned_with_the_datasource_its_dashboard_names():
+    import json
+
+    grafana = DEPLOYMENT / "grafana"
+    provisioned = yaml.safe_load((grafana / "provisioning" / "datasources" / "prometheus.yml").read_text())
+    uids = {source["uid"] for source in provisioned["datasources"]}
+    dashboard = json.loads((grafana / "cinerec.json").read_text())
+    assert {panel["datasource"]["uid"] for panel in dashboard["panels"] if "datasource" in panel} <= uids
