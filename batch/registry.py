@@ -42,8 +42,11 @@ class Registry:
         self.client = MlflowClient(uri, uri)
         self.name = self.name or self.settings.mlflow.registered_model
         experiment = self.client.get_experiment_by_name(self.settings.mlflow.experiment)
+        # A tracking server keeps the artifacts itself (served at mlflow-artifacts:/), so that every
+        # container of a deployed stack reads what the one that trained wrote.
+        remote = uri.startswith(("http://", "https://"))
         self.experiment_id = experiment.experiment_id if experiment else self.client.create_experiment(
-            self.settings.mlflow.experiment, artifact_location=(data_dir / "mlartifacts").as_uri())
+            self.settings.mlflow.experiment, artifact_location=None if remote else (data_dir / "mlartifacts").as_uri())
 
     # -- logging and registration -------------------------------------------------------------
 

@@ -1,5 +1,5 @@
-"""Commands that run the system's parts: `cinerec config show`, `services`, `stream`, `serve`, `demo`,
-`kibana import`."""
+"""Commands that run the system's parts: `cinerec config show`, `services`, `stream`, `bootstrap`, `serve`,
+`demo`, `kibana import`."""
 
 from __future__ import annotations
 
@@ -73,6 +73,13 @@ def stream_command(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def bootstrap_command(settings: Settings, args: argparse.Namespace) -> int:
+    from ops.bootstrap import run
+
+    print_json(run(settings))
+    return 0
+
+
 def serve_command(settings: Settings, args: argparse.Namespace) -> int:
     from ops.serve import serve
 
@@ -115,6 +122,10 @@ def add_parsers(sub) -> None:
     stream.add_argument("--duration", type=float, help="stop after this many seconds (default: Ctrl-C)")
     stream.add_argument("--available-now", action="store_true", help="process what is in Kafka now, then stop")
     stream.set_defaults(run=stream_command)
+
+    bootstrap = sub.add_parser("bootstrap", help="a deployed stack's first step: wait for MLflow, Kafka and "
+                               "Elasticsearch, create topics; world, train, promote, index when there is no champion")
+    bootstrap.set_defaults(run=bootstrap_command)
 
     serve = sub.add_parser("serve", help="run the API under gunicorn (setting api.*)")
     serve.add_argument("--duration", type=float, help="stop after this many seconds (default: SIGINT/SIGTERM)")

@@ -102,7 +102,7 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = DE
             start("closed_loop", _cinerec("simulate", "--closed-loop", "--rate", str(DEMO_CLOSED_LOOP_RATE),
                                           "--duration", lasting, *drifting))
     try:
-        _prepare(settings, data, pids, rate=rate, loop=loop)
+        prepare_champion(settings, data, rate=rate, loop=loop, pids=pids)
         start("stream", _cinerec("stream"))
         start("serve", _cinerec("serve"))
         people(0.0)
@@ -240,7 +240,8 @@ def _interrupt(signum, frame) -> None:
     raise KeyboardInterrupt
 
 
-def _prepare(settings: Settings, data: Path | None, pids: Path, *, rate: float, loop: bool = False) -> None:
+def prepare_champion(settings: Settings, data: Path | None, *, rate: float, loop: bool = False,
+                     pids: Path | None = None) -> None:
     """Whatever the loop still lacks: a world, a champion trained on ``data`` (a MovieLens history:
     on its first ``DEMO_CUT`` by time, the rest is what the demo replays), indices. With ``loop``,
     the world's history is dated on the feed's clock (the time its ratings take at ``rate``) and
@@ -269,15 +270,17 @@ def _cinerec(*args: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "cli.main", *args], start_new_session=True)
 
 
-def _run(pids: Path, *args: str, check: bool = True) -> None:
-    """One step, waited for, in the demo's process group (Ctrl-C reaches it) and in ``step.pid``
-    (a training the demo's SIGKILL left behind is stopped by the next demo, not run twice)."""
-    print(f"cinerec demo: cinerec {' '.join(args)}", file=sys.stderr, flush=True)
+def _run(pids: Path | None, *args: str, check: bool = True) -> None:
+    """One step (of the demo or the bootstrap), waited for, in the caller's process group (Ctrl-C
+    reaches it) and, for the demo, in ``pids/step.pid`` (a training the demo's SIGKILL left behind is
+    stopped by the next demo, not run twice)."""
+    print(f"cinerec: running `cinerec {' '.join(args)}`", file=sys.stderr, flush=True)
     with subprocess.Popen([sys.executable, "-m", "cli.main", *args]) as step:
-        record(step.pid, step.args, pids / "step.pid")
+        if pids is not None:
+            record(step.pid, step.args, pids / "step.pid")
         try:
             step.wait()
-        except BaseException:                          # Ctrl-C or SIGTERM of the demo: the step ends too
+        except BaseException:                          # Ctrl-C or SIGTERM: the step ends too
             step.terminate()
             raise
     if step.returncode != 0 and check:
