@@ -162,6 +162,50 @@ def test_a_rating_through_the_api_changes_the_users_recommendations(stack):
     raise AssertionError(f"user {user}'s recommendations did not change within {CHANGE_TIMEOUT_S} s")
 
 
+def served_version(user: int = 1) -> str:
+    status, answer = http("GET", f"/users/{user}/recommendations?k=5", timeout=60)
+    assert status == 200, answer
+    return answer["based_on"]["model_version"]
+
+
+def wait_for_version(version: str, what: str, timeout_s: float = CHANGE_TIMEOUT_S) -> None:
+    started = time.monotonic()
+    while (now := served_version()) != version:
+        assert time.monotonic() - started < timeout_s, f"{what}: still version {now} after {timeout_s} s"
+        time.sleep(2)
+    log(f"{what}: the API serves model version {version} ({time.monotonic() - started:.0f} s)")
+
+
+def test_a_release_and_its_rollback(stack):
+    """docs/deployment.md's procedures on the running stack. A new model is released (train,
+    promote, index in the bootstrap's container; ``--margin -1`` releases it whatever its score) and
+    served; the model rollback (``rollback``, ``index``) serves the version before again; the code
+    rollback starts the app services from the previous image tag, and the champion stays."""
+    env = stack
+    before = served_version()
+    for step in (["train", "--model", "als", "--param", "rank=16"], ["promote", "--margin", "-1"], ["index"]):
+        compose("run", "--rm", "--no-deps", "-T", "bootstrap", *step, env=env, timeout=900)
+    released = str(int(before) + 1)
+    wait_for_version(released, "release")
+    for step in (["rollback"], ["index"]):
+        compose("run", "--rm", "--no-deps", "-T", "bootstrap", *step, env=env, timeout=600)
+    wait_for_version(before, "model rollback")
+    # The code rollback: the app services from another tag of the image (here the same build under the
+    # tag a previous release would have), recreated on the same volumes.
+    for image in ("cinerec", "cinerec-prometheus", "cinerec-alertmanager"):
+        subprocess.run(["podman", "tag", f"localhost/{image}:dev", f"localhost/{image}:previous"], check=True)
+    previous = {**env, "CINEREC_TAG": "previous"}
+    compose("up", "-d", "--no-deps", "--force-recreate", "api", "stream", "online", env=previous, timeout=600)
+    started = time.monotonic()
+    wait_for_health(started)
+    running = subprocess.run(["podman", "ps", "--filter", f"label=io.podman.compose.project={PROJECT}",
+                              "--format", "{{.Names}} {{.Image}}"], capture_output=True, text=True).stdout
+    log(f"code rollback: healthy {time.monotonic() - started:.0f} s after `up -d` with CINEREC_TAG=previous:\n"
+        f"{running.strip()}")
+    assert "localhost/cinerec:previous" in running, running
+    wait_for_version(before, "after the code rollback")
+
+
 @pytest.mark.parametrize("service, image", [("grafana", "grafana/grafana"),
                                             ("kibana", "docker.elastic.co/kibana/kibana")])
 def test_upstream_only_services_are_described_behind_a_profile(service, image):
