@@ -94,8 +94,8 @@ def what_the_job_did(log: Path, start: int) -> dict:
     text = log.read_bytes()[start:].replace(b"\0", b"").decode(errors="replace")
     batches = [json.loads(line) for line in text.splitlines() if line.startswith('{"batch"')]
     notes = [line[:160] for line in text.splitlines() if line.startswith("stream:") or "; retry " in line]
-    return {"batches": len(batches), "slowest_batch_s": max((b["spark_s"].get("triggerExecution", 0) + b["seconds"]
-                                                              for b in batches), default=None), "notes": notes[:4]}
+    seconds = [b.get("spark_s", {}).get("triggerExecution", 0) + b["seconds"] for b in batches]
+    return {"batches": len(batches), "slowest_batch_s": max(seconds, default=None), "notes": notes[:4]}
 
 
 def test_kafka_broker_leading_the_ratings_killed(rehearsal):
