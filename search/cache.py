@@ -261,24 +261,39 @@ class ServedFilms:
         filters and the version are unchanged; any other is scored here (``ServedModel.recommend``)."""
         if "vector" not in user:
             return queries.recommend_for_user(self.es, user, size=size, genres=genres, years=years)
-        exclude = user.get("rated", [])
 
-        def ranked(version: str) -> tuple[Catalogue, list[dict]]:
+        def ranked(version: str) -> tuple[Catalogue, dict, list[dict]]:
             catalogue = self.catalogue() if films is None else self.version(version)
-            model = catalogue.model
-            key = hashlib.blake2b(orjson.dumps([version, size, genres, years, user["vector"], exclude,
-                                                None if model.factor_only else user.get("ratings")]),
+            model, known = catalogue.model, self._as_known_to(version, user)
+            exclude = known.get("rated", [])
+            if "vector" not in known:                     # unknown to that version: its popular films
+                return catalogue, known, queries.popular(self.es, size=size, genres=genres, years=years,
+                                                         exclude=exclude)
+            key = hashlib.blake2b(orjson.dumps([version, size, genres, years, known["vector"], exclude,
+                                                None if model.factor_only else known.get("ratings")]),
                                   digest_size=16).digest()
             if not model.factor_only:
-                return catalogue, self.knn.cached(key, lambda: [
+                return catalogue, known, self.knn.cached(key, lambda: [
                     {**catalogue.films[str(m)], "score": score}
-                    for m, score in model.recommend(user, size, genres=genres, years=years)])
-            return catalogue, self.knn.cached(key, lambda: queries.knn_hits(
-                self.es, user["vector"], size, exclude=exclude, genres=genres, years=years, index=version))
-        catalogue, hits = ranked(films) if films else self._on_served_version(ranked)
+                    for m, score in model.recommend(known, size, genres=genres, years=years)])
+            return catalogue, known, self.knn.cached(key, lambda: queries.knn_hits(
+                self.es, known["vector"], size, exclude=exclude, genres=genres, years=years, index=version))
+        catalogue, user, hits = ranked(films) if films else self._on_served_version(ranked)
         reasons = catalogue.model.reasons(user, [int(f["movie_id"]) for f in hits])
         return [{**f, "reason": reasons.get(int(f["movie_id"]), "matches your ratings")}
                 for f in self.with_statistics(hits)]
+
+    def _as_known_to(self, films_version: str, user: dict) -> dict:
+        """``user`` as the model of ``films_version`` (``films-v<N>``) knows them. The ``users``
+        alias moves with ``films`` when a version is indexed, while this worker may still serve the
+        one before (a new version is loaded ahead), and the job may write a user under its model for
+        a few seconds after the swap: a document of another model version (another vector space) is
+        read again from that version's own ``users-v<N>``."""
+        number = films_version.removeprefix(f"{queries.FILMS}-v")
+        if str(user.get("model_version")) == number or "user_id" not in user:
+            return user
+        return queries.get_user(self.es, user["user_id"], index=f"{queries.USERS}-v{number}",
+                                fields=queries.RECOMMENDING) or {k: v for k, v in user.items() if k != "vector"}
 
     def version(self, version: str) -> Catalogue:
         """The catalogue of ``version`` (a canary's challenger), the served one or the one other kept."""

@@ -20,7 +20,7 @@ FILMS, FILM_STATS, FILM_LISTS, USERS = "films", "film_stats", "film_lists", "use
 _TITLE_YEAR = re.compile(r"^\s*(?P<title>.*?)\s*\((?P<year>\d{4})\)\s*$")
 SOURCE = list(SUMMARY_FIELDS)
 CATALOGUE = ["movie_id", "title", "year", "genres"]      # what a hit on ``films`` shows; the rest is joined
-RECOMMENDING = ["vector", "rated", "ratings", "rating_count", "last_ts", "model_version"]
+RECOMMENDING = ["user_id", "vector", "rated", "ratings", "rating_count", "last_ts", "model_version"]
 HITS = "hits.hits._id,hits.hits._score,hits.hits._source"  # filter_path: what a search's caller reads
 
 

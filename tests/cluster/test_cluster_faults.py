@@ -89,13 +89,15 @@ def kill_under_load(rehearsal, victim, seed: int) -> dict:
 
 
 def what_the_job_did(log: Path, start: int) -> dict:
-    """From the job's log since byte ``start``: batches completed, the slowest one's seconds, and
-    its own lines about the fault (retries, query restarts)."""
+    """From the job's log since byte ``start``: batches completed, the slowest one's phases (Spark's
+    durations and the driver's writes, seconds), and its own lines about the fault (retries, query
+    restarts)."""
     text = log.read_bytes()[start:].replace(b"\0", b"").decode(errors="replace")
     batches = [json.loads(line) for line in text.splitlines() if line.startswith('{"batch"')]
     notes = [line[:160] for line in text.splitlines() if line.startswith("stream:") or "; retry " in line]
-    seconds = [b.get("spark_s", {}).get("triggerExecution", 0) + b["seconds"] for b in batches]
-    return {"batches": len(batches), "slowest_batch_s": max(seconds, default=None), "notes": notes[:4]}
+    slowest = max(batches, key=lambda b: b.get("spark_s", {}).get("triggerExecution", 0) + b["seconds"], default={})
+    return {"batches": len(batches), "notes": notes[:4],
+            "slowest_batch": {"driver_s": slowest.get("seconds"), **slowest.get("spark_s", {})}}
 
 
 def test_kafka_broker_leading_the_ratings_killed(rehearsal):
