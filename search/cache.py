@@ -30,7 +30,7 @@ import orjson
 from elasticsearch import Elasticsearch, NotFoundError
 from prometheus_client import Counter
 
-from . import queries
+from . import indices, queries
 from .served import ServedModel
 from core.settings import ApiSettings
 
@@ -289,10 +289,10 @@ class ServedFilms:
         one before (a new version is loaded ahead), and the job may write a user under its model for
         a few seconds after the swap: a document of another model version (another vector space) is
         read again from that version's own ``users-v<N>``."""
-        number = films_version.removeprefix(f"{queries.FILMS}-v")
+        number = films_version.removeprefix(indices.versioned_name(queries.FILMS, ""))
         if str(user.get("model_version")) == number or "user_id" not in user:
             return user
-        return queries.get_user(self.es, user["user_id"], index=f"{queries.USERS}-v{number}",
+        return queries.get_user(self.es, user["user_id"], index=indices.versioned_name(queries.USERS, number),
                                 fields=queries.RECOMMENDING) or {k: v for k, v in user.items() if k != "vector"}
 
     def version(self, version: str) -> Catalogue:
