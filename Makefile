@@ -138,6 +138,6 @@ compose-down:
 clean:
 	-$(CINEREC) services down --cluster
 	-$(CINEREC) services down
-	-$(BIN)/python -c "from core.settings import load_settings; from ops.services.engines import elasticsearch_dir; \
+	-$(BIN)/python -c "from cinerec.core.settings import load_settings; from cinerec.ops.services.engines import elasticsearch_dir; \
 	  import shutil; d = elasticsearch_dir(load_settings()); d.name != 'elasticsearch' and shutil.rmtree(d, True)"
 	rm -rf var $(ENGINES) $(ENGINES).log

@@ -17,13 +17,14 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from cli.main import main
-from core.events import InvalidEvent, parse_event
+from cinerec.cli.main import main
+from cinerec.core.events import InvalidEvent, parse_event
+from cinerec.ops import services as svc
+from cinerec.simulator.producer import publish, simulated_messages
+from cinerec.streaming.metrics import process_tree
+from cinerec.streaming.stateful import checkpoint_dir
+
 from kafka_helpers import consume_all
-from ops import services as svc
-from simulator.producer import publish, simulated_messages
-from streaming.metrics import process_tree
-from streaming.stateful import checkpoint_dir
 
 USERS, FILMS = 60, 80          # the small synthetic world of the fault tests
 
@@ -68,7 +69,7 @@ def stream(env: dict, *extra: str, log: Path | None = None) -> subprocess.Popen:
     """`cinerec stream` in a session of its own (so its whole tree can be killed); stderr to ``log``."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CINEREC_")}
     sink = log.open("a") if log else subprocess.DEVNULL
-    return subprocess.Popen([sys.executable, "-m", "cli.main", "stream", *extra], env={**clean, **env},
+    return subprocess.Popen([sys.executable, "-m", "cinerec.cli.main", "stream", *extra], env={**clean, **env},
                             stdout=subprocess.DEVNULL, stderr=sink, start_new_session=True)
 
 

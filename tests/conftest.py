@@ -10,9 +10,9 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import Settings, load_settings
-from ops import services as svc
-from ops.services._process import free_port  # tests import it from here too
+from cinerec.core.settings import Settings, load_settings
+from cinerec.ops import services as svc
+from cinerec.ops.services._process import free_port  # tests import it from here too
 
 
 @pytest.fixture(scope="session")
@@ -51,8 +51,8 @@ def settings(services, base_settings) -> Settings:
 @pytest.fixture(scope="session")
 def spark():
     """The one local[2] Spark session of the test run (the same builder the batch jobs use)."""
-    from batch.spark import spark_session
-    from streaming.source import kafka_jars
+    from cinerec.batch.spark import spark_session
+    from cinerec.streaming.source import kafka_jars
 
     session = spark_session(app="cinerec-tests", jars=kafka_jars(load_settings(env={}).services))
     yield session
@@ -63,7 +63,7 @@ def spark():
 def fresh_indices(services, base_settings):
     """An Elasticsearch without any films/users/ratings versions: each test module that
     builds indices starts from nothing, whatever an earlier module left behind."""
-    from search.client import connect
+    from cinerec.search.client import connect
 
     es = connect(base_settings.elasticsearch)
     for pattern in ("films-v*", "film_stats-v*", "film_lists-v*", "users-v*", "ratings-v*"):

@@ -20,8 +20,8 @@ from aiosmtpd.controller import Controller
 from aiosmtpd.smtp import AuthResult
 from alert_helpers import ALERTMANAGER, AMTOOL, alertmanager, post_alerts
 
-from ops.monitoring import write_configs
-from ops.services._process import free_port
+from cinerec.ops.monitoring import write_configs
+from cinerec.ops.services._process import free_port
 
 PRODUCTION = Path(__file__).resolve().parent.parent / "deployment" / "alertmanager" / "alertmanager.yml"
 SMTP_USER, SMTP_PASSWORD = "cinerec-alerts", "smtp-secret-7f3a"

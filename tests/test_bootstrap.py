@@ -7,9 +7,9 @@ import time
 
 import pytest
 
-from core.errors import ServiceError
-from core.settings import load_settings
-from ops.bootstrap import wait_for_mlflow
+from cinerec.core.errors import ServiceError
+from cinerec.core.settings import load_settings
+from cinerec.ops.bootstrap import wait_for_mlflow
 
 
 def settings(uri: str, timeout_s: float = 2):

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import yaml
 
-from core.settings import load_settings
+from cinerec.core.settings import load_settings
 
 DEPLOYMENT = Path(__file__).resolve().parent.parent / "deployment"
 ROOT = DEPLOYMENT.parent

@@ -17,7 +17,7 @@ def test_the_site_builds_strictly(tmp_path):
 
 
 def test_the_commands_page_names_every_command():
-    from cli.main import build_parser
+    from cinerec.cli.main import build_parser
 
     page = (ROOT / "docs" / "commands.md").read_text()
     commands = build_parser()._subparsers._group_actions[0].choices

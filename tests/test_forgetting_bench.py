@@ -1,8 +1,8 @@
 """`cinerec bench forgetting` on a small world: after a taste reversal, a model that forgets wins
 its users' clicks back; one that does not stays below (the loop demo's story, offline)."""
 
-from core.settings import load_settings
-from ops.forgetting import drift_recovery
+from cinerec.core.settings import load_settings
+from cinerec.ops.forgetting import drift_recovery
 
 
 def test_forgetting_wins_the_users_back_after_a_taste_reversal():

@@ -6,9 +6,9 @@ import json
 import threading
 from http.server import BaseHTTPRequestHandler, HTTPServer
 
-from cli.main import main
-from ops.kibana import SAVED_OBJECTS
-from search.indices import MAPPINGS
+from cinerec.cli.main import main
+from cinerec.ops.kibana import SAVED_OBJECTS
+from cinerec.search.indices import MAPPINGS
 
 
 def objects() -> list[dict]:

@@ -19,13 +19,13 @@ import time
 import pytest
 from chaos_helpers import ratings_indexed, stream, trained_world, wait_until_served
 
-from cli.main import main
-from core.settings import load_settings
-from ops import scheduler
-from ops.services._process import free_port
-from simulator.closed_loop import ClosedLoop
-from simulator.producer import publish, simulated_messages
-from simulator.world import Tastes
+from cinerec.cli.main import main
+from cinerec.core.settings import load_settings
+from cinerec.ops import scheduler
+from cinerec.ops.services._process import free_port
+from cinerec.simulator.closed_loop import ClosedLoop
+from cinerec.simulator.producer import publish, simulated_messages
+from cinerec.simulator.world import Tastes
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 STEPS = ["extract", "train_op", "gate_op", "canary_op"]
@@ -42,10 +42,10 @@ def eventually(check, what: str, timeout_s: float, log=None):
 
 def test_the_scheduler_retrains_on_new_data_and_decides_the_canary_by_itself(
         spark, services, base_settings, fresh_indices, tmp_path, capsys, monkeypatch):
-    from batch.registry import Registry
-    from ops.pipeline import new_data
-    from search import canary
-    from streaming.online import OnlineMetrics, consume
+    from cinerec.batch.registry import Registry
+    from cinerec.ops.pipeline import new_data
+    from cinerec.search import canary
+    from cinerec.streaming.online import OnlineMetrics, consume
 
     es, data_dir, log = fresh_indices, tmp_path / "var", tmp_path / "stream.log"
     port, dagster_log = free_port(), tmp_path / "dagster.log"
@@ -95,7 +95,7 @@ def test_the_scheduler_retrains_on_new_data_and_decides_the_canary_by_itself(
             assert failed["steps"] == {"extract": "SUCCESS", "train_op": "SUCCESS", "gate_op": "SUCCESS",
                                        "canary_op": "FAILURE"}, failed
 
-            serve = subprocess.Popen([sys.executable, "-m", "cli.main", "serve"], env={**os.environ, **env},
+            serve = subprocess.Popen([sys.executable, "-m", "cinerec.cli.main", "serve"], env={**os.environ, **env},
                                      stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("w"),
                                      start_new_session=True)
             stop = threading.Event()

@@ -19,7 +19,7 @@ import yaml
 from alert_helpers import ALERTMANAGER, AMTOOL, alertmanager, post_alerts
 from werkzeug.serving import make_server
 
-from ops.services._process import free_port
+from cinerec.ops.services._process import free_port
 
 DEPLOYMENT = Path(__file__).resolve().parent.parent / "deployment"
 PROMTOOL = shutil.which("promtool")
@@ -39,9 +39,9 @@ def exported_metrics() -> set[str]:
     """Names of the metrics the code registers (API, streaming job, online metrics)."""
     from prometheus_client import REGISTRY
 
-    import api.metrics  # noqa: F401 - registers its metrics
-    import streaming.metrics  # noqa: F401
-    import streaming.online  # noqa: F401
+    import cinerec.api.metrics  # noqa: F401 - registers its metrics
+    import cinerec.streaming.metrics  # noqa: F401
+    import cinerec.streaming.online  # noqa: F401
 
     names = set()
     for collector in list(REGISTRY._collector_to_names):
@@ -74,9 +74,9 @@ def test_the_recall_panel_reads_recall():
     """Grafana's recall@k panel plots cinerec_online_precision: the hidden tastes' relevant set is
     the user's true top len(shown), so recall@k = |shown ∩ top k| / k = precision@k. Checked on
     random tastes and lists against core.metrics.recall_at_k."""
-    from core.metrics import recall_at_k
-    from simulator.closed_loop import expected_ratings, truth
-    from simulator.world import Tastes
+    from cinerec.core.metrics import recall_at_k
+    from cinerec.simulator.closed_loop import expected_ratings, truth
+    from cinerec.simulator.world import Tastes
 
     rng = np.random.default_rng(7)
     users, films, d = 5, 60, 4
@@ -96,8 +96,8 @@ def test_the_recall_panel_reads_recall():
 @pytest.mark.skipif(ALERTMANAGER is None, reason="Debian's prometheus-alertmanager is not installed")
 @pytest.mark.services
 def test_a_retrain_alert_reaches_the_webhook_and_starts_the_pipeline(services, base_settings, tmp_path):
-    from api import create_app
-    from ops.monitoring import write_configs
+    from cinerec.api import create_app
+    from cinerec.ops.monitoring import write_configs
 
     assert subprocess.run([AMTOOL, "check-config", str(DEPLOYMENT / "alertmanager" / "alertmanager.yml")],
                           capture_output=True).returncode == 0
@@ -134,7 +134,7 @@ def test_a_retrain_alert_reaches_the_webhook_and_starts_the_pipeline(services, b
 def test_the_local_monitoring_configuration_is_valid(base_settings, tmp_path, speedup):
     """What `cinerec demo` gives Debian's Prometheus (the production files with local targets;
     `--loop` divides the rules' durations): promtool accepts it, and every rule is still there."""
-    from ops.monitoring import write_configs
+    from cinerec.ops.monitoring import write_configs
 
     prometheus_yml, alertmanager_yml = write_configs(base_settings, tmp_path, "key", speedup=speedup)
     checked = subprocess.run([PROMTOOL, "check", "config", str(prometheus_yml)], capture_output=True, text=True)
@@ -150,7 +150,7 @@ def test_the_local_monitoring_configuration_is_valid(base_settings, tmp_path, sp
 
 
 def test_the_pipeline_has_its_steps_triggers_and_retries():
-    from ops.pipeline import defs, retrain
+    from cinerec.ops.pipeline import defs, retrain
 
     steps = [node.name for node in retrain.graph.nodes_in_topological_order]
     assert steps == ["extract", "train_op", "gate_op", "canary_op"]

@@ -13,7 +13,7 @@ import nbformat
 import pandas as pd
 import pytest
 
-from simulator.world import generate
+from cinerec.simulator.world import generate
 
 ROOT = Path(__file__).resolve().parent.parent
 

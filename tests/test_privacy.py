@@ -17,10 +17,10 @@ import pytest
 from chaos_helpers import assert_ledger, expected_state, ratings_indexed, stream, trained_world
 from confluent_kafka import Producer
 
-from cli.main import main
-from core.events import RatingEvent
-from simulator.producer import publish, simulated_messages
-from simulator.world import Tastes
+from cinerec.cli.main import main
+from cinerec.core.events import RatingEvent
+from cinerec.simulator.producer import publish, simulated_messages
+from cinerec.simulator.world import Tastes
 
 ERASED = 7                                   # a user of the synthetic world: batch data and streamed events
 
@@ -95,11 +95,11 @@ def test_erasure_reaches_every_store_and_survives_a_restart(spark, services, bas
 
 
 def test_the_data_catalog_describes_every_field_and_is_current():
-    from api.web.accounts import table_types
-    from core.catalog import STORES, mapped_types, markdown
-    from core.events import FIELDS
-    from core.privacy import PrivacyEvent
-    from search.indices import EVENT_INDICES
+    from cinerec.api.web.accounts import table_types
+    from cinerec.core.catalog import STORES, mapped_types, markdown
+    from cinerec.core.events import FIELDS
+    from cinerec.core.privacy import PrivacyEvent
+    from cinerec.search.indices import EVENT_INDICES
 
     described = {(s.kind, s.name): set(s.fields) for s in STORES}
     for index in ("films", "film_stats", "film_lists", "users", *EVENT_INDICES):
@@ -115,7 +115,7 @@ def test_the_data_catalog_describes_every_field_and_is_current():
 
 
 def test_names_and_emails_of_the_synthetic_world_never_enter_events():
-    from simulator.world import generate
+    from cinerec.simulator.world import generate
 
     world = generate(seed=3, users=40, movies=30, mean_ratings_per_user=10, min_ratings_per_user=3, latent_dim=4)
     personal = [str(v).encode() for v in (*world.users["name"], *world.users["email"])]

@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from planted import indexable_frames
 
-from batch.artifact import ModelArtifact
-from batch.indexing import build_indices
-from batch.interactions import Interactions
-from batch.recommenders import create
+from cinerec.batch.artifact import ModelArtifact
+from cinerec.batch.indexing import build_indices
+from cinerec.batch.interactions import Interactions
+from cinerec.batch.recommenders import create
 
 
 @pytest.fixture(scope="module")

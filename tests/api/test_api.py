@@ -10,13 +10,13 @@ from confluent_kafka import Consumer, TopicPartition
 from openapi_spec_validator import validate
 from planted import block_of
 
-from api import create_app
-from batch.artifact import ModelArtifact
-from batch.interactions import Interactions
-from batch.recommenders import create
-from core.events import parse_event
-from ops.services._process import free_port
-from search.client import connect
+from cinerec.api import create_app
+from cinerec.batch.artifact import ModelArtifact
+from cinerec.batch.interactions import Interactions
+from cinerec.batch.recommenders import create
+from cinerec.core.events import parse_event
+from cinerec.ops.services._process import free_port
+from cinerec.search.client import connect
 
 pytestmark = pytest.mark.services
 
@@ -194,7 +194,7 @@ def test_openapi_lists_exactly_the_served_routes(client):
 def test_an_alias_swap_while_requests_run_fails_none(client, indexed, base_settings):
     import threading
 
-    from batch.indexing import build_indices as rebuild
+    from cinerec.batch.indexing import build_indices as rebuild
 
     frames = indexed
     ratings = frames["ratings"]
@@ -224,8 +224,8 @@ def test_the_document_bounds_every_size_the_server_refuses(client, settings):
     """No valid request is too large: the longest query and body the document allows fit the
     server's limits (gunicorn's request line, 8,190 bytes, above them all); an over-long query
     with a bad parameter is refused for the parameter."""
-    from api.bodies import RATING, longest_json
-    from api.openapi import longest_query
+    from cinerec.api.bodies import RATING, longest_json
+    from cinerec.api.openapi import longest_query
 
     with client.application.app_context():                  # k's bound is a setting of the app
         assert longest_query() < settings.api.max_query_bytes < 8190 - 100

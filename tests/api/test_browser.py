@@ -14,8 +14,8 @@ import time
 import pytest
 from chaos_helpers import trained_world, wait_until_served
 
-from ops.services._process import free_port
-from search.client import connect
+from cinerec.ops.services._process import free_port
+from cinerec.search.client import connect
 
 pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.browser]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -32,8 +32,9 @@ def loop(services, base_settings, fresh_indices, spark, tmp_path_factory):
         clean = {k: v for k, v in os.environ.items() if not k.startswith(("CINEREC_", "PROMETHEUS_"))} | env
         logs = data_dir / "logs"
         logs.mkdir()
-        children = [subprocess.Popen([sys.executable, "-m", "cli.main", command], env=clean, start_new_session=True,
-                                     stdout=subprocess.DEVNULL, stderr=(logs / f"{command}.log").open("w"))
+        children = [subprocess.Popen([sys.executable, "-m", "cinerec.cli.main", command], env=clean,
+                                     start_new_session=True, stdout=subprocess.DEVNULL,
+                                     stderr=(logs / f"{command}.log").open("w"))
                     for command in ("stream", "serve")]
         base = f"http://127.0.0.1:{port}"
         wait_until_served(f"{base}/signup", logs / "serve.log")

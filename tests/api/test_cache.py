@@ -7,9 +7,9 @@ import time
 import pytest
 from elasticsearch import helpers
 
-from search import queries
-from search.cache import LOOKUPS, ServedFilms
-from search.indices import bulk_write, create_index, swap_alias
+from cinerec.search import queries
+from cinerec.search.cache import LOOKUPS, ServedFilms
+from cinerec.search.indices import bulk_write, create_index, swap_alias
 
 pytestmark = pytest.mark.services
 
@@ -117,7 +117,7 @@ def test_title_map_follows_the_films_alias(served, fresh_indices, settings):
 
 def test_a_rating_count_reaches_the_title_route_within_a_second(indexed, fresh_indices, settings):
     """The same bound end to end, on the real clock: the route's film shows the new count ≤ 1 s later."""
-    from api import create_app
+    from cinerec.api import create_app
 
     client = create_app(settings).test_client()
     before = client.get("/recommendations?title=Toy Story (1995)").get_json()["film"]["rating_count"]

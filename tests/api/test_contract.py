@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.services._process import free_port
+from cinerec.ops.services._process import free_port
 
 pytestmark = pytest.mark.services
 KEY = "contract-test-key"
@@ -29,7 +29,7 @@ def served(indexed, settings, tmp_path):
                 "CINEREC_ELASTICSEARCH__URL": settings.elasticsearch.url,
                 "CINEREC_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
                 "CINEREC_KAFKA__RATINGS_TOPIC": settings.kafka.ratings_topic})
-    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve"], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "cinerec.cli.main", "serve"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 30
     while True:

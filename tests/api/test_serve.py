@@ -10,7 +10,7 @@ import urllib.request
 
 import pytest
 
-from ops.services._process import free_port
+from cinerec.ops.services._process import free_port
 
 pytestmark = pytest.mark.services
 
@@ -30,7 +30,7 @@ def test_metrics_are_summed_across_gunicorn_workers(base_settings, tmp_path):
                 "CINEREC_API__WORKERS": "2", "CINEREC_API__THREADS": "2",
                 "CINEREC_ELASTICSEARCH__URL": base_settings.elasticsearch.url,
                 "CINEREC_KAFKA__BOOTSTRAP_SERVERS": base_settings.kafka.bootstrap_servers})
-    server = subprocess.Popen([sys.executable, "-m", "cli.main", "serve"], env=env,
+    server = subprocess.Popen([sys.executable, "-m", "cinerec.cli.main", "serve"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
     try:
         base = f"http://127.0.0.1:{port}"

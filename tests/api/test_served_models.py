@@ -11,11 +11,11 @@ import numpy as np
 import pytest
 from planted import indexable_frames
 
-from api.app import create_app
-from batch.indexing import build_indices
-from batch.interactions import Interactions, item_metadata
-from batch.recommenders import create
-from batch.training import servable_artifact, serving
+from cinerec.api.app import create_app
+from cinerec.batch.indexing import build_indices
+from cinerec.batch.interactions import Interactions, item_metadata
+from cinerec.batch.recommenders import create
+from cinerec.batch.training import servable_artifact, serving
 
 pytestmark = pytest.mark.services
 

@@ -9,11 +9,11 @@ import pytest
 from confluent_kafka import Consumer, TopicPartition
 from planted import block_of
 
-from api import create_app
-from core.events import parse_event
-from core.privacy import PRIVACY_TEXT_VERSION, parse_privacy_event
-from search import queries
-from search.client import connect
+from cinerec.api import create_app
+from cinerec.core.events import parse_event
+from cinerec.core.privacy import PRIVACY_TEXT_VERSION, parse_privacy_event
+from cinerec.search import queries
+from cinerec.search.client import connect
 
 pytestmark = pytest.mark.services
 

@@ -5,11 +5,12 @@ import pandas as pd
 import pytest
 from planted import planted_frames
 
-from batch.evaluate import Holdout
-from batch.interactions import Interactions, item_metadata
-from batch.movielens import load
-from batch.recommenders import create
-from batch.recommenders.content import item_tokens, tfidf
+from cinerec.batch.evaluate import Holdout
+from cinerec.batch.interactions import Interactions, item_metadata
+from cinerec.batch.movielens import load
+from cinerec.batch.recommenders import create
+from cinerec.batch.recommenders.content import item_tokens, tfidf
+
 from movielens_fixtures import GENOME, write
 
 TAGS = 8

@@ -3,7 +3,7 @@ import zipfile
 
 import pytest
 
-from batch.download import DownloadError, download
+from cinerec.batch.download import DownloadError, download
 
 
 def test_an_unreachable_source_fails_with_a_clear_message(tmp_path):

@@ -1,7 +1,8 @@
 import pytest
 
-from batch.integrity import check
-from core.dataset import sha256_file
+from cinerec.batch.integrity import check
+from cinerec.core.dataset import sha256_file
+
 from movielens_fixtures import GENOME, GENOME_DEFECTS, GENOME_TAGS, LAYOUTS, genome_rows, write
 
 DEFECTS = {"ratings_missing_values", "duplicate_user_movie_pairs", "ratings_out_of_range",

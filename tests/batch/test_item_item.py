@@ -5,9 +5,9 @@ import numpy as np
 import pytest
 from planted import planted_frames
 
-from batch.interactions import Interactions, item_metadata
-from batch.recommenders import MODELS, ItemItemModel, create
-from core.blend import standardised, user_inputs
+from cinerec.batch.interactions import Interactions, item_metadata
+from cinerec.batch.recommenders import MODELS, ItemItemModel, create
+from cinerec.core.blend import standardised, user_inputs
 
 ITEM_ITEM = [name for name, (cls, _) in MODELS.items() if issubclass(cls, ItemItemModel)]
 FAST = {"ease": {"regularization": 50.0}, "ease-session": {"regularization": 50.0}}

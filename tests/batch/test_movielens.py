@@ -1,8 +1,9 @@
 import pandas as pd
 import pytest
 
-from batch.movielens import DataError, detect_layout, load, split_genres, split_title, write_csv
-from core.dataset import fingerprint
+from cinerec.batch.movielens import DataError, detect_layout, load, split_genres, split_title, write_csv
+from cinerec.core.dataset import fingerprint
+
 from movielens_fixtures import GENOME, GENOME_TAGS, LAYOUTS, MOVIES, RATINGS, genome_rows, write
 
 

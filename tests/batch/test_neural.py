@@ -10,10 +10,10 @@ import numpy as np
 import pytest
 from planted import planted_frames
 
-from batch.evaluate import Holdout
-from batch.recommenders import create
-from batch.recommenders._base import ItemItemModel
-from batch.recommenders.item2vec import neighbour_weights
+from cinerec.batch.evaluate import Holdout
+from cinerec.batch.recommenders import create
+from cinerec.batch.recommenders._base import ItemItemModel
+from cinerec.batch.recommenders.item2vec import neighbour_weights
 
 ROOT = Path(__file__).resolve().parents[2]
 ITEM2VEC = {"dim": 16, "epochs": 50, "neighbours": 20, "power": 2.0}

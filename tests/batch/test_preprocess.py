@@ -4,8 +4,9 @@ from pathlib import Path
 
 import pytest
 
-from batch.movielens import load
-from batch.preprocess import preprocess, read_clean
+from cinerec.batch.movielens import load
+from cinerec.batch.preprocess import preprocess, read_clean
+
 from movielens_fixtures import GENOME_TAGS, RATINGS, genome_rows, write
 
 pytestmark = pytest.mark.spark
@@ -78,7 +79,7 @@ def test_the_tag_genome_is_cleaned_and_kept(cleaned):
 def test_the_clean_genome_reaches_the_models_item_metadata(cleaned):
     import numpy as np
 
-    from batch.interactions import frames_item_metadata
+    from cinerec.batch.interactions import frames_item_metadata
 
     _, frames = cleaned
     items = np.sort(frames["ratings"]["movie_id"].unique())
@@ -88,7 +89,7 @@ def test_the_clean_genome_reaches_the_models_item_metadata(cleaned):
 
 
 def test_a_release_without_genome_gives_empty_genome_frames(tmp_path):
-    from batch.preprocess import clean_genome
+    from cinerec.batch.preprocess import clean_genome
 
     genome, tags, report = clean_genome(load(write("ml-csv", tmp_path)))
     assert genome.empty and tags.empty and report["rows"] == {"input": 0, "clean": 0}
@@ -113,9 +114,9 @@ def test_film_statistics_are_the_same_through_the_batch_and_the_streaming_path(c
     keyed state's totals) agree for every film: count, mean, Bayesian average, likes."""
     import numpy as np
 
-    from search.documents import film_statistics
-    from streaming.processor import Model, RatingProcessor
-    from streaming.stateful import EntityState
+    from cinerec.search.documents import film_statistics
+    from cinerec.streaming.processor import Model, RatingProcessor
+    from cinerec.streaming.stateful import EntityState
 
     report, frames = cleaned
     batch = dict(film_statistics(frames["movies"], frames["ratings"]))
@@ -139,8 +140,8 @@ def test_user_documents_are_the_same_through_the_batch_and_the_streaming_path(cl
     fold-in: tests/streaming/test_state.py)."""
     import numpy as np
 
-    from search.documents import RESEARCH, user_documents
-    from streaming.processor import Model, RatingProcessor
+    from cinerec.search.documents import RESEARCH, user_documents
+    from cinerec.streaming.processor import Model, RatingProcessor
 
     _, frames = cleaned
     ratings = frames["ratings"]

@@ -4,8 +4,8 @@ import numpy as np
 import pytest
 from planted import block_of, planted_frames
 
-from batch.evaluate import Holdout, evaluate_model
-from batch.recommenders import MODELS, create
+from cinerec.batch.evaluate import Holdout, evaluate_model
+from cinerec.batch.recommenders import MODELS, create
 
 SPARK_MODELS = {"als-explicit"}
 FAST_PARAMS = {"als": {"rank": 8, "iterations": 8, "regularization": 0.05},

@@ -3,9 +3,9 @@
 import numpy as np
 import pytest
 
-from batch.artifact import ModelArtifact
-from batch.registry import CHALLENGER, CHAMPION, PromotionRefused, Registry, registered_name
-from core.settings import load_settings
+from cinerec.batch.artifact import ModelArtifact
+from cinerec.batch.registry import CHALLENGER, CHAMPION, PromotionRefused, Registry, registered_name
+from cinerec.core.settings import load_settings
 
 
 @pytest.fixture

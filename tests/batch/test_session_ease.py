@@ -4,9 +4,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batch.interactions import Interactions
-from batch.recommenders import create
-from batch.recommenders.ease import session_windows
+from cinerec.batch.interactions import Interactions
+from cinerec.batch.recommenders import create
+from cinerec.batch.recommenders.ease import session_windows
 
 
 def test_windows_slide_over_each_history_in_time_order():

@@ -2,8 +2,9 @@
 
 import pytest
 
-from batch import store
-from batch.movielens import load
+from cinerec.batch import store
+from cinerec.batch.movielens import load
+
 from movielens_fixtures import write
 
 pytestmark = pytest.mark.spark

@@ -3,7 +3,7 @@ import pandas as pd
 import pytest
 from planted import planted_frames
 
-from batch.split import split, stratified_split, temporal_split
+from cinerec.batch.split import split, stratified_split, temporal_split
 
 
 @pytest.fixture

@@ -5,13 +5,13 @@ import pandas as pd
 import pytest
 from planted import planted_frames
 
-from batch.artifact import ModelArtifact
-from batch.evaluate import Holdout, evaluate_model
-from batch.interactions import Interactions
-from batch.recommenders import create
-from batch.split import stratified_split
-from batch.training import search_space, train, tune, validation_holdout
-from core.foldin import FoldIn
+from cinerec.batch.artifact import ModelArtifact
+from cinerec.batch.evaluate import Holdout, evaluate_model
+from cinerec.batch.interactions import Interactions
+from cinerec.batch.recommenders import create
+from cinerec.batch.split import stratified_split
+from cinerec.batch.training import search_space, train, tune, validation_holdout
+from cinerec.core.foldin import FoldIn
 
 PARAMS = {"rank": 6, "iterations": 6, "regularization": 0.05, "alpha": 2.0}
 

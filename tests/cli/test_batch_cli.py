@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from cli.main import main
+from cinerec.cli.main import main
 
 pytestmark = pytest.mark.spark
 

@@ -1,6 +1,6 @@
 """`cinerec bench wrk` reads wrk's own report: throughput, percentiles in any unit, errors."""
 
-from ops.bench import _lua, parse_wrk
+from cinerec.ops.bench import _lua, parse_wrk
 
 REPORT = """Running 10s test @ http://127.0.0.1:8000
   2 threads and 8 connections

@@ -8,14 +8,15 @@ import sys
 import pandas as pd
 import pytest
 
-from cli.main import main
+from cinerec.cli.main import main
+
 from movielens_fixtures import write
 
 
 def run(*args, env=None):
     """`cinerec ARGS` as a subprocess with only the given CINEREC_ variables."""
     clean = {k: v for k, v in os.environ.items() if not k.startswith("CINEREC_")}
-    return subprocess.run([sys.executable, "-m", "cli.main", *args], capture_output=True, text=True,
+    return subprocess.run([sys.executable, "-m", "cinerec.cli.main", *args], capture_output=True, text=True,
                           env={**clean, **(env or {})}, timeout=120)
 
 

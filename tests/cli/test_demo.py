@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ops.services._process import free_port
+from cinerec.ops.services._process import free_port
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 
@@ -41,7 +41,7 @@ def test_demo_runs_stream_api_and_simulator_then_stops_them(settings, fresh_indi
            "CINEREC_SIMULATOR__MEAN_RATINGS_PER_USER": "25"}
     log = tmp_path / "demo.log"
     with log.open("w") as sink:
-        demo = subprocess.Popen([sys.executable, "-m", "cli.main", "demo", "--duration", "90", "--rate", "50"],
+        demo = subprocess.Popen([sys.executable, "-m", "cinerec.cli.main", "demo", "--duration", "90", "--rate", "50"],
                                 env=env, stdout=sink, stderr=sink)
     answered, film = False, f"http://127.0.0.1:{api_port}/films/1"
     while demo.poll() is None:
@@ -65,7 +65,7 @@ def test_demo_runs_stream_api_and_simulator_then_stops_them(settings, fresh_indi
 
 
 def svc_healthy(settings) -> bool:
-    from ops import services as svc
+    from cinerec.ops import services as svc
 
     report = svc.status(settings)
     return report["kafka"]["healthy"] and report["elasticsearch"]["healthy"]

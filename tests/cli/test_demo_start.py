@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
-from cli.main import build_parser
-from core.errors import ServiceError
-from core.settings import load_settings
-from ops import demo
-from ops import services as svc
-from ops.processes import record, stop_leftovers
-from ops.serve import serve
-from ops.services._process import free_port, port_holder
+from cinerec.cli.main import build_parser
+from cinerec.core.errors import ServiceError
+from cinerec.core.settings import load_settings
+from cinerec.ops import demo
+from cinerec.ops import services as svc
+from cinerec.ops.processes import record, stop_leftovers
+from cinerec.ops.serve import serve
+from cinerec.ops.services._process import free_port, port_holder
 
 
 def test_the_feed_rate_is_the_simulator_rate_setting_when_the_environment_sets_it_else_the_demos():

@@ -6,10 +6,10 @@ from pathlib import Path
 
 import pytest
 
-from ops import services as svc
-from ops.services import ServiceError, engines
-from ops.services._process import free_port
-from search.client import cluster_health
+from cinerec.ops import services as svc
+from cinerec.ops.services import ServiceError, engines
+from cinerec.ops.services._process import free_port
+from cinerec.search.client import cluster_health
 
 pytestmark = pytest.mark.services
 

@@ -22,11 +22,11 @@ import pytest
 from chaos_helpers import Load, caught_up, figures, kill_tree, running_job, trained_world
 from confluent_kafka.admin import AdminClient
 
-from core.events import RatingEvent
-from ops.services import cluster as local_cluster
-from search.client import connect, get_source
-from simulator.producer import Message, publish
-from simulator.world import Tastes
+from cinerec.core.events import RatingEvent
+from cinerec.ops.services import cluster as local_cluster
+from cinerec.search.client import connect, get_source
+from cinerec.simulator.producer import Message, publish
+from cinerec.simulator.world import Tastes
 
 pytestmark = [pytest.mark.cluster, pytest.mark.spark, pytest.mark.chaos]
 PROBE_USERS = iter(range(900_001, 900_100))       # new people: no load event touches them

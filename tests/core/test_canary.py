@@ -2,7 +2,7 @@
 
 import numpy as np
 
-from core.canary import ALPHA, MAX_LOOKS, MIN_IMPRESSIONS, Arm, decide, in_canary, two_proportion_z
+from cinerec.core.canary import ALPHA, MAX_LOOKS, MIN_IMPRESSIONS, Arm, decide, in_canary, two_proportion_z
 
 
 def test_assignment_is_stable_and_close_to_the_fraction():

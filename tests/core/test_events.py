@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.events import (
+from cinerec.core.events import (
     MAX_EVENT_BYTES,
     MAX_FUTURE_MS,
     MAX_ID,

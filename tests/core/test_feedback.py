@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from core.events import InvalidEvent
-from core.feedback import click, impression, parse_feedback
+from cinerec.core.events import InvalidEvent
+from cinerec.core.feedback import click, impression, parse_feedback
 
 
 def test_impressions_and_clicks_round_trip():

@@ -5,7 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.foldin import DAY_MS, MIN_WEIGHT, FoldIn, solve_user
+from cinerec.core.foldin import DAY_MS, MIN_WEIGHT, FoldIn, solve_user
 
 
 def factors(seed: int, items: int = 30, rank: int = 5) -> np.ndarray:

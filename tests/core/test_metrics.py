@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from core import metrics
+from cinerec.core import metrics
 
 # User 1: ranked [10, 20, 30, 40], relevant {20, 40, 50}.  User 2: ranked [5, 6], relevant {5}.
 RANKED = {1: [10, 20, 30, 40], 2: [5, 6, 7, 8]}

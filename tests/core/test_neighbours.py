@@ -6,7 +6,7 @@ import scipy.sparse as sp
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from core.neighbours import co_like_lists, score_candidates, vector_neighbours
+from cinerec.core.neighbours import co_like_lists, score_candidates, vector_neighbours
 
 
 def vector_neighbours_reference(movie_ids: np.ndarray, factors: np.ndarray, *, size: int) -> dict[int, list[int]]:

@@ -5,9 +5,17 @@ import json
 
 import pytest
 
-from core.events import InvalidEvent
-from core.privacy import PrivacyBook, PrivacyEvent, consent, effective, erasure, parse_privacy_event, supersedes_choice
-from streaming.state import film_totals, film_totals_without
+from cinerec.core.events import InvalidEvent
+from cinerec.core.privacy import (
+    PrivacyBook,
+    PrivacyEvent,
+    consent,
+    effective,
+    erasure,
+    parse_privacy_event,
+    supersedes_choice,
+)
+from cinerec.streaming.state import film_totals, film_totals_without
 
 PERSON = 1_000_000_000
 

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from core.settings import DEFAULT_TOML, SECRET_MASK, SettingsError, describe, load_settings
+from cinerec.core.settings import DEFAULT_TOML, SECRET_MASK, SettingsError, describe, load_settings
 
 
 def test_defaults_come_from_the_toml_file():

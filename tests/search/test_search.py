@@ -7,11 +7,11 @@ import numpy as np
 import pytest
 from planted import BLOCK, block_of, planted_frames
 
-from batch.artifact import ModelArtifact
-from batch.indexing import build_indices
-from batch.interactions import Interactions
-from batch.recommenders import create
-from search import indices, queries
+from cinerec.batch.artifact import ModelArtifact
+from cinerec.batch.indexing import build_indices
+from cinerec.batch.interactions import Interactions
+from cinerec.batch.recommenders import create
+from cinerec.search import indices, queries
 
 pytestmark = pytest.mark.services
 
@@ -149,7 +149,7 @@ def test_an_index_built_by_an_older_version_gets_the_new_fields(es):
 
 
 def test_the_stream_rescores_also_watched_exactly_like_the_index_build(es):
-    from streaming.neighbours import also_watched_updates
+    from cinerec.streaming.neighbours import also_watched_updates
 
     updates = dict(also_watched_updates(es, [5, BLOCK + 4], films="films", film_stats="film_stats",
                                         users="users", size=50))

@@ -4,11 +4,12 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from core.events import InvalidEvent, parse_event
+from cinerec.core.events import InvalidEvent, parse_event
+from cinerec.simulator.malformed import KINDS, malform
+from cinerec.simulator.producer import Message, publish, simulated_messages
+from cinerec.simulator.world import generate
+
 from kafka_helpers import consume_all
-from simulator.malformed import KINDS, malform
-from simulator.producer import Message, publish, simulated_messages
-from simulator.world import generate
 
 pytestmark = pytest.mark.services
 
@@ -103,7 +104,7 @@ def test_the_stream_follows_the_history_until_tastes_drift():
     """The simulator's stream is drawn like the world's history (whole sessions of different
     films), so drift metrics against the training data stay quiet on it; a change of taste keeps
     what is watched overall but not who watches what."""
-    from streaming.online import Reference, _histogram, psi
+    from cinerec.streaming.online import Reference, _histogram, psi
 
     world = generate(seed=8, users=400, movies=600, mean_ratings_per_user=40, min_ratings_per_user=20,
                      latent_dim=6)

@@ -1,11 +1,12 @@
 import pytest
 
-from batch.movielens import load
-from core.events import parse_event
+from cinerec.batch.movielens import load
+from cinerec.core.events import parse_event
+from cinerec.simulator.producer import publish
+from cinerec.simulator.replay import replay_messages
+
 from kafka_helpers import consume_all
 from movielens_fixtures import RATINGS, write
-from simulator.producer import publish
-from simulator.replay import replay_messages
 
 
 def test_replay_orders_by_event_time_and_paces_by_speed(tmp_path):
@@ -46,8 +47,8 @@ def test_replayed_events_arrive(settings, tmp_path):
 
 @pytest.mark.parametrize("layout", ["ml-csv", "ml-100k", "ml-1m"])
 def test_time_cut_trains_on_the_past_and_replays_only_the_future_at_a_steady_rate(tmp_path, layout):
-    from batch.movielens import write_csv
-    from simulator.replay import time_cut
+    from cinerec.batch.movielens import write_csv
+    from cinerec.simulator.replay import time_cut
 
     dataset = load(write(layout, tmp_path / "src"))
     before, after = time_cut(dataset.ratings, 0.5)

@@ -2,9 +2,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from batch.movielens import load
-from core.events import is_valid_rating
-from simulator.world import EPOCH_MS, HISTORY_SPAN_MS, Tastes, generate
+from cinerec.batch.movielens import load
+from cinerec.core.events import is_valid_rating
+from cinerec.simulator.world import EPOCH_MS, HISTORY_SPAN_MS, Tastes, generate
 
 PARAMS = dict(users=300, movies=500, mean_ratings_per_user=40, min_ratings_per_user=20, latent_dim=8)
 

@@ -15,10 +15,10 @@ import time
 import pytest
 from chaos_helpers import Load, caught_up, figures, running_job, sigkill, stopped_cleanly, trained_world
 
-from api import create_app
-from ops import services as svc
-from ops.services import engines
-from simulator.world import Tastes
+from cinerec.api import create_app
+from cinerec.ops import services as svc
+from cinerec.ops.services import engines
+from cinerec.simulator.world import Tastes
 
 pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.chaos]
 KEY = "fault-test-key"

@@ -18,11 +18,12 @@ from hypothesis import HealthCheck, Phase, example, given, settings
 from hypothesis import strategies as st
 from test_job import processor, truth, world  # noqa: F401 - world is the job tests' fixture
 
-from core.events import FIELDS, MAX_EVENT_BYTES, REASONS, InvalidEvent, parse_event
+from cinerec.core.events import FIELDS, MAX_EVENT_BYTES, REASONS, InvalidEvent, parse_event
+from cinerec.ops import services as svc
+from cinerec.simulator.producer import Message, publish
+from cinerec.streaming.job import start
+
 from kafka_helpers import consume_all
-from ops import services as svc
-from simulator.producer import Message, publish
-from streaming.job import start
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 BROKER_LIMIT = 1_000_000        # the producer's message.max.bytes (the broker takes a little more)

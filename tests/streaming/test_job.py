@@ -13,19 +13,20 @@ from confluent_kafka import Producer
 from planted import indexable_frames
 from prometheus_client import REGISTRY
 
-from batch.artifact import ModelArtifact
-from batch.indexing import build_indices, with_streamed
-from batch.interactions import Interactions
-from batch.recommenders import create
-from core.events import RatingEvent
-from core.foldin import FoldIn
+from cinerec.batch.artifact import ModelArtifact
+from cinerec.batch.indexing import build_indices, with_streamed
+from cinerec.batch.interactions import Interactions
+from cinerec.batch.recommenders import create
+from cinerec.core.events import RatingEvent
+from cinerec.core.foldin import FoldIn
+from cinerec.simulator.producer import Message, publish
+from cinerec.streaming.job import start
+from cinerec.streaming.processor import Model, RatingProcessor
+from cinerec.streaming.state import OUTPUT_COLUMNS
+from cinerec.streaming.stateful import stored_trending, stored_users, streamed_ratings
+from cinerec.streaming.validate import Record
+
 from kafka_helpers import consume_all
-from simulator.producer import Message, publish
-from streaming.job import start
-from streaming.processor import Model, RatingProcessor
-from streaming.state import OUTPUT_COLUMNS
-from streaming.stateful import stored_trending, stored_users, streamed_ratings
-from streaming.validate import Record
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 PARAMS = {"rank": 6, "iterations": 6, "regularization": 0.05, "alpha": 2.0}
@@ -206,7 +207,7 @@ def test_a_new_champion_is_used_from_the_next_batch(world, fresh_indices, settin
 
 
 def test_during_a_canary_the_challengers_users_are_folded_in_too(world, fresh_indices, settings):
-    from search.indices import create_index
+    from cinerec.search.indices import create_index
 
     frames, artifact = world
     es = fresh_indices

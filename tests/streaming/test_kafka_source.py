@@ -5,9 +5,9 @@ import time
 
 import pytest
 
-from simulator.producer import publish, simulated_messages
-from simulator.world import generate
-from streaming.source import rating_stream
+from cinerec.simulator.producer import publish, simulated_messages
+from cinerec.simulator.world import generate
+from cinerec.streaming.source import rating_stream
 
 pytestmark = [pytest.mark.services, pytest.mark.spark]
 

@@ -6,10 +6,10 @@ import time
 import pytest
 from chaos_helpers import assert_ledger, cli_env, kill_tree, stream
 
-from cli.main import main
-from simulator.producer import publish, simulated_messages
-from simulator.world import Tastes
-from streaming.stateful import checkpoint_dir
+from cinerec.cli.main import main
+from cinerec.simulator.producer import publish, simulated_messages
+from cinerec.simulator.world import Tastes
+from cinerec.streaming.stateful import checkpoint_dir
 
 # The kill takes the whole process tree: Spark's JVM runs in a session of its own and would
 # otherwise survive and keep running the old query on the same checkpoint.

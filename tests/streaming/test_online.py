@@ -5,10 +5,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from core.events import RatingEvent
-from core.feedback import click, impression
-from search.indices import ensure_event_indices
-from streaming.online import REJECT_AFTER_MS, OnlineMetrics, Reference, arms_since, psi
+from cinerec.core.events import RatingEvent
+from cinerec.core.feedback import click, impression
+from cinerec.search.indices import ensure_event_indices
+from cinerec.streaming.online import REJECT_AFTER_MS, OnlineMetrics, Reference, arms_since, psi
 
 T0 = 1_700_000_000_000 - 1_700_000_000_000 % 60_000
 
@@ -51,7 +51,7 @@ def test_drift_compares_recent_ratings_with_the_training_data():
 
 @pytest.mark.services
 def test_counts_add_up_in_elasticsearch(services, base_settings):
-    from search.client import connect
+    from cinerec.search.client import connect
 
     es = connect(base_settings.elasticsearch)
     ensure_event_indices(es)

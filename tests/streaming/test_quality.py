@@ -3,8 +3,8 @@
 import numpy as np
 from planted import planted_frames
 
-from batch.split import split
-from streaming.quality import evaluate_streaming, streamed_events
+from cinerec.batch.split import split
+from cinerec.streaming.quality import evaluate_streaming, streamed_events
 
 PARAMS = {"rank": 8, "iterations": 8, "regularization": 0.05}
 

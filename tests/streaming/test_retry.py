@@ -5,7 +5,7 @@ import threading
 import pytest
 from elasticsearch import exceptions as es_errors
 
-from streaming.retry import Unavailable, is_transient, retrying
+from cinerec.streaming.retry import Unavailable, is_transient, retrying
 
 
 def failing(times: int, error: Exception):

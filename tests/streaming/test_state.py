@@ -5,10 +5,10 @@ import pandas as pd
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.dataset import latest_ratings
-from core.events import RatingEvent
-from core.foldin import FoldIn
-from streaming.state import FilmDelta, UserState
+from cinerec.core.dataset import latest_ratings
+from cinerec.core.events import RatingEvent
+from cinerec.core.foldin import FoldIn
+from cinerec.streaming.state import FilmDelta, UserState
 
 
 def rating(movie, value, ts, event_id=None):
@@ -80,7 +80,7 @@ def test_vector_with_a_half_life_is_the_batch_fold_in_of_the_same_ratings_and_ti
 
 
 def test_key_state_round_trips_and_counts_trending_inside_the_watermark():
-    from streaming.stateful import TRENDING_BUCKET_MS, EntityState
+    from cinerec.streaming.stateful import TRENDING_BUCKET_MS, EntityState
 
     now, window, lateness = 10**12, 3_600_000, 600_000
     state = EntityState()

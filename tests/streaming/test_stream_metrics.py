@@ -4,7 +4,7 @@ import os
 
 from prometheus_client import REGISTRY
 
-from streaming.metrics import observe_progress, tree_rss_bytes
+from cinerec.streaming.metrics import observe_progress, tree_rss_bytes
 
 
 def test_lag_per_partition_is_end_offset_minus_what_the_query_read():
@@ -24,7 +24,7 @@ def test_tree_memory_covers_the_process_and_its_children():
 
 
 def test_a_batch_line_names_sparks_phases_the_state_operator_and_the_queue_wait():
-    from streaming.metrics import trigger_figures
+    from cinerec.streaming.metrics import trigger_figures
 
     progress = {"timestamp": "2026-12-06T08:00:01.500Z", "durationMs": {"addBatch": 700, "walCommit": 40},
                 "stateOperators": [{"numRowsUpdated": 12, "commitTimeMs": 110, "allUpdatesTimeMs": 300,

@@ -4,8 +4,8 @@ import uuid
 from hypothesis import given
 from hypothesis import strategies as st
 
-from core.events import RatingEvent
-from streaming.validate import Record, validate_records
+from cinerec.core.events import RatingEvent
+from cinerec.streaming.validate import Record, validate_records
 
 
 def event(user=1, movie=10, rating=4.0, event_id=None):

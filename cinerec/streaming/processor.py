@@ -1,0 +1,422 @@
+"""The driver side of one micro-batch: what the keyed state emitted -> Elasticsearch and the DLQ.
+
+    user rows   (current ratings, privacy) ─fold-in with the current model─▶ users (whole documents;
+                                         deleted with the user's activity data when erased)
+    film rows   (count, sum, likes, trending buckets)             ─▶ film_stats (partial documents of
+                                                                     figures only: no vector, no text)
+    rating rows (every valid event)                               ─▶ ratings (one doc per event id,
+                                                                     with consent to analytics)
+    dead rows                                                     ─▶ Kafka ``ratings.dlq`` and the
+                                                                     ``dead_letters`` index (for dashboards)
+
+Exactly once: every document holds absolute values under a deterministic id, computed from the
+state Spark restored for the batch, so a batch Spark re-runs after a crash writes the same
+documents again. Dead letters are at-least-once (a re-run may publish one twice; each carries
+its source partition and offset).
+
+Faults (``retry.py``): a write that fails because Elasticsearch or Kafka is away is retried with
+backoff until it succeeds, so the batch waits and nothing is lost. A document Elasticsearch
+rejects for its content (a 4xx other than 429), or a user whose fold-in raises, is about the data:
+the events behind it go to the DLQ as ``processing_error`` and the batch goes on without them.
+
+Users first: the user document (what makes a user's recommendations fresh; read by id, so real-time
+without a refresh) is written before the film statistics and the audit ``ratings`` index, which go
+out side by side; nothing is refreshed on the batch's path. The films'
+stored "also watched" lists are re-scored off the batch, on a clock (``refresh_also_watched``), for
+the films whose likes the stream changed.
+
+Trending decays on a clock, not only when a film is rated: ``decay_trending`` (called every few
+seconds by the job) re-counts the films whose oldest trending bucket has left the window, from
+the buckets stored in their documents. It and ``process`` never run at the same time.
+"""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import pandas as pd
+
+from cinerec.core.events import FIELDS, MAX_ID, RatingEvent
+from cinerec.core.foldin import FoldIn
+from cinerec.search.documents import RESEARCH, bayesian_average
+from cinerec.search.indices import DEAD_LETTERS, RATINGS, bulk_write, versioned_name
+from cinerec.search.privacy import erase_documents
+from cinerec.search.queries import FILM_LISTS, FILM_STATS, FILMS, USERS
+
+from . import metrics
+from .neighbours import also_watched_updates
+from .retry import Unavailable, retrying
+from .state import SOURCE_COLUMNS, UserState, live_buckets, trend_fields
+from .validate import Record, processing_error
+
+
+@dataclass
+class Model:
+    """What streaming needs of the champion: item factors, how it was regularised and forgets."""
+    item_ids: list[int]
+    item_factors: object
+    regularization: float
+    alpha: float
+    version: str
+    half_life_days: float = 0.0
+
+    def fold(self) -> FoldIn:
+        return FoldIn(self.item_factors, self.regularization, self.alpha, self.half_life_days)
+
+
+@dataclass(frozen=True)
+class Folding:
+    """A model ready to fold users in: its solver and its films' row numbers."""
+    model: Model
+    fold: FoldIn
+    item_index: dict[int, int]
+
+    @classmethod
+    def of(cls, model: Model) -> Folding:
+        return cls(model, model.fold(), {int(m): i for i, m in enumerate(model.item_ids)})
+
+
+NO_CHOICES = {**RESEARCH, "erased": False}      # a user row without privacy (research data)
+SEARCHABLE_AFTER_S = 1.5    # a write shows in searches of users / film_stats after their refresh interval (1 s)
+
+
+class RatingProcessor:
+    def __init__(self, *, es, producer, dlq_topic: str, model: Model, bayesian_prior: tuple[float, float],
+                 champion: Callable[[str], Model | None] | None = None, check_model_s: float = 10.0,
+                 canary: Callable[[str | None], Model | None | bool] | None = None,
+                 all_users: Callable[[], Iterable[tuple[int, list]]] | None = None,
+                 trending_window_ms: int = 3_600_000, neighbours_kept: int = 30):
+        """``bayesian_prior``: (prior count C, global mean m) of the training data;
+        ``champion(current version)``: the registry's champion when it is another version, else None;
+        ``canary(current canary version or None)``: during a canary, the challenger when it is not
+        the current one, ``True`` when it is, None without a canary; its users are folded in too
+        and written to its own ``users`` index version, which serves the canary's users;
+        ``all_users()``: every user's current ratings from the job's state; when given, users whose
+        document was folded with another model are all re-folded at a batch boundary (at the first
+        batch and after a model change), not only when they next rate."""
+        self.es, self.producer, self.dlq_topic = es, producer, dlq_topic
+        self.prior_count, self.prior_mean = bayesian_prior
+        self.champion, self.check_model_s, self.checked_at = champion, check_model_s, time.monotonic()
+        self.canary, self.challenger = canary, None       # the challenger's model during a canary
+        self.all_users, self.refold_pending = all_users, all_users is not None
+        self.trending_window_ms = trending_window_ms
+        self.neighbours_kept = neighbours_kept
+        self.liked_changed: dict[int, float] = {}   # films rated since their list -> when (monotonic)
+        self.lock = threading.Lock()     # a batch and the trending clock write films one at a time
+        self.writers = ThreadPoolExecutor(1, thread_name_prefix="film-stats")   # a bulk beside the audit's
+        self.stopping = threading.Event()  # set by the job when it stops: retries give up
+        self.in_batch = False
+        self.use(model)
+
+    def use(self, model: Model) -> None:
+        """Switches to a model (at a batch boundary): users are re-folded when they next change."""
+        self.model, self.serving = model, Folding.of(model)
+        metrics.MODEL_VERSION.set(float(model.version) if str(model.version).isdigit() else 0)
+
+    def process(self, rows: pd.DataFrame, batch_id: int) -> dict:
+        """``rows``: the rows ``RatingState`` emitted in one batch (``state.OUTPUT_COLUMNS``)."""
+        with self.lock:
+            self.in_batch = True               # the job's stall watch: the driver's own part is running
+            try:
+                return self._process(rows, batch_id)
+            finally:
+                self.in_batch = False
+
+    def _process(self, rows: pd.DataFrame, batch_id: int) -> dict:
+        clock = Clock()
+        self._maybe_reload()
+        refolded = self._retrying(self._refold_stale_users, "refold") if self.refold_pending else 0
+        clock.lap("model")
+        kinds = rows["kind"]
+        by_kind = {kind: [(int(entity), json.loads(payload)) for entity, payload
+                          in rows.loc[kinds == kind, ["entity", "payload"]].itertuples(index=False)]
+                   for kind in ("user", "film")}
+        by_kind["dead"] = [(None, json.loads(payload)) for payload in rows.loc[kinds == "dead", "payload"]]
+        state = state_figures(json.loads(payload) for payload in rows.loc[kinds == "stats", "payload"])
+        events = accepted_events(rows[kinds == "rating"])
+        duplicates = sum(p.get("duplicates", 0) for _, p in by_kind["user"])
+        for _, payload in by_kind["user"]:
+            payload.setdefault("privacy", NO_CHOICES)
+        current = [(u, p["ratings"], p["privacy"]) for u, p in by_kind["user"]
+                   if p["ratings"] is not None and not p["privacy"]["erased"]]
+        clock.lap("decode")
+        users, failed_users = self._user_documents(current)
+        clock.lap("fold_in")
+        self._retrying(lambda: self._apply_privacy(by_kind["user"]), "privacy")
+        rejected = self._retrying(lambda: self._write(events, users, by_kind["film"], failed_users, clock), "write")
+        if self.challenger is not None:
+            self._retrying(lambda: self._write_challenger_users(current), "challenger users")
+            clock.lap("challenger_users")
+        events = [e for e in events if e["event_id"] not in rejected]
+        letters = [letter for _, letter in by_kind["dead"]] + [dead_letter(e, err) for e, err in rejected.values()]
+        if letters:
+            self._retrying(lambda: self._publish(letters), "dead letters")
+            self._retrying(lambda: self._index_dead_letters(letters), "dead letters index")
+            clock.lap("dead_letters")
+        self.liked_changed.update((m, time.monotonic()) for m, _ in by_kind["film"])
+        metrics.observe_batch(accepted=len(events), dead=len(letters), duplicates=duplicates,
+                              seconds=clock.total(), phases=clock.laps, state=state,
+                              freshness=[(self.users_written_ms - e["record_ts"]) / 1000 for e in events
+                                         if e["record_ts"]])
+        record_ts = [e["record_ts"] for e in events if e["record_ts"]]
+        return {"batch": batch_id, "records": len(events) + len(letters), "accepted": len(events),
+                "dead": len(letters), "duplicates": duplicates, "users": len(users),
+                "films": len(by_kind["film"]), "model_version": self.model.version, "refolded": refolded,
+                "seconds": round(clock.total(), 3), "driver": clock.rounded(), "state": state,
+                "record_ts": [min(record_ts), max(record_ts)] if record_ts else None}
+
+    def _retrying(self, step, what: str):
+        return retrying(step, what=what, stop=self.stopping)
+
+    def _apply_privacy(self, users: list[tuple[int, dict]]) -> None:
+        """Erased users: their document and activity data go; analytics withdrawn: their activity data."""
+        for user, payload in users:
+            privacy = payload["privacy"]
+            if privacy["erased"] or (payload.get("privacy_changed") and not privacy["analytics"]):
+                erase_documents(self.es, user, users=USERS, ratings=RATINGS,
+                                dead_letters=DEAD_LETTERS, analytics_only=not privacy["erased"])
+
+    def _user_documents(self, users: list[tuple[int, list, dict]],
+                        folding: Folding | None = None) -> tuple[list, dict[int, Exception]]:
+        """(user id, document) of each user (folded with the champion or ``folding``), and the users
+        whose fold-in raised (their events are dead-lettered)."""
+        documents, failed = [], {}
+        for user, ratings, privacy in users:
+            try:
+                documents.append((user, self.user_document(user, ratings, privacy, folding)))
+            except Exception as err:  # noqa: BLE001 - about this user's data: dead-lettered, the batch goes on
+                failed[user] = err
+        return documents, failed
+
+    def _publish(self, letters: list[dict]) -> None:
+        """Dead letters to the DLQ; raises ``Unavailable`` unless Kafka acknowledged every one."""
+        errors: list = []
+        for letter in letters:
+            self.producer.produce(self.dlq_topic, key=letter["key"].encode(), value=letter["value"].encode(),
+                                  headers=[(k, v.encode()) for k, v in letter["headers"]],
+                                  on_delivery=lambda err, msg: err and errors.append(err))
+        left = self.producer.flush(30)
+        if left or errors:
+            raise Unavailable(f"{left or len(errors)} dead letters not acknowledged by Kafka: "
+                              f"{errors[0] if errors else 'timed out'}")
+
+    def user_document(self, user: int, ratings: list, privacy: dict, folding: Folding | None = None) -> dict:
+        """The whole ``users`` document: vector solved from every current rating (only with consent
+        to personalisation) with the champion (or ``folding``'s model), liked, rated, privacy choices."""
+        folding = folding or self.serving
+        state = UserState(user, {int(m): (float(r), int(ts), "") for m, r, ts in ratings})
+        vector = state.vector(folding.fold, folding.item_index) if privacy["personalisation"] else None
+        return state.document(vector, folding.model.version, privacy)
+
+    def _write_challenger_users(self, users: list[tuple[int, list, dict]]) -> None:
+        """The batch's users folded with the challenger, into its ``users`` version (a user whose
+        fold-in fails keeps the older document: the champion's side dead-letters the events)."""
+        documents, _ = self._user_documents(users, self.challenger)
+        if documents:
+            index = versioned_name(USERS, self.challenger.model.version)
+            self._fail_on([bulk_write(self.es, index, ((str(u), doc) for u, doc in documents))])
+
+    def film_document(self, count: int, total: float, likes: int, buckets: dict) -> dict:
+        return {"rating_count": count, "rating_mean": total / count if count else None, "like_count": likes,
+                "bayesian_avg": bayesian_average(total, count, self.prior_count, self.prior_mean)
+                if self.prior_count + count else None,
+                **trend_fields({int(b): n for b, n in buckets.items()}, self.trending_window_ms)}
+
+    def decay_trending(self, now_ms: int | None = None) -> int:
+        """Re-counts the trending of films whose oldest bucket has left the window; returns how many."""
+        now = int(time.time() * 1000) if now_ms is None else now_ms
+        with self.lock:
+            hits = self.es.search(index=FILM_STATS, size=10_000, source=["trending_buckets"],
+                                  query={"range": {"trending_until": {"lte": now}}})["hits"]["hits"]
+            if not hits:
+                return 0
+            docs = []
+            for hit in hits:
+                buckets = {int(b): n for b, n in json.loads(hit["_source"].get("trending_buckets") or "[]")}
+                docs.append((hit["_id"], trend_fields(live_buckets(buckets, now, self.trending_window_ms),
+                                                      self.trending_window_ms)))
+            self._fail_on([bulk_write(self.es, FILM_STATS, docs, op="update")])
+            return len(docs)
+
+    def refresh_also_watched(self, limit: int = 100, settled_s: float = SEARCHABLE_AFTER_S) -> int:
+        """Re-scores the stored "also watched" lists of up to ``limit`` films whose likes changed
+        since their list was computed; returns how many. Runs on the job's clock thread without
+        holding up a batch: it writes ``film_lists``, which no batch writes. A film waits until its
+        change is ``settled_s`` old: the counts come from searches of ``users``, which show a write
+        only after that index's refresh interval (the job never refreshes)."""
+        settled = time.monotonic() - settled_s
+        with self.lock:
+            chosen = sorted(m for m, changed in self.liked_changed.items() if changed <= settled)[:limit]
+            changed = {m: self.liked_changed.pop(m) for m in chosen}
+        if not chosen:
+            return 0
+        try:
+            updates = also_watched_updates(self.es, chosen, films=FILMS,
+                                           film_stats=FILM_STATS,
+                                           users=USERS, size=self.neighbours_kept)
+            self._fail_on([bulk_write(self.es, FILM_LISTS, updates, op="update")])
+        except Exception:
+            with self.lock:
+                for movie, when in changed.items():      # try them again on the next tick
+                    self.liked_changed.setdefault(movie, when)
+            raise
+        return len(updates)
+
+    # -- writes -----------------------------------------------------------------------------
+
+    def _index_dead_letters(self, letters: list[dict]) -> None:
+        """One document per dead letter (id = source partition:offset, so a re-run rewrites it):
+        reason, detail, source position, record time. Only the Kafka DLQ keeps the original bytes."""
+        def documents():
+            for letter in letters:
+                value = json.loads(letter["value"])
+                yield letter["key"], {"reason": value["reason"], "detail": value["detail"][:500],
+                                      "user_id": _user_key(value),
+                                      "partition": value["partition"], "offset": value["offset"],
+                                      "ts": value.get("ts")}
+        report = bulk_write(self.es, DEAD_LETTERS, documents())
+        _rejected(report)          # refused for its content: it is in the Kafka DLQ all the same
+
+    def _write(self, events: list[dict], users: list[tuple[int, dict]], films: list[tuple[int, dict]],
+               failed_users: dict[int, Exception], clock: Clock) -> dict[str, tuple[dict, Exception]]:
+        """Writes a batch; returns the events to dead-letter instead ({event id: (event, error)}):
+        those of users whose fold-in failed and of documents Elasticsearch rejected for their content.
+        Raises ``Unavailable`` (the caller retries the whole, which is idempotent) on other failures.
+
+        Users first, in a bulk of their own: a recommendation reads the user document by id,
+        which is real-time without a refresh, so a rating is reflected once that bulk returns. Then
+        the film statistics and the audit ``ratings`` index at the same time (two bulks in flight:
+        Elasticsearch indexes them on its cores while the driver waits once). No refresh: each index
+        becomes searchable at its own ``refresh_interval`` (its mapping), so no batch waits for one.
+        An event whose film statistics Elasticsearch rejected is taken out of ``ratings`` again."""
+        rejected = {e["event_id"]: (e, failed_users[e["user_id"]]) for e in events if e["user_id"] in failed_users}
+        users_report = bulk_write(self.es, USERS, ((str(u), doc) for u, doc in users))
+        for user, err in _rejected(users_report).items():
+            rejected.update({e["event_id"]: (e, err) for e in events if str(e["user_id"]) == user})
+        self.users_written_ms = time.time() * 1000
+        clock.lap("write_users")
+        by_id = {e["event_id"]: e for e in events}
+        audited = [e for e in events if e["event_id"] not in rejected and e["analytics"]]
+        films_report = self.writers.submit(bulk_write, self.es, FILM_STATS, (
+            (str(m), self.film_document(**film)) for m, film in films), op="update")
+        ratings_report = bulk_write(self.es, RATINGS, (
+            (e["event_id"], {k: e[k] for k in FIELDS}) for e in audited))
+        rejected.update({event_id: (by_id[event_id], err) for event_id, err in _rejected(ratings_report).items()})
+        films_report = films_report.result()
+        for film, err in _rejected(films_report).items():
+            refused = {e["event_id"]: (e, err) for e in events if str(e["movie_id"]) == film}
+            rejected.update(refused)
+            audited_ids = {e["event_id"] for e in audited}
+            self._fail_on([bulk_write(self.es, RATINGS,
+                                      ((i, {}) for i in refused if i in audited_ids), op="delete")])
+        clock.lap("write_films_and_ratings")
+        return rejected
+
+    @staticmethod
+    def _fail_on(reports: list[dict]) -> None:
+        failed = [r for r in reports if r["failed"]]
+        if failed:
+            raise Unavailable(f"Elasticsearch rejected {sum(r['failed'] for r in failed)} documents "
+                              f"in {[r['index'] for r in failed]}: {failed[0]['errors'][:1]}")
+
+    def _maybe_reload(self) -> None:
+        if time.monotonic() - self.checked_at < self.check_model_s:
+            return
+        self.checked_at = time.monotonic()
+        newer = self.champion(self.model.version) if self.champion is not None else None
+        if newer is not None:
+            self.use(newer)
+            self.refold_pending = self.all_users is not None
+        if self.canary is not None:
+            current = self.challenger.model.version if self.challenger else None
+            challenger = self._retrying(lambda: self.canary(current), "canary")   # waits out an outage
+            if challenger is not True:
+                self.challenger = Folding.of(challenger) if challenger is not None else None
+
+    def _refold_stale_users(self) -> int:
+        """Re-folds every user whose document another model folded; idempotent, so a crash
+        half-way is finished by the next run's first batch."""
+        self.refold_pending = False
+        stale = self.es.count(index=USERS, query={"bool": {"must_not": [
+            {"term": {"model_version": self.model.version}}]}})["count"]
+        if not stale:
+            return 0
+        report = bulk_write(self.es, USERS,
+                            ((str(u), self.user_document(u, r, p)) for u, r, p in self.all_users()))
+        self._fail_on([report])
+        self.es.indices.refresh(index=USERS)
+        return report["written"]
+
+
+class Clock:
+    """Seconds per named phase of a batch, in order (``lap`` ends the phase running since the last)."""
+
+    def __init__(self):
+        self.started = self.last = time.perf_counter()
+        self.laps: dict[str, float] = {}
+
+    def lap(self, phase: str) -> None:
+        now = time.perf_counter()
+        self.laps[phase] = self.laps.get(phase, 0.0) + now - self.last
+        self.last = now
+
+    def total(self) -> float:
+        return time.perf_counter() - self.started
+
+    def rounded(self) -> dict[str, float]:
+        return {phase: round(seconds, 3) for phase, seconds in self.laps.items()}
+
+
+def state_figures(groups) -> dict:
+    """The state step's own figures summed over its groups (``RatingState``'s "stats" rows): groups,
+    input rows, entities, state-server calls and their seconds, and the Python handler's seconds."""
+    total = {"groups": 0, "rows": 0, "entities": 0, "calls": 0, "call_seconds": 0.0, "seconds": 0.0}
+    for group in groups:
+        total["groups"] += 1
+        for key in ("rows", "entities", "calls", "call_seconds", "seconds"):
+            total[key] += group[key]
+    return {k: round(v, 3) if isinstance(v, float) else v for k, v in total.items()}
+
+
+def _rejected(report: dict) -> dict[str, Exception]:
+    """{document id: error} of the documents Elasticsearch refused for their content; raises
+    ``Unavailable`` when it refused any for another reason (overloaded, shards unavailable)."""
+    refused: dict[str, Exception] = {}
+    for item in report["errors"]:
+        (result,) = item.values()
+        status = int(result.get("status", 0))
+        if status == 429 or status >= 500 or not 400 <= status < 500:
+            raise Unavailable(f"Elasticsearch refused a write to {report['index']} ({status}): "
+                              f"{str(result.get('error'))[:200]}")
+        error = result.get("error") or {}
+        refused[str(result.get("_id"))] = ValueError(f"Elasticsearch rejected the {report['index']} document "
+                                                     f"({status} {error.get('type')}): {error.get('reason')}")
+    return refused
+
+
+def _user_key(letter: dict) -> int | None:
+    """The user id a dead letter is about, when its original event names a valid one (for erasure)."""
+    try:
+        user = json.loads(letter["original"]).get("user_id")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return user if isinstance(user, int) and not isinstance(user, bool) and 1 <= user <= MAX_ID else None
+
+
+def accepted_events(rows: pd.DataFrame) -> list[dict]:
+    """The rating rows of a batch as plain dicts: the event's fields, its source and ``analytics``
+    (Spark hands long columns that may hold nulls over as floats)."""
+    integers = {c: "int64" for c in ("user_id", "movie_id", "ts", *SOURCE_COLUMNS)}
+    return rows[[*FIELDS, *SOURCE_COLUMNS, "analytics"]].astype({**integers, "analytics": bool}).to_dict("records")
+
+
+def dead_letter(event: dict, err: Exception) -> dict:
+    """The DLQ message of an accepted event that a later step could not apply (``processing_error``)."""
+    record = Record(RatingEvent(**{k: event[k] for k in FIELDS}).to_json(), event["source_partition"],
+                    event["source_offset"], str(event["user_id"]).encode(), event["record_ts"] or None)
+    return processing_error(err, record).message()
