@@ -51,7 +51,7 @@ def settings(services, base_settings) -> Settings:
 @pytest.fixture(scope="session")
 def spark():
     """The one local[2] Spark session of the test run (the same builder the batch jobs use)."""
-    from cinerec.batch.spark import spark_session
+    from cinerec.platform.spark import spark_session
     from cinerec.streaming.source import kafka_jars
 
     session = spark_session(app="cinerec-tests", jars=kafka_jars(load_settings(env={}).services))
@@ -63,7 +63,7 @@ def spark():
 def fresh_indices(services, base_settings):
     """An Elasticsearch without any films/users/ratings versions: each test module that
     builds indices starts from nothing, whatever an earlier module left behind."""
-    from cinerec.search.client import connect
+    from cinerec.platform.elasticsearch import connect
 
     es = connect(base_settings.elasticsearch)
     for pattern in ("films-v*", "film_stats-v*", "film_lists-v*", "users-v*", "ratings-v*"):

@@ -42,8 +42,8 @@ def eventually(check, what: str, timeout_s: float, log=None):
 
 def test_the_scheduler_retrains_on_new_data_and_decides_the_canary_by_itself(
         spark, services, base_settings, fresh_indices, tmp_path, capsys, monkeypatch):
-    from cinerec.batch.registry import Registry
     from cinerec.ops.pipeline import new_data
+    from cinerec.platform.registry import Registry
     from cinerec.search import canary
     from cinerec.streaming.online import OnlineMetrics, consume
 

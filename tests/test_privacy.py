@@ -95,10 +95,10 @@ def test_erasure_reaches_every_store_and_survives_a_restart(spark, services, bas
 
 
 def test_the_data_catalog_describes_every_field_and_is_current():
-    from cinerec.api.web.accounts import table_types
     from cinerec.core.catalog import STORES, mapped_types, markdown
     from cinerec.core.events import FIELDS
     from cinerec.core.privacy import PrivacyEvent
+    from cinerec.platform.accounts import table_types
     from cinerec.search.indices import EVENT_INDICES
 
     described = {(s.kind, s.name): set(s.fields) for s in STORES}

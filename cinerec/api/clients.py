@@ -8,8 +8,9 @@ from confluent_kafka import Producer
 from flask import current_app
 
 from cinerec.core.settings import Settings
+from cinerec.platform.elasticsearch import connect
+from cinerec.platform.kafka import new_producer
 from cinerec.search.cache import ServedFilms
-from cinerec.search.client import connect
 
 
 class Clients:
@@ -27,8 +28,7 @@ class Clients:
     @cached_property
     def producer(self) -> Producer:
         kafka = self.settings.kafka
-        return Producer({**kafka.client_config(), "acks": kafka.acks, "linger.ms": 0,
-                         "message.timeout.ms": 5000, "enable.idempotence": kafka.acks == "all"})
+        return new_producer(kafka, {"linger.ms": 0, "message.timeout.ms": 5000})
 
 
 def clients() -> Clients:

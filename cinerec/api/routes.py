@@ -15,8 +15,8 @@ from flask import Blueprint, Response, current_app, jsonify, request
 
 from cinerec.core.canary import in_canary
 from cinerec.core.settings import as_env
+from cinerec.platform.elasticsearch import cluster_health
 from cinerec.search import canary, queries
-from cinerec.search.client import cluster_health
 
 from . import metrics
 from .bodies import alerts_error

@@ -20,11 +20,10 @@ import scipy.sparse as sp
 from elasticsearch import Elasticsearch
 
 from cinerec.core import neighbours
+from cinerec.core.artifact import ModelArtifact
 from cinerec.core.dataset import latest_ratings
 from cinerec.core.foldin import FoldIn, solve_user
 from cinerec.search import documents, indices
-
-from .artifact import ModelArtifact
 
 
 def with_streamed(frames: dict, artifact: ModelArtifact, streamed: pd.DataFrame,

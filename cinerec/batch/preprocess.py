@@ -43,7 +43,7 @@ def preprocess(dataset: Dataset, out_dir: Path, *, spark=None, force: bool = Fal
     from pyspark.sql import Window
     from pyspark.sql import functions as F
 
-    from .spark import spark_session
+    from cinerec.platform.spark import spark_session
 
     target = Path(out_dir) / fingerprint(dataset.files)
     if excluded_users:

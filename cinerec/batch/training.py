@@ -14,14 +14,14 @@ from pathlib import Path
 import numpy as np
 import scipy.sparse as sp
 
+from cinerec.core.artifact import ModelArtifact
 from cinerec.core.settings import Settings
 
 from . import movielens
-from .artifact import ModelArtifact
 from .evaluate import Holdout, evaluate_model
 from .interactions import Interactions, frames_item_metadata
 from .preprocess import preprocess, read_clean
-from .recommenders import FactorModel, Hybrid, ItemItemModel, Recommender, create, model_config
+from .recommenders import MODELS, FactorModel, Hybrid, ItemItemModel, Recommender, create, model_config
 from .split import stratified_split
 
 SERVING_PROTOCOL, SEED = "stratified", 42
@@ -154,3 +154,11 @@ def mean_metrics(per_fold: list[dict], metric: str) -> dict:
     if metric in out:
         out[f"{metric}_per_fold"] = [fold[metric] for fold in per_fold]
     return out
+
+
+def registered_name(settings: Settings, model: str) -> str:
+    """Every model that ranks registers as the served ``mlflow.registered_model`` — whichever wins
+    the promotion gate is what people get; a rating predictor (``als-explicit``) registers beside
+    it (``cinerec-als-explicit``), so it never becomes the serving champion."""
+    base = settings.mlflow.registered_model
+    return f"{base}-{model}" if MODELS[model][0].predicts_ratings else base

@@ -5,5 +5,5 @@
     models.py    train, evaluate, tune, promote, index,    canary.py   canary …, online, retrain
                  rollback, report                          privacy.py  privacy …
     bench.py     every `bench …` (``ops/bench.py`` runs them)
-May import every component; imports no engine (tests/test_imports.py): the packages assemble.
+The top floor; imports no engine (tests/test_imports.py): the packages below assemble.
 """

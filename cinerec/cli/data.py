@@ -8,9 +8,8 @@ from pathlib import Path
 from cinerec.batch import integrity, movielens, store
 from cinerec.batch.download import download
 from cinerec.batch.store import cut_dir
-from cinerec.core.privacy import privacy_book
 from cinerec.core.settings import Settings
-from cinerec.core.topics import count_events, require_kafka
+from cinerec.platform.kafka import count_events, privacy_book, require_kafka
 from cinerec.simulator.producer import publish, simulated_messages
 from cinerec.simulator.replay import replay_messages, time_cut
 from cinerec.simulator.world import load_or_generate_tastes, world_dir, world_of

@@ -16,9 +16,9 @@ from confluent_kafka import KafkaException
 
 from cinerec.batch.download import DownloadError
 from cinerec.batch.movielens import DataError
-from cinerec.batch.registry import PromotionRefused
 from cinerec.core.errors import ServiceError
 from cinerec.core.settings import Settings, SettingsError, load_settings
+from cinerec.platform.registry import PromotionRefused
 
 from . import bench, canary, data, models, privacy, run
 

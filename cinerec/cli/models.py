@@ -10,11 +10,11 @@ from pathlib import Path
 from cinerec.batch import report as html_report
 from cinerec.batch.evaluate import evaluate
 from cinerec.batch.recommenders import MODELS
-from cinerec.batch.registry import CHALLENGER, CHAMPION, Registry, registered_name
-from cinerec.batch.training import heldout_metrics, prepare, train, tune
-from cinerec.core.privacy import privacy_book
+from cinerec.batch.training import heldout_metrics, prepare, registered_name, train, tune
 from cinerec.core.settings import Settings
 from cinerec.ops.indexing import build_served_indices
+from cinerec.platform.kafka import privacy_book
+from cinerec.platform.registry import CHALLENGER, CHAMPION, Registry
 from cinerec.simulator.world import world_dir, world_of
 
 from ._output import print_json
@@ -73,7 +73,7 @@ def evaluate_command(settings: Settings, args: argparse.Namespace) -> int:
                          "other comparisons use each model's TOML")
     frames, _ = prepare(data_path(settings, args.data), settings)
     if args.streaming:
-        from cinerec.streaming.quality import evaluate_streaming
+        from cinerec.ops.streaming_quality import evaluate_streaming
 
         print_json(evaluate_streaming(frames, k=args.k, model=args.models or "als", params=parse_params(args.param)))
         return 0

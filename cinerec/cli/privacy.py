@@ -20,18 +20,18 @@ from ._output import print_json
 
 
 def export_command(settings: Settings, args: argparse.Namespace) -> int:
-    from cinerec.api.web.accounts import Accounts
-    from cinerec.api.web.privacy import export
-    from cinerec.search.client import connect
+    from cinerec.api.privacy import export
+    from cinerec.platform.accounts import Accounts
+    from cinerec.platform.elasticsearch import connect
 
     print_json(export(settings, connect(settings.elasticsearch), Accounts(settings), args.user_id))
     return 0
 
 
 def erase_command(settings: Settings, args: argparse.Namespace) -> int:
-    from cinerec.api.web.accounts import Accounts
-    from cinerec.api.web.privacy import erase
-    from cinerec.search.client import connect
+    from cinerec.api.privacy import erase
+    from cinerec.platform.accounts import Accounts
+    from cinerec.platform.elasticsearch import connect
 
     print_json(erase(settings, connect(settings.elasticsearch), Accounts(settings), args.user_id))
     return 0
@@ -44,7 +44,7 @@ def audit_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def status_command(settings: Settings, args: argparse.Namespace) -> int:
-    from cinerec.core.privacy import privacy_book
+    from cinerec.platform.kafka import privacy_book
 
     erased = privacy_book(settings.kafka, settings.web.first_user_id).erased()
     inside = sorted(erased & champion_users(settings))
@@ -54,8 +54,8 @@ def status_command(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def catalog_command(settings: Settings, args: argparse.Namespace) -> int:
-    from cinerec.api.web.accounts import table_types
     from cinerec.core.catalog import markdown
+    from cinerec.platform.accounts import table_types
 
     sys.stdout.write(markdown(table_types()))
     return 0

@@ -63,8 +63,8 @@ def cluster_command(settings: Settings, action: str, workers: int | None) -> int
 
 
 def stream_command(settings: Settings, args: argparse.Namespace) -> int:
-    """The streaming job on the champion (``streaming/app.py``)."""
-    from cinerec.streaming.app import run
+    """The streaming job on the champion (``ops/stream.py``)."""
+    from cinerec.ops.stream import run
 
     os.nice(settings.streaming.nice)        # Spark's JVM and Python workers, started from here, inherit it
     totals = run(settings, duration_s=args.duration, available_now=args.available_now)

@@ -1,6 +1,4 @@
-"""Pure logic shared by every component: settings, the event contract, datasets.
-
-Never imports Spark, Elasticsearch, MLflow or Flask, nor another project package; the Kafka client
-only in ``topics.py`` (the project's topics: create, check, read back) and ``privacy.py`` (publishing privacy events).
-Checked by tests/test_imports.py.
+"""Pure logic shared by every component: settings, the event contract, privacy rules, datasets,
+fold-in, metrics, the model artifact. The lowest floor: imports no engine and no other project
+package (tests/test_imports.py); the outside systems' clients are ``cinerec.platform``'s.
 """

@@ -184,7 +184,7 @@ def mapped_types(index: str) -> dict[str, str]:
 
 def types(store: Store, tables: dict[str, dict[str, str]]) -> dict[str, str]:
     """Each field's type: from the mapping or table when there is one, else as stated.
-    ``tables``: {table: {column: type}} of the account database (``api.web.accounts.table_types``)."""
+    ``tables``: {table: {column: type}} of the account database (``platform.accounts.table_types``)."""
     read = mapped_types(store.name) if store.kind == "index" else tables.get(store.name, {}) \
         if store.kind == "table" else {}
     return {**store.types, **read}

@@ -32,7 +32,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 from .events import MAX_ID, InvalidEvent, _is_int, json_object
-from .settings import KafkaSettings
 
 PRIVACY_TEXT_VERSION = "2026-12-02"
 PURPOSES = ("personalisation", "analytics")
@@ -115,43 +114,11 @@ def parse_privacy_event(raw: bytes) -> PrivacyEvent:
     return PrivacyEvent(**obj)
 
 
-def publish_privacy(kafka: KafkaSettings, event: PrivacyEvent, producer=None, timeout_s: float = 5.0) -> None:
-    """Publishes one privacy event and waits for the broker's acknowledgement (raises otherwise)."""
-    from confluent_kafka import KafkaException, Producer
-
-    producer = producer or Producer({**kafka.client_config(), "acks": "all", "enable.idempotence": True})
-    errors: list = []
-    producer.produce(kafka.privacy_topic, key=event.key, value=event.to_json(),
-                     on_delivery=lambda err, msg: errors.append(err))
-    left = producer.flush(timeout_s)
-    if left or not errors or errors[0] is not None:
-        raise KafkaException(errors[0] if errors and errors[0] else f"not acknowledged within {timeout_s:g} s")
-
-
-def read_privacy(kafka: KafkaSettings, timeout_s: float = 10.0) -> dict[int, PrivacyEvent]:
-    """Every user's latest privacy event, read from the privacy topic's start to its end."""
-    from .topics import read_topic
-
-    latest: dict[int, PrivacyEvent] = {}
-    for message in read_topic(kafka, kafka.privacy_topic, timeout_s):
-        try:
-            event = parse_privacy_event(message.value() or b"")
-        except InvalidEvent:
-            continue                              # the job dead-letters it; it changes nothing
-        if supersedes_choice(latest.get(event.user_id), event):
-            latest[event.user_id] = event
-    return latest
-
-
 @dataclass(frozen=True)
 class PrivacyBook:
     """Every user's privacy choices as of the privacy topic: latest events plus the defaults."""
     events: dict[int, PrivacyEvent]
     first_person_id: int
-
-    @classmethod
-    def read(cls, kafka: KafkaSettings, first_person_id: int) -> PrivacyBook:
-        return cls(read_privacy(kafka), first_person_id)
 
     def document_fields(self, user_id: int) -> dict:
         """The privacy fields of a ``users`` document (``search.documents.user_document``)."""
@@ -165,17 +132,6 @@ class PrivacyBook:
         withdrawn. (People reach training data only through the stream, which applies the same
         rule with the defaults: ``effective``.)"""
         return {u for u, e in self.events.items() if e.erased or not e.analytics}
-
-
-def privacy_book(kafka: KafkaSettings, first_person_id: int) -> PrivacyBook:
-    """The book as of now; a clear error when the privacy topic cannot be read (training without
-    the list of erased users is not allowed)."""
-    try:
-        return PrivacyBook.read(kafka, first_person_id)
-    except Exception as err:
-        raise RuntimeError(f"cannot read the privacy topic {kafka.privacy_topic} at {kafka.bootstrap_servers} "
-                           f"({err}): training and indexing must leave erased users out; start Kafka "
-                           f"(`cinerec services up`)") from None
 
 
 def _now() -> int:

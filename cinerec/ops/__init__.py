@@ -1,6 +1,8 @@
 """Operating Cinerec on a machine: what runs the components together rather than being one of them.
 
-    services/      the embedded Kafka broker and Elasticsearch node (start, stop, health)
+    services/      the embedded Kafka broker and Elasticsearch node (start, stop, health), the local cluster
+    stream.py      the streaming job as a program: champion, training data, indices, clocks, supervision
+    streaming_quality.py  fold-in vs. retrain (``cinerec evaluate --streaming``)
     monitoring.py  Prometheus and Alertmanager with local copies of deployment/prometheus
     demo.py        `cinerec demo`: every part as a child process; demo_loop.py its operations timeline
     indexing.py    the served indices of a registered model (its data plus what the stream has taken)
@@ -9,5 +11,5 @@
     privacy.py     the audit of a person's data across every store
     kibana.py      the saved objects into a Kibana
     bench.py       the benchmarks
-Imports every component but ``cli`` (tests/test_imports.py).
+Imports every floor but ``cli`` (``cinerec.FLOORS``, tests/test_imports.py).
 """

@@ -35,17 +35,24 @@ from pathlib import Path
 from urllib.parse import quote
 
 import numpy as np
-from confluent_kafka import Consumer, Producer
 from elasticsearch import Elasticsearch
 
 from cinerec.core.errors import ServiceError
 from cinerec.core.events import RatingEvent
 from cinerec.core.privacy import PURPOSES
 from cinerec.core.settings import Settings, as_env
-from cinerec.core.topics import delete_topics, end_offsets, ensure_topics, require_kafka
-from cinerec.search.client import connect
+from cinerec.platform.elasticsearch import connect
+from cinerec.platform.kafka import (
+    BULK,
+    delete_topics,
+    end_offsets,
+    ensure_topics,
+    new_consumer,
+    new_producer,
+    require_kafka,
+)
 from cinerec.search.queries import USERS
-from cinerec.simulator.producer import producer_config, publish, simulated_messages
+from cinerec.simulator.producer import publish, simulated_messages
 from cinerec.simulator.world import load_or_generate_tastes
 
 from .processes import Usage
@@ -309,7 +316,7 @@ def freshness(settings: Settings, *, rate: float, duration_s: float, probes_per_
         kafka=settings.kafka, messages=simulated_messages(tastes, seed=int(time.time()), rate=rate),
         topic=settings.kafka.ratings_topic, duration_s=duration_s))
     load.start()
-    producer = Producer(producer_config(settings.kafka))
+    producer = new_producer(settings.kafka, BULK)
     results: list[float | None] = []
     probes: list[threading.Thread] = []
     rng = np.random.default_rng()
@@ -375,7 +382,7 @@ def throughput(settings: Settings, *, rates: list[int], duration_s: float, metri
     _job_metrics(metrics_url)                          # fails early when the job is not running
     tastes = load_or_generate_tastes(settings)
     topic = settings.kafka.ratings_topic
-    offsets = Consumer({**settings.kafka.client_config(), "group.id": f"cinerec-bench-{uuid.uuid4().hex}"})
+    offsets = new_consumer(settings.kafka, f"cinerec-bench-{uuid.uuid4().hex}")
 
     def produced_total() -> int:
         return sum(end_offsets(settings.kafka, topic, consumer=offsets).values())

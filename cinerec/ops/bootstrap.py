@@ -14,9 +14,9 @@ import time
 import urllib.error
 import urllib.request
 
-from cinerec.batch.registry import CHAMPION, Registry
 from cinerec.core.errors import ServiceError
 from cinerec.core.settings import Settings
+from cinerec.platform.registry import CHAMPION, Registry
 
 from . import services
 from .demo import prepare_champion

@@ -14,7 +14,7 @@ from .monitoring import counter_samples
 
 
 def _es(settings: Settings):
-    from cinerec.search.client import connect
+    from cinerec.platform.elasticsearch import connect
 
     return connect(settings.elasticsearch)
 
@@ -22,7 +22,7 @@ def _es(settings: Settings):
 def start_canary(settings: Settings, fraction: float) -> dict:
     """Builds the challenger's own indices (aliases untouched) and starts serving ``fraction`` of
     users from them; the canary document. The command and the retraining pipeline both use it."""
-    from cinerec.batch.registry import CHALLENGER, CHAMPION, Registry
+    from cinerec.platform.registry import CHALLENGER, CHAMPION, Registry
     from cinerec.search import canary
 
     registry = Registry(settings)
@@ -64,7 +64,7 @@ def finish(settings: Settings, action: str, decision: dict) -> dict:
     """Promotes (champion alias and served indices to the challenger) or aborts the canary, and
     records the decision with the challenger's model version."""
     from cinerec.batch.indexing import serve_version
-    from cinerec.batch.registry import Registry
+    from cinerec.platform.registry import Registry
     from cinerec.search import canary
 
     es, registry = _es(settings), Registry(settings)

@@ -18,11 +18,11 @@ import sys
 import time
 from pathlib import Path
 
-from cinerec.batch.registry import CHAMPION, Registry
 from cinerec.batch.store import cut_dir
 from cinerec.core.errors import ServiceError
 from cinerec.core.settings import Settings, env_var
-from cinerec.search.client import connect
+from cinerec.platform.elasticsearch import connect
+from cinerec.platform.registry import CHAMPION, Registry
 from cinerec.search.queries import FILM_LISTS, FILMS
 from cinerec.simulator.world import world_dir
 

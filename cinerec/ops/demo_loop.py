@@ -73,8 +73,8 @@ def run(settings: Settings, restart_people: Callable[[float], None], healthy: Ca
         until = time.monotonic() + seconds
         wait(lambda: time.monotonic() >= until, "pause", every_s=1.0, timeout_s=seconds + 10)
 
+    from cinerec.platform.elasticsearch import connect
     from cinerec.search import canary
-    from cinerec.search.client import connect
 
     es, timeline = connect(settings.elasticsearch), Timeline()
     if canary.running(es):

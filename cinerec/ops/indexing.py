@@ -6,11 +6,11 @@ from __future__ import annotations
 from pathlib import Path
 
 from cinerec.batch.indexing import build_indices, with_streamed
-from cinerec.batch.registry import Registry
 from cinerec.batch.training import prepare
-from cinerec.core.privacy import privacy_book
 from cinerec.core.settings import Settings
-from cinerec.search.client import connect
+from cinerec.platform.elasticsearch import connect
+from cinerec.platform.kafka import privacy_book
+from cinerec.platform.registry import Registry
 
 
 def build_served_indices(settings: Settings, alias: str, *, swap: bool = True) -> dict:
@@ -44,7 +44,7 @@ def _streamed(settings: Settings) -> tuple:
     checkpoint = checkpoint_dir(settings.services.data_dir)
     if not has_state(checkpoint):
         return None, None
-    from cinerec.batch.spark import spark_session
+    from cinerec.platform.spark import spark_session
     spark = spark_session("cinerec-index")
     return (streamed_ratings(spark, checkpoint),
             stored_trending(spark, checkpoint, settings.streaming.trending_window_s * 1000))

@@ -18,8 +18,8 @@ def run(settings: Settings, *, metrics_port: int, duration_s: float | None = Non
     from prometheus_client import start_http_server
 
     from cinerec.batch import movielens
-    from cinerec.batch.registry import CHAMPION, Registry
-    from cinerec.search.client import connect
+    from cinerec.platform.elasticsearch import connect
+    from cinerec.platform.registry import CHAMPION, Registry
     from cinerec.search.indices import ensure_event_indices
     from cinerec.simulator.closed_loop import truth
     from cinerec.simulator.world import TASTES_FILE, Tastes

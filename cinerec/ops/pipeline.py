@@ -71,9 +71,9 @@ def _settings() -> Settings:
 def extract_dataset(settings: Settings) -> Path:
     """The champion's data plus the indexed ratings since, as a new ml-csv dataset; returns it."""
     from cinerec.batch import movielens
-    from cinerec.batch.registry import CHAMPION, Registry
-    from cinerec.core.privacy import privacy_book
-    from cinerec.search.client import connect
+    from cinerec.platform.elasticsearch import connect
+    from cinerec.platform.kafka import privacy_book
+    from cinerec.platform.registry import CHAMPION, Registry
 
     version = Registry(settings).version(CHAMPION)
     if version is None:
@@ -124,9 +124,9 @@ def new_data(settings: Settings) -> dict | None:
     champion's data; None without a champion. The ``ratings`` index holds only ratings with
     consent to analytics."""
     from cinerec.batch import movielens
-    from cinerec.batch.registry import CHAMPION, Registry
-    from cinerec.core.privacy import privacy_book
-    from cinerec.search.client import connect
+    from cinerec.platform.elasticsearch import connect
+    from cinerec.platform.kafka import privacy_book
+    from cinerec.platform.registry import CHAMPION, Registry
 
     version = Registry(settings).version(CHAMPION)
     if version is None:
@@ -143,8 +143,8 @@ def new_data(settings: Settings) -> dict | None:
 
 
 def open_canary(settings: Settings) -> dict | None:
+    from cinerec.platform.elasticsearch import connect
     from cinerec.search import canary
-    from cinerec.search.client import connect
 
     return canary.running(connect(settings.elasticsearch))
 
@@ -152,9 +152,9 @@ def open_canary(settings: Settings) -> dict | None:
 def train_challenger(settings: Settings, data: Path) -> dict:
     """The champion's model and hyper-parameters fit on the new data (``cinerec tune`` is where
     hyper-parameters change), registered as challenger."""
-    from cinerec.batch.registry import CHAMPION, Registry, registered_name
-    from cinerec.batch.training import prepare, train
-    from cinerec.core.privacy import privacy_book
+    from cinerec.batch.training import prepare, registered_name, train
+    from cinerec.platform.kafka import privacy_book
+    from cinerec.platform.registry import CHAMPION, Registry
 
     champion = Registry(settings).load(CHAMPION)
     frames, report = prepare(data, settings, privacy_book(settings.kafka, settings.web.first_user_id).untrainable())
@@ -166,8 +166,8 @@ def train_challenger(settings: Settings, data: Path) -> dict:
 
 def gate(settings: Settings, trained: dict) -> dict:
     """Challenger vs champion on the challenger's split; raises ``GateRefused`` when worse."""
-    from cinerec.batch.registry import CHALLENGER, CHAMPION, Registry
     from cinerec.batch.training import heldout_metrics, prepare
+    from cinerec.platform.registry import CHALLENGER, CHAMPION, Registry
 
     registry = Registry(settings)
     metric = settings.mlflow.promotion_metric

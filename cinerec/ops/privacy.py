@@ -21,8 +21,8 @@ def retained(settings: Settings) -> dict[str, str]:
 
 def audit(settings: Settings, user_id: int, email: str | None = None) -> dict:
     """Per store, what names the user: rows, documents, state entries, events, model rows, log lines."""
-    from cinerec.api.web.accounts import Accounts
-    from cinerec.search.client import connect
+    from cinerec.platform.accounts import Accounts
+    from cinerec.platform.elasticsearch import connect
     from cinerec.search.privacy import count_about
 
     found: dict[str, int] = {}
@@ -44,7 +44,7 @@ def audit(settings: Settings, user_id: int, email: str | None = None) -> dict:
 
 
 def champion_users(settings: Settings) -> set[int]:
-    from cinerec.batch.registry import CHAMPION, Registry
+    from cinerec.platform.registry import CHAMPION, Registry
 
     registry = Registry(settings)
     if registry.version(CHAMPION) is None:
@@ -59,7 +59,7 @@ def _in_state(settings: Settings, user_id: int) -> dict[str, int]:
     checkpoint = checkpoint_dir(settings.services.data_dir)
     if not has_state(checkpoint):
         return {"streaming state (user)": 0, "streaming state (films)": 0}
-    from cinerec.batch.spark import spark_session
+    from cinerec.platform.spark import spark_session
 
     user, films = held_in_state(spark_session("cinerec-privacy-audit"), checkpoint, user_id)
     return {"streaming state (user)": user, "streaming state (films)": films}
@@ -68,7 +68,7 @@ def _in_state(settings: Settings, user_id: int) -> dict[str, int]:
 def _in_kafka(settings: Settings, user_id: int) -> dict[str, int]:
     """Messages on each topic that name the user: key = user id (ratings, privacy) or, for dead
     letters, the original event's user id."""
-    from cinerec.core.topics import read_topic
+    from cinerec.platform.kafka import read_topic
 
     kafka, key = settings.kafka, str(user_id).encode()
 

@@ -34,7 +34,7 @@ def serve(settings: Settings, duration_s: float | None = None, *, constant: bool
     from gunicorn.app.base import BaseApplication
 
     if not constant:
-        from cinerec.api.web.accounts import create_schema
+        from cinerec.platform.accounts import create_schema
         create_schema(settings)
 
     api = settings.api

@@ -35,12 +35,12 @@ from cinerec.batch.evaluate import Holdout, score_model
 from cinerec.batch.indexing import build_indices
 from cinerec.batch.interactions import Interactions
 from cinerec.batch.recommenders import create
-from cinerec.batch.registry import CHAMPION, Registry
 from cinerec.batch.split import split
 from cinerec.batch.training import SERVED_NEIGHBOURS, prepare, servable_artifact
 from cinerec.core import metrics
 from cinerec.core.settings import Settings, as_env
-from cinerec.search.client import connect
+from cinerec.platform.elasticsearch import connect
+from cinerec.platform.registry import CHAMPION, Registry
 from cinerec.search.queries import USERS
 from cinerec.simulator.producer import publish
 from cinerec.simulator.replay import replay_messages, time_cut

@@ -1,2 +1,3 @@
-"""Elasticsearch side: client and health, mappings, versioned indices and aliases, documents, queries,
-privacy (what is held about a user) and the canary's state. Imports ``core`` only."""
+"""Elasticsearch side: mappings, versioned indices and aliases, documents, queries, the served
+model's catalogue and cache, privacy (what is held about a user) and the canary's state (the client
+itself: ``cinerec.platform.elasticsearch``). Its floor: ``cinerec.FLOORS`` (tests/test_imports.py)."""

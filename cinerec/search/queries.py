@@ -13,7 +13,8 @@ import re
 
 from elasticsearch import Elasticsearch
 
-from .client import get_source
+from cinerec.platform.elasticsearch import get_source
+
 from .documents import SUMMARY_FIELDS, searchable_title, summary
 
 FILMS, FILM_STATS, FILM_LISTS, USERS = "films", "film_stats", "film_lists", "users"

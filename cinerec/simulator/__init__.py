@@ -1,1 +1,2 @@
-"""Synthetic world, rate-controlled event producer, MovieLens replay. Imports only ``core``."""
+"""Synthetic world, rate-controlled event producer, MovieLens replay. Its floor:
+``cinerec.FLOORS`` (tests/test_imports.py)."""

@@ -22,11 +22,11 @@ from collections import Counter
 from collections.abc import Callable
 
 import numpy as np
-from confluent_kafka import Producer
 
 from cinerec.core.events import RatingEvent
 from cinerec.core.feedback import click, impression
 from cinerec.core.settings import KafkaSettings
+from cinerec.platform.kafka import new_producer
 
 from .world import MEAN_RATING, Tastes
 
@@ -63,7 +63,7 @@ class ClosedLoop:
         self.kafka, self.api_url, self.k = kafka, api_url.rstrip("/"), k
         self.rng = np.random.default_rng(seed)
         self.active = min(users or len(tastes.user_id), len(tastes.user_id))
-        self.producer = Producer({**kafka.client_config(), "acks": kafka.acks, "linger.ms": kafka.linger_ms})
+        self.producer = new_producer(kafka)
         self.counts: Counter = Counter()
         self.truth: dict[str, list[float]] = {"precision": [], "regret": []}
 

@@ -19,6 +19,7 @@ from confluent_kafka import KafkaException, Producer
 
 from cinerec.core.events import RatingEvent
 from cinerec.core.settings import KafkaSettings
+from cinerec.platform.kafka import BULK, new_producer
 
 from .malformed import KINDS, malform
 from .world import Tastes, activity, pick_films
@@ -35,18 +36,12 @@ class Message:
     due_s: float = 0.0   # when to send, seconds after the start
 
 
-def producer_config(kafka: KafkaSettings) -> dict:
-    return {**kafka.client_config(), "acks": kafka.acks, "linger.ms": kafka.linger_ms,
-            "batch.num.messages": 10_000, "queue.buffering.max.messages": 1_000_000,
-            "enable.idempotence": kafka.acks == "all"}
-
-
 def publish(kafka: KafkaSettings, messages: Iterable[Message], *, topic: str,
             duration_s: float | None = None, progress: Callable[[int], None] | None = None,
             clock: Callable[[], float] = time.monotonic,
             sleep: Callable[[float], None] = time.sleep) -> dict:
     """Sends ``messages`` (until exhausted or ``duration_s``), waits for every acknowledgement."""
-    producer = Producer(producer_config(kafka))
+    producer = new_producer(kafka, BULK)
     acked: Counter = Counter()
     failed: Counter = Counter()
     partitions: Counter = Counter()

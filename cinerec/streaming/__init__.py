@@ -7,9 +7,7 @@
     stateful.py                   keyed state in Spark's state store (transformWithStateInPandas)
     processor.py                  per micro-batch: fold-in and the Elasticsearch / DLQ writes
     job.py                        the query that wires them; metrics.py its Prometheus metrics
-    app.py                        the job as a program: champion, indices, clocks, supervision
-    quality.py                    fold-in vs. retrain (``cinerec evaluate --streaming``)
     online.py                     online metrics and drift of the closed loop (``cinerec online``)
-Imports ``core`` and ``search``; ``batch`` only where the champion and its training data are loaded
-(``app.py``) and for the quality evaluation (tests/test_imports.py).
+The job as a program (champion, training data, supervision) is ``ops/stream.py``; never imports
+``batch``. Its floor: ``cinerec.FLOORS`` (tests/test_imports.py).
 """

@@ -148,10 +148,12 @@ def progress_observer(kafka: KafkaSettings, topic: str | None = None):
     phase times, the memory and the per-partition lag. The job calls it from its own loop after
     each micro-batch: a Python ``StreamingQueryListener`` would be called back by the JVM, also
     while this process is leaving, and print py4j stack traces then."""
-    from confluent_kafka import Consumer, KafkaException, TopicPartition
+    from confluent_kafka import KafkaException, TopicPartition
+
+    from cinerec.platform.kafka import new_consumer
 
     topic = topic or kafka.ratings_topic
-    consumer = Consumer({**kafka.client_config(), "group.id": "cinerec-stream-lag", "enable.auto.commit": False})
+    consumer = new_consumer(kafka, "cinerec-stream-lag", {"enable.auto.commit": False})
 
     def observe(progress: dict, record_ts: list[int] | None = None) -> dict:
         try:

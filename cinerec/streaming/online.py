@@ -192,10 +192,9 @@ class OnlineMetrics:
 
 def consume(kafka, metrics: OnlineMetrics, stop, *, flush_s: float = 2.0, group: str = "cinerec-online") -> None:
     """Reads feedback and ratings until ``stop`` is set, flushing and committing every ``flush_s``."""
-    from confluent_kafka import Consumer
+    from cinerec.platform.kafka import new_consumer
 
-    consumer = Consumer({**kafka.client_config(), "group.id": group, "enable.auto.commit": False,
-                         "auto.offset.reset": "earliest"})
+    consumer = new_consumer(kafka, group, {"enable.auto.commit": False, "auto.offset.reset": "earliest"})
     consumer.subscribe([kafka.feedback_topic, kafka.ratings_topic])
     flushed, unsaved = time.monotonic(), 0
     try:

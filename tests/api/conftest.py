@@ -4,10 +4,10 @@ import numpy as np
 import pytest
 from planted import indexable_frames
 
-from cinerec.batch.artifact import ModelArtifact
 from cinerec.batch.indexing import build_indices
 from cinerec.batch.interactions import Interactions
 from cinerec.batch.recommenders import create
+from cinerec.core.artifact import ModelArtifact
 
 
 @pytest.fixture(scope="module")

@@ -11,12 +11,12 @@ from openapi_spec_validator import validate
 from planted import block_of
 
 from cinerec.api import create_app
-from cinerec.batch.artifact import ModelArtifact
 from cinerec.batch.interactions import Interactions
 from cinerec.batch.recommenders import create
+from cinerec.core.artifact import ModelArtifact
 from cinerec.core.events import parse_event
 from cinerec.ops.services._process import free_port
-from cinerec.search.client import connect
+from cinerec.platform.elasticsearch import connect
 
 pytestmark = pytest.mark.services
 

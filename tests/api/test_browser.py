@@ -15,7 +15,7 @@ import pytest
 from chaos_helpers import trained_world, wait_until_served
 
 from cinerec.ops.services._process import free_port
-from cinerec.search.client import connect
+from cinerec.platform.elasticsearch import connect
 
 pytestmark = [pytest.mark.services, pytest.mark.spark, pytest.mark.browser]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")

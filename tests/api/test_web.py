@@ -12,8 +12,8 @@ from planted import block_of
 from cinerec.api import create_app
 from cinerec.core.events import parse_event
 from cinerec.core.privacy import PRIVACY_TEXT_VERSION, parse_privacy_event
+from cinerec.platform.elasticsearch import connect
 from cinerec.search import queries
-from cinerec.search.client import connect
 
 pytestmark = pytest.mark.services
 

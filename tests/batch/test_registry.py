@@ -3,9 +3,10 @@
 import numpy as np
 import pytest
 
-from cinerec.batch.artifact import ModelArtifact
-from cinerec.batch.registry import CHALLENGER, CHAMPION, PromotionRefused, Registry, registered_name
+from cinerec.batch.training import registered_name
+from cinerec.core.artifact import ModelArtifact
 from cinerec.core.settings import load_settings
+from cinerec.platform.registry import CHALLENGER, CHAMPION, PromotionRefused, Registry
 
 
 @pytest.fixture

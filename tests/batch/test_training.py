@@ -5,12 +5,12 @@ import pandas as pd
 import pytest
 from planted import planted_frames
 
-from cinerec.batch.artifact import ModelArtifact
 from cinerec.batch.evaluate import Holdout, evaluate_model
 from cinerec.batch.interactions import Interactions
 from cinerec.batch.recommenders import create
 from cinerec.batch.split import stratified_split
 from cinerec.batch.training import search_space, train, tune, validation_holdout
+from cinerec.core.artifact import ModelArtifact
 from cinerec.core.foldin import FoldIn
 
 PARAMS = {"rank": 6, "iterations": 6, "regularization": 0.05, "alpha": 2.0}

@@ -9,7 +9,7 @@ import pytest
 from cinerec.ops import services as svc
 from cinerec.ops.services import ServiceError, engines
 from cinerec.ops.services._process import free_port
-from cinerec.search.client import cluster_health
+from cinerec.platform.elasticsearch import cluster_health
 
 pytestmark = pytest.mark.services
 

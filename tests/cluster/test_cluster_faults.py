@@ -24,7 +24,7 @@ from confluent_kafka.admin import AdminClient
 
 from cinerec.core.events import RatingEvent
 from cinerec.ops.services import cluster as local_cluster
-from cinerec.search.client import connect, get_source
+from cinerec.platform.elasticsearch import connect, get_source
 from cinerec.simulator.producer import Message, publish
 from cinerec.simulator.world import Tastes
 

@@ -7,10 +7,10 @@ import numpy as np
 import pytest
 from planted import BLOCK, block_of, planted_frames
 
-from cinerec.batch.artifact import ModelArtifact
 from cinerec.batch.indexing import build_indices
 from cinerec.batch.interactions import Interactions
 from cinerec.batch.recommenders import create
+from cinerec.core.artifact import ModelArtifact
 from cinerec.search import indices, queries
 
 pytestmark = pytest.mark.services

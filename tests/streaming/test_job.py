@@ -13,10 +13,10 @@ from confluent_kafka import Producer
 from planted import indexable_frames
 from prometheus_client import REGISTRY
 
-from cinerec.batch.artifact import ModelArtifact
 from cinerec.batch.indexing import build_indices, with_streamed
 from cinerec.batch.interactions import Interactions
 from cinerec.batch.recommenders import create
+from cinerec.core.artifact import ModelArtifact
 from cinerec.core.events import RatingEvent
 from cinerec.core.foldin import FoldIn
 from cinerec.simulator.producer import Message, publish

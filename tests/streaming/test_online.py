@@ -51,7 +51,7 @@ def test_drift_compares_recent_ratings_with_the_training_data():
 
 @pytest.mark.services
 def test_counts_add_up_in_elasticsearch(services, base_settings):
-    from cinerec.search.client import connect
+    from cinerec.platform.elasticsearch import connect
 
     es = connect(base_settings.elasticsearch)
     ensure_event_indices(es)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from flask import Flask
 
-from .accounts import Accounts
+from cinerec.platform.accounts import Accounts
 
 __all__ = ["install"]
 

@@ -22,13 +22,14 @@ from functools import wraps
 from flask import Blueprint, current_app, g, jsonify, redirect, render_template, request, session, url_for
 
 from cinerec.core.privacy import PRIVACY_TEXT_VERSION, PURPOSES
+from cinerec.platform.accounts import AccountError, Accounts, Person
 from cinerec.search import queries
 
+from .. import privacy
 from ..clients import clients
 from ..errors import ApiError
 from ..ratings import publish_ratings
-from . import dashboard, privacy
-from .accounts import AccountError, Accounts, Person
+from . import dashboard
 from .recommend import for_person
 
 bp = Blueprint("web", __name__, template_folder="templates", static_folder="static", static_url_path="/assets")

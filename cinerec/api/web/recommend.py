@@ -12,11 +12,11 @@ has folded their ratings in.
 
 from __future__ import annotations
 
+from cinerec.platform.accounts import Person
 from cinerec.search import queries
 from cinerec.search.documents import LIKED_THRESHOLD
 
 from ..clients import clients
-from .accounts import Person
 
 
 def for_person(person: Person, k: int) -> dict:

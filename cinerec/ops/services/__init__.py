@@ -12,8 +12,8 @@ from concurrent.futures import ThreadPoolExecutor
 
 from cinerec.core.errors import ServiceError
 from cinerec.core.settings import Settings
-from cinerec.core.topics import delete_topics, ensure_topics, kafka_health, require_kafka
-from cinerec.search.client import cluster_health
+from cinerec.platform.elasticsearch import cluster_health
+from cinerec.platform.kafka import delete_topics, ensure_topics, kafka_health, require_kafka
 
 from . import _process, engines
 

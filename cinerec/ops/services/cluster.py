@@ -187,12 +187,9 @@ def _elasticsearch_nodes(cluster: Cluster) -> int:
 # -- Kafka --------------------------------------------------------------------------------------
 
 def _kafka_brokers(cluster: Cluster) -> int:
-    from confluent_kafka.admin import AdminClient
+    from cinerec.platform.kafka import broker_count
 
-    try:
-        return len(AdminClient({"bootstrap.servers": cluster.bootstrap_servers}).list_topics(timeout=3).brokers)
-    except Exception:                   # noqa: BLE001 — not up yet, whatever the reason
-        return 0
+    return broker_count(cluster.bootstrap_servers)
 
 
 # -- Spark standalone ---------------------------------------------------------------------------

@@ -15,20 +15,18 @@ import sys
 import threading
 from pathlib import Path
 
-from cinerec.batch.registry import CHAMPION, Registry
-from cinerec.core.privacy import privacy_book
 from cinerec.core.settings import Settings
 from cinerec.core.shutdown import stop_on_signals
-from cinerec.core.topics import ensure_topics
+from cinerec.platform.elasticsearch import connect
+from cinerec.platform.kafka import ensure_topics, new_producer, privacy_book
+from cinerec.platform.registry import CHAMPION, Registry
 from cinerec.search import canary
-from cinerec.search.client import connect
 from cinerec.search.indices import EVENT_INDICES, add_missing_fields, ensure_event_indices
-
-from .job import checkpoint_trouble, start, supervise
-from .metrics import progress_observer, serve
-from .processor import Model, RatingProcessor
-from .source import kafka_jars
-from .stateful import checkpoint_dir, has_state, stored_users
+from cinerec.streaming.job import checkpoint_trouble, start, supervise
+from cinerec.streaming.metrics import progress_observer, serve
+from cinerec.streaming.processor import Model, RatingProcessor
+from cinerec.streaming.source import kafka_jars
+from cinerec.streaming.stateful import checkpoint_dir, has_state, stored_users
 
 SERVED_INDICES = ("films", "film_stats", "film_lists", "users", *EVENT_INDICES)
 
@@ -37,11 +35,10 @@ def run(settings: Settings, *, duration_s: float | None = None, available_now: b
     """Runs the job on the champion until SIGINT/SIGTERM, ``duration_s`` or (``available_now``)
     the end of what Kafka holds. Each batch's report is a JSON line on stderr; returns the totals
     {batches, accepted, dead, duplicates, restarts}."""
-    from confluent_kafka import Producer
     from threadpoolctl import threadpool_limits
 
-    from cinerec.batch.spark import spark_session
     from cinerec.batch.training import prepare
+    from cinerec.platform.spark import spark_session
 
     threadpool_limits(1)      # the fold-in solves are rank x rank: BLAS threads would only fight Spark for the cores
     registry = Registry(settings)
@@ -61,7 +58,7 @@ def run(settings: Settings, *, duration_s: float | None = None, available_now: b
         add_missing_fields(es, alias)
     stream, checkpoint = settings.streaming, checkpoint_dir(settings.services.data_dir)
     processor = RatingProcessor(
-        es=es, producer=Producer(settings.kafka.client_config()), dlq_topic=settings.kafka.dlq_topic, model=model,
+        es=es, producer=new_producer(settings.kafka), dlq_topic=settings.kafka.dlq_topic, model=model,
         bayesian_prior=(report["bayesian_prior_count"], report["global_mean"]),
         champion=lambda current: newer_champion(registry, current), check_model_s=stream.model_check_s,
         canary=lambda current: canary_challenger(registry, es, current),

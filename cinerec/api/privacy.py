@@ -1,4 +1,4 @@
-"""A person's data rights, shared by the web pages and ``cinerec privacy``: consent, export and
+"""A person's data rights, shared by the web app and ``cinerec privacy``: consent, export and
 erasure across every store (``core.privacy`` has the rules).
 
     consent   the account database records the choice (with the privacy text's version); a privacy
@@ -13,11 +13,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cinerec.core.privacy import PRIVACY_TEXT_VERSION, consent, effective, erasure, forget_in_features, publish_privacy
+from cinerec.core.privacy import PRIVACY_TEXT_VERSION, consent, effective, erasure, forget_in_features
 from cinerec.core.settings import Settings
+from cinerec.platform.accounts import Accounts, Person
+from cinerec.platform.kafka import publish_privacy
 from cinerec.search.privacy import erase_documents, held_about
-
-from .accounts import Accounts, Person
 
 
 def record_consent(settings: Settings, accounts: Accounts, account_id: int, choices: dict[str, bool],

@@ -14,9 +14,8 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
+from cinerec.core.artifact import ModelArtifact
 from cinerec.core.settings import Settings
-
-from .artifact import ModelArtifact
 
 CHAMPION, CHALLENGER = "champion", "challenger"
 
@@ -150,16 +149,6 @@ class Registry:
         self.client.set_registered_model_alias(self.name, CHAMPION, previous)
         return {"model": self.name, "champion_was": int(champion.version),
                 "champion_now": int(previous)}
-
-
-def registered_name(settings: Settings, model: str) -> str:
-    """Every model that ranks registers as the served ``mlflow.registered_model`` — whichever wins
-    the promotion gate is what people get; a rating predictor (``als-explicit``) registers beside
-    it (``cinerec-als-explicit``), so it never becomes the serving champion."""
-    from .recommenders import MODELS
-
-    base = settings.mlflow.registered_model
-    return f"{base}-{model}" if MODELS[model][0].predicts_ratings else base
 
 
 def _flat(params: dict, prefix: str = "") -> dict:

@@ -4,7 +4,7 @@ import numpy as np
 from planted import planted_frames
 
 from cinerec.batch.split import split
-from cinerec.streaming.quality import evaluate_streaming, streamed_events
+from cinerec.ops.streaming_quality import evaluate_streaming, streamed_events
 
 PARAMS = {"rank": 8, "iterations": 8, "regularization": 0.05}
 

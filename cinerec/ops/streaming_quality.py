@@ -23,8 +23,7 @@ from cinerec.batch.recommenders import create
 from cinerec.batch.split import split
 from cinerec.core.events import RatingEvent
 from cinerec.core.foldin import solve_user
-
-from .stateful import TRAINING_EVENT, EntityState
+from cinerec.streaming.stateful import TRAINING_EVENT, EntityState
 
 
 def streamed_events(frame: pd.DataFrame) -> list[RatingEvent]:

@@ -1,5 +1,7 @@
-"""Kafka topics as a client sees them: create the project's topics, the produce/consume health
-round trip, and reading a topic back whole (end offsets, every message, counts per contract)."""
+"""Kafka as the project's clients see it: the one factory of producers, consumers and admin
+clients from settings, the project's topics (create them, the produce/consume health round trip,
+read a topic back whole: end offsets, every message, counts per contract) and the privacy topic
+(publish a choice, read every user's latest; its rules are ``core.privacy``'s)."""
 
 from __future__ import annotations
 
@@ -10,9 +12,37 @@ from collections import Counter
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
-from .errors import ServiceError
-from .events import InvalidEvent, parse_event
-from .settings import KafkaSettings
+from cinerec.core.errors import ServiceError
+from cinerec.core.events import InvalidEvent, parse_event
+from cinerec.core.privacy import PrivacyBook, PrivacyEvent, parse_privacy_event, supersedes_choice
+from cinerec.core.settings import KafkaSettings
+
+BULK = {"batch.num.messages": 10_000, "queue.buffering.max.messages": 1_000_000}  # feeds at thousands/s
+
+
+def new_producer(kafka: KafkaSettings, config: dict | None = None) -> Producer:
+    """Every producer of the project: the connection and ``kafka.acks``/``kafka.linger_ms`` from
+    settings, idempotent when every replica acknowledges; ``config`` adds or overrides librdkafka
+    properties (``BULK`` for feeds, a delivery timeout for requests that wait)."""
+    return Producer({**kafka.client_config(), "acks": kafka.acks, "linger.ms": kafka.linger_ms,
+                     "enable.idempotence": kafka.acks == "all", **(config or {})})
+
+
+def new_consumer(kafka: KafkaSettings, group: str, config: dict | None = None) -> Consumer:
+    """Every consumer of the project: the connection from settings, the group, then ``config``."""
+    return Consumer({**kafka.client_config(), "group.id": group, **(config or {})})
+
+
+def new_admin(kafka: KafkaSettings, config: dict | None = None) -> AdminClient:
+    return AdminClient({**kafka.client_config(), **(config or {})})
+
+
+def broker_count(bootstrap_servers: str, timeout_s: float = 3.0) -> int:
+    """Brokers a cluster knows of (0 while it does not answer, whatever the reason)."""
+    try:
+        return len(AdminClient({"bootstrap.servers": bootstrap_servers}).list_topics(timeout=timeout_s).brokers)
+    except Exception:                   # noqa: BLE001 — not up yet
+        return 0
 
 
 def kafka_health(kafka: KafkaSettings, timeout_s: float = 3.0) -> dict:
@@ -21,15 +51,14 @@ def kafka_health(kafka: KafkaSettings, timeout_s: float = 3.0) -> dict:
         require_kafka(kafka, timeout_s)
         _create(kafka, {kafka.health_topic: 1}, replication=kafka.replication_factor)
         token = uuid.uuid4().hex.encode()
-        producer = Producer({**kafka.client_config(), "message.timeout.ms": int(timeout_s * 1000)})
+        producer = new_producer(kafka, {"message.timeout.ms": int(timeout_s * 1000)})
         offsets: list[int] = []
         producer.produce(kafka.health_topic, value=token, partition=0,
                          on_delivery=lambda err, msg: offsets.append(-1 if err else msg.offset()))
         producer.flush(timeout_s)
         if not offsets or offsets[0] < 0:
             return {"healthy": False, "error": "produce was not acknowledged"}
-        consumer = Consumer({**kafka.client_config(), "group.id": "cinerec-health",
-                             "enable.auto.commit": False})
+        consumer = new_consumer(kafka, "cinerec-health", {"enable.auto.commit": False})
         try:
             consumer.assign([TopicPartition(kafka.health_topic, 0, offsets[0])])
             message = consumer.poll(timeout_s)
@@ -45,7 +74,7 @@ def kafka_health(kafka: KafkaSettings, timeout_s: float = 3.0) -> dict:
 def require_kafka(kafka: KafkaSettings, timeout_s: float = 3.0) -> None:
     """Fails with one line when no broker answers a metadata request."""
     try:
-        AdminClient({**kafka.client_config(), "socket.timeout.ms": int(timeout_s * 1000)}
+        new_admin(kafka, {"socket.timeout.ms": int(timeout_s * 1000)}
                     ).list_topics(timeout=timeout_s)
     except KafkaException as err:
         raise ServiceError(f"Kafka is not reachable at {kafka.bootstrap_servers} "
@@ -63,7 +92,7 @@ def ensure_topics(kafka: KafkaSettings) -> dict[str, int]:
     _create(kafka, wanted, replication=kafka.replication_factor,
             configs={kafka.ratings_topic: retention, kafka.dlq_topic: retention, kafka.feedback_topic: retention,
                      kafka.privacy_topic: {"cleanup.policy": "compact", "retention.ms": "-1"}})
-    admin, deadline = AdminClient(kafka.client_config()), time.monotonic() + 30
+    admin, deadline = new_admin(kafka), time.monotonic() + 30
     while True:             # a topic just created can be missing from the next metadata answer, or
         metadata = admin.list_topics(timeout=10)    # (on a cluster) have partitions still electing a leader
         missing = [name for name in wanted if not _settled(metadata.topics.get(name), kafka.replication_factor)]
@@ -83,7 +112,7 @@ def _settled(topic, replication: int) -> bool:
 
 
 def delete_topics(kafka: KafkaSettings, names: list[str]) -> None:
-    admin = AdminClient(kafka.client_config())  # must outlive its futures
+    admin = new_admin(kafka)  # must outlive its futures
     for future in admin.delete_topics(names, operation_timeout=10).values():
         try:
             future.result(10)
@@ -94,7 +123,7 @@ def delete_topics(kafka: KafkaSettings, names: list[str]) -> None:
 
 def _create(kafka: KafkaSettings, partitions: dict[str, int], replication: int = 1,
             configs: dict[str, dict] | None = None) -> None:
-    admin = AdminClient({**kafka.client_config(), "socket.timeout.ms": 5000})
+    admin = new_admin(kafka, {"socket.timeout.ms": 5000})
     futures = admin.create_topics([NewTopic(name, num_partitions=n, replication_factor=replication,
                                             config=(configs or {}).get(name, {}))
                                    for name, n in partitions.items()], request_timeout=10)
@@ -109,9 +138,9 @@ def _create(kafka: KafkaSettings, partitions: dict[str, int], replication: int =
 def end_offsets(kafka: KafkaSettings, topic: str, timeout_s: float = 10.0,
                 consumer: Consumer | None = None) -> dict[int, int]:
     """{partition: high watermark} of ``topic``."""
-    partitions = AdminClient(kafka.client_config()).list_topics(topic, timeout=timeout_s)
+    partitions = new_admin(kafka).list_topics(topic, timeout=timeout_s)
     own = consumer is None
-    consumer = consumer or Consumer({**kafka.client_config(), "group.id": f"cinerec-read-{uuid.uuid4().hex}"})
+    consumer = consumer or new_consumer(kafka, f"cinerec-read-{uuid.uuid4().hex}")
     try:
         return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=timeout_s)[1]
                 for p in sorted(partitions.topics[topic].partitions)}
@@ -122,8 +151,8 @@ def end_offsets(kafka: KafkaSettings, topic: str, timeout_s: float = 10.0,
 
 def read_topic(kafka: KafkaSettings, topic: str, timeout_s: float = 10.0) -> list:
     """Every message now on ``topic``, from the first offset to the high watermark."""
-    consumer = Consumer({**kafka.client_config(), "group.id": f"cinerec-read-{uuid.uuid4().hex}",
-                         "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    consumer = new_consumer(kafka, f"cinerec-read-{uuid.uuid4().hex}",
+                            {"enable.auto.commit": False, "auto.offset.reset": "earliest"})
     try:
         ends = end_offsets(kafka, topic, timeout_s, consumer)
         ids = sorted(ends)
@@ -161,3 +190,40 @@ def count_events(kafka: KafkaSettings, topic: str) -> dict:
     total = sum(partitions.values())
     return {"topic": topic, "total": total, "valid": total - sum(invalid.values()),
             "invalid": dict(invalid), "partitions": {str(p): n for p, n in sorted(partitions.items())}}
+
+
+# the privacy topic (its rules: core.privacy)
+
+def publish_privacy(kafka: KafkaSettings, event: PrivacyEvent, producer=None, timeout_s: float = 5.0) -> None:
+    """Publishes one privacy event and waits for the broker's acknowledgement (raises otherwise)."""
+    producer = producer or new_producer(kafka, {"acks": "all", "enable.idempotence": True})
+    errors: list = []
+    producer.produce(kafka.privacy_topic, key=event.key, value=event.to_json(),
+                     on_delivery=lambda err, msg: errors.append(err))
+    left = producer.flush(timeout_s)
+    if left or not errors or errors[0] is not None:
+        raise KafkaException(errors[0] if errors and errors[0] else f"not acknowledged within {timeout_s:g} s")
+
+
+def read_privacy(kafka: KafkaSettings, timeout_s: float = 10.0) -> dict[int, PrivacyEvent]:
+    """Every user's latest privacy event, read from the privacy topic's start to its end."""
+    latest: dict[int, PrivacyEvent] = {}
+    for message in read_topic(kafka, kafka.privacy_topic, timeout_s):
+        try:
+            event = parse_privacy_event(message.value() or b"")
+        except InvalidEvent:
+            continue                              # the job dead-letters it; it changes nothing
+        if supersedes_choice(latest.get(event.user_id), event):
+            latest[event.user_id] = event
+    return latest
+
+
+def privacy_book(kafka: KafkaSettings, first_person_id: int) -> PrivacyBook:
+    """The book as of now; a clear error when the privacy topic cannot be read (training without
+    the list of erased users is not allowed)."""
+    try:
+        return PrivacyBook(read_privacy(kafka), first_person_id)
+    except Exception as err:
+        raise RuntimeError(f"cannot read the privacy topic {kafka.privacy_topic} at {kafka.bootstrap_servers} "
+                           f"({err}): training and indexing must leave erased users out; start Kafka "
+                           f"(`cinerec services up`)") from None
