@@ -18,7 +18,7 @@ import pandas as pd
 import pytest
 
 from cinerec.cli.main import main
-from cinerec.core.events import InvalidEvent, parse_event
+from cinerec.core.events import InvalidEvent, parse_event, supersedes
 from cinerec.ops import services as svc
 from cinerec.simulator.producer import publish, simulated_messages
 from cinerec.streaming.metrics import process_tree
@@ -91,11 +91,13 @@ def sigkill(pid_file: Path) -> int:
 
 def expected_state(settings, data_dir: Path, erased: frozenset = frozenset()) -> tuple[dict, set]:
     """The ledger: training ratings, then every valid event on the topic for a catalog film, the
-    latest (ts, id) winning; nothing of ``erased`` users. Returns ({(user, film): (rating, ts,
-    event id)}, accepted event ids)."""
+    latest winning (``core.events.supersedes``); nothing of ``erased`` users. Returns ({(user,
+    film): (rating, ts, event id)}, accepted event ids)."""
     world = pd.read_csv(data_dir / "world" / "ratings.csv")
-    current = {(int(u), int(m)): (float(r), int(t) * 1000, "train")
-               for u, m, r, t in world[["userId", "movieId", "rating", "timestamp"]].itertuples(index=False)}
+    current: dict[tuple[int, int], tuple[float, int, str]] = {}
+    for u, m, r, t in world[["userId", "movieId", "rating", "timestamp"]].itertuples(index=False):
+        if supersedes(current.get((int(u), int(m))), float(r), int(t) * 1000):
+            current[(int(u), int(m))] = (float(r), int(t) * 1000, "train")
     accepted = set()
     for message in consume_all(settings.kafka, settings.kafka.ratings_topic):
         try:
@@ -106,7 +108,7 @@ def expected_state(settings, data_dir: Path, erased: frozenset = frozenset()) ->
             continue
         accepted.add(e.event_id)
         key = (e.user_id, e.movie_id)
-        if key not in current or current[key][1:] < (e.ts, e.event_id):
+        if supersedes(current.get(key), e.rating, e.ts):
             current[key] = (e.rating, e.ts, e.event_id)
     return {k: v for k, v in current.items() if k[0] not in erased}, accepted
 

@@ -1,7 +1,7 @@
 """Erasure end to end on the real engines: a user who rated through the batch data (the world the
 champion was trained on) and through the streaming path is erased with `cinerec privacy erase`;
 the streaming job, restarted, applies the erasure and drops their later events; `cinerec privacy
-audit` finds nothing left (only what the README says is retained: raw events until the topic's
+audit` finds nothing left (only what docs/privacy.md says is retained: raw events until the topic's
 retention, the erasure record, a champion trained before the erasure), and every film's
 statistics equal the ledger without that user. Also: the data catalog describes every field."""
 

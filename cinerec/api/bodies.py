@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from jsonschema import Draft202012Validator
 
-from cinerec.core.events import MAX_ID
+from cinerec.core.events import CLIENT_FIELDS, MAX_ID
 
-RATING = {"type": "object", "required": ["user_id", "movie_id", "rating"], "additionalProperties": False,
+RATING = {"type": "object", "required": list(CLIENT_FIELDS), "additionalProperties": False,
           "properties": {"user_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
                          "movie_id": {"type": "integer", "minimum": 1, "maximum": MAX_ID},
                          "rating": {"type": "number", "enum": [x / 2 for x in range(1, 11)]}}}

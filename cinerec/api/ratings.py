@@ -5,29 +5,25 @@ contract and published to Kafka, acknowledged before the caller answers. ``POST 
 from __future__ import annotations
 
 import time
-import uuid
 
 from confluent_kafka import KafkaException
 from flask import current_app
 
-from cinerec.core.events import InvalidEvent, RatingEvent, validate_event
+from cinerec.core.events import InvalidEvent, RatingEvent, client_event
 
 from .clients import clients
 from .errors import ApiError
 
 
-def publish_ratings(user_id: int, ratings: list[tuple[object, object]]) -> list[RatingEvent]:
-    """(movie id, rating) pairs of one user -> events on the ratings topic; all or an error.
-    The event id, time and source are the server's. 400 for an invalid rating, 503 (a
-    ``KafkaException``) when the broker did not acknowledge them within 5 s."""
+def publish_ratings(ratings: list[dict]) -> list[RatingEvent]:
+    """Clients' ratings ({user_id, movie_id, rating}: ``core.events.client_event``) -> events on
+    the ratings topic; all or an error. 400 for an invalid rating, 503 (a ``KafkaException``) when
+    the broker did not acknowledge them within 5 s."""
     now = int(time.time() * 1000)
-    events = []
-    for movie_id, rating in ratings:
-        try:
-            events.append(validate_event({"event_id": str(uuid.uuid4()), "user_id": user_id, "movie_id": movie_id,
-                                          "rating": rating, "ts": now, "source": "api"}))
-        except InvalidEvent as err:
-            raise ApiError(400, f"invalid rating: {err.detail}", reason=err.reason) from None
+    try:
+        events = [client_event(rating, source="api", now_ms=now) for rating in ratings]
+    except InvalidEvent as err:
+        raise ApiError(400, f"invalid rating: {err.detail}", reason=err.reason) from None
     producer, errors = clients().producer, []
     topic = current_app.config["CINEREC"].kafka.ratings_topic
     for event in events:

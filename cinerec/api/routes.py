@@ -17,6 +17,7 @@ from cinerec.core.canary import in_canary
 from cinerec.core.settings import as_env
 from cinerec.platform.elasticsearch import cluster_health
 from cinerec.search import canary, queries
+from cinerec.search.indices import versioned_name
 
 from . import metrics
 from .bodies import alerts_error
@@ -91,7 +92,7 @@ def user_recommendations(user_id: int):
     if canary and in_canary(user_id, canary["fraction"], canary["salt"]):
         variant, version = "challenger", canary["version"]
     try:
-        user = queries.get_user(es, user_id, index=f"users-v{version}" if version else queries.USERS,
+        user = queries.get_user(es, user_id, index=versioned_name(queries.USERS, version) if version else queries.USERS,
                                 fields=queries.RECOMMENDING)
         if user is None and version:                         # not in the challenger's index: the champion serves
             variant, version = "champion", None
@@ -99,7 +100,7 @@ def user_recommendations(user_id: int):
         if user is None:
             raise ApiError(404, f"unknown user {user_id}")
         results = clients().films.recommend_for_user(user, size=_k(), genres=genres, years=years,
-                                                     films=f"films-v{version}" if version else None)
+                                                     films=versioned_name(queries.FILMS, version) if version else None)
     except Exception:
         metrics.VARIANT_REQUESTS.labels(variant, "error").inc()
         raise
@@ -124,26 +125,15 @@ def canary_state() -> dict | None:
 
 # -- ratings ----------------------------------------------------------------------------------
 
-RATING_BODY_FIELDS = ("user_id", "movie_id", "rating")
-
-
 @bp.post("/ratings")
 @writer
 def post_rating():
-    """Validates a rating against the event contract and publishes it; 202 with its event id.
-    The event id, time and source are the server's: a client cannot back-date or re-label events."""
+    """Validates a rating against the event contract (``core.events.client_event``) and publishes
+    it; 202 with its event id."""
     body = request.get_json(silent=True)
     if not isinstance(body, dict):
         raise ApiError(400, "expected a JSON object with user_id, movie_id and rating")
-    unknown = sorted(set(body) - set(RATING_BODY_FIELDS))
-    if unknown:
-        raise ApiError(400, f"unknown fields: {', '.join(unknown)[:200]}", reason="unknown_field")
-    missing = [f for f in RATING_BODY_FIELDS if f not in body]
-    if missing:
-        raise ApiError(400, f"invalid rating: {', '.join(missing)} missing", reason="missing_field")
-    if not isinstance(body["user_id"], int) or isinstance(body["user_id"], bool):
-        raise ApiError(400, "invalid rating: user_id must be an integer", reason="wrong_type")
-    (event,) = publish_ratings(body["user_id"], [(body["movie_id"], body["rating"])])
+    (event,) = publish_ratings([body])
     return jsonify({"event_id": event.event_id, "status": "accepted"}), 202
 
 

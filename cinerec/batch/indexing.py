@@ -22,6 +22,7 @@ from elasticsearch import Elasticsearch
 from cinerec.core import neighbours
 from cinerec.core.artifact import ModelArtifact
 from cinerec.core.dataset import latest_ratings
+from cinerec.core.events import LIKED
 from cinerec.core.foldin import FoldIn, solve_user
 from cinerec.search import documents, indices
 
@@ -61,7 +62,7 @@ def film_neighbours(movies: pd.DataFrame, ratings: pd.DataFrame, artifact: Model
     movie_ids = np.asarray(sorted(set(map(int, movies["movie_id"])) | set(map(int, artifact.item_ids))))
     column = {m: i for i, m in enumerate(movie_ids)}
     users = {u: i for i, u in enumerate(sorted(map(int, ratings["user_id"].unique())))}
-    liked = ratings[(ratings["rating"] >= documents.LIKED_THRESHOLD) & ratings["movie_id"].isin(column)]
+    liked = ratings[(ratings["rating"] >= LIKED) & ratings["movie_id"].isin(column)]
     likes = sp.csr_matrix((np.ones(len(liked)), (liked["user_id"].map(users).to_numpy(),
                                                   liked["movie_id"].map(column).to_numpy())),
                           shape=(len(users), len(movie_ids)))

@@ -4,7 +4,7 @@ Cleaning (each dropped row is counted, by reason):
 - rows with a missing user, film, rating or time;
 - ratings off the 0.5-5.0 half-star scale;
 - ratings of films missing from the catalog;
-- duplicate (user, film) pairs: the latest rating wins.
+- duplicate (user, film) pairs: the latest rating wins (``core.events.supersedes``' rule).
 Features:
 - users: rating count, mean, first/last rating time, days since the last rating
   (relative to the newest rating in the data, so the result does not depend on the clock);
@@ -29,6 +29,7 @@ from pathlib import Path
 import pandas as pd
 
 from cinerec.core.dataset import GENOME_COLUMNS, GENOME_TAG_COLUMNS, Dataset, fingerprint
+from cinerec.core.events import LATEST_ORDER
 from cinerec.search.documents import bayesian_average
 
 from . import store
@@ -40,7 +41,6 @@ def preprocess(dataset: Dataset, out_dir: Path, *, spark=None, force: bool = Fal
                excluded_users: set[int] | None = None) -> dict:
     """``excluded_users``: users whose ratings and tags are left out before anything is computed
     (erased users, people without consent to analytics: ``core.privacy``)."""
-    from pyspark.sql import Window
     from pyspark.sql import functions as F
 
     from cinerec.platform.spark import spark_session
@@ -66,9 +66,7 @@ def preprocess(dataset: Dataset, out_dir: Path, *, spark=None, force: bool = Fal
     complete = raw.dropna()
     on_scale = complete.filter((F.col("rating").between(0.5, 5.0)) & ((F.col("rating") * 2) % 1 == 0))
     known = on_scale.join(catalog, "movie_id", "left_semi")
-    latest = Window.partitionBy("user_id", "movie_id").orderBy(F.col("ts").desc())
-    clean = (known.withColumn("_n", F.row_number().over(latest)).filter("_n = 1").drop("_n")
-             .select("user_id", "movie_id", "rating", "ts").cache())
+    clean = latest_ratings(known).select("user_id", "movie_id", "rating", "ts").cache()
 
     counts = {"input": raw.count(), "complete": complete.count(), "on_scale": on_scale.count(),
               "known_movie": known.count(), "clean": clean.count()}
@@ -107,6 +105,15 @@ def preprocess(dataset: Dataset, out_dir: Path, *, spark=None, force: bool = Fal
               "global_mean": global_mean, "bayesian_prior_count": prior, "genome": genome_report}
     (target / "report.json").write_text(json.dumps(report, indent=2))
     return report
+
+
+def latest_ratings(ratings):
+    """Each user's latest rating of each film in a Spark frame (``core.events.supersedes``' rule)."""
+    from pyspark.sql import Window
+    from pyspark.sql import functions as F
+
+    latest = Window.partitionBy("user_id", "movie_id").orderBy(*(F.col(c).desc() for c in LATEST_ORDER))
+    return ratings.withColumn("_n", F.row_number().over(latest)).filter("_n = 1").drop("_n")
 
 
 def clean_genome(dataset: Dataset) -> tuple[pd.DataFrame, pd.DataFrame, dict]:

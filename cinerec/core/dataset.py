@@ -19,6 +19,8 @@ from pathlib import Path
 
 import pandas as pd
 
+from .events import LATEST_ORDER
+
 MOVIE_COLUMNS = ("movie_id", "title", "year", "genres")
 RATING_COLUMNS = ("user_id", "movie_id", "rating", "ts")
 TAG_COLUMNS = ("user_id", "movie_id", "tag", "ts")
@@ -46,10 +48,8 @@ class Dataset:
 
 
 def latest_ratings(ratings: pd.DataFrame) -> pd.DataFrame:
-    """Each user's latest rating of each film: the later ``ts`` wins, and on equal times the later
-    row (so a frame appended to another overrides it). The rule of the streaming state
-    (``streaming.state.supersedes``) and of Spark preprocessing, for pandas frames."""
-    return (ratings.sort_values("ts", kind="stable").drop_duplicates(["user_id", "movie_id"], keep="last")
+    """Each user's latest rating of each film (``core.events.supersedes``' rule, for pandas frames)."""
+    return (ratings.sort_values(list(LATEST_ORDER), kind="stable").drop_duplicates(["user_id", "movie_id"], keep="last")
             .reset_index(drop=True))
 
 

@@ -2,7 +2,16 @@
 
 Kafka topic ``ratings``, key = user id (UTF-8), value = JSON object with
 ``event_id`` (UUID), ``user_id``, ``movie_id``, ``rating`` (0.5-5.0 in steps of 0.5),
-``ts`` (event time, epoch ms), ``source``. Anything else is rejected with a reason.
+``ts`` (event time, epoch ms), ``source``. Anything else is rejected with a reason. A client of
+the API sends only ``CLIENT_FIELDS``; the server gives the event id, time and source
+(``client_event``).
+
+What a rating means, for every path that reads ratings (training, indexing, the stream):
+- the latest rating wins (``supersedes``, ``LATEST_ORDER``): of a user's ratings of one film, the
+  one with the later event time, and on equal times the higher rating. Training rows carry no
+  event id, so the tie-break is one every path can apply: pandas (``core.dataset.latest_ratings``),
+  Spark (``batch.preprocess``) and the streaming state agree on every input, ties included;
+- a like is a rating of ``LIKED`` or more (``users.liked``, ``films.like_count``, conversions).
 
 Every field is bounded to what each store downstream can hold, so no valid event can fail later:
 ids fit Elasticsearch's ``integer`` (and so Spark's and Arrow's int64), event times lie between
@@ -29,6 +38,9 @@ MAX_EVENT_BYTES = 4096
 MAX_TS_MS = 4_102_444_800_000  # 2100-01-01: anything later is a unit mistake (seconds vs ms)
 MAX_FUTURE_MS = 24 * 3_600_000  # an event time a day past its receipt is a broken clock
 MAX_ID = 2**31 - 1              # Elasticsearch maps user_id and movie_id as ``integer``
+CLIENT_FIELDS = ("user_id", "movie_id", "rating")   # what a client sends (POST /ratings, the web app)
+LIKED = 4.0                     # a rating at or above this is a like
+LATEST_ORDER = ("ts", "rating")  # ratings of one (user, film) sorted by these: the last one wins
 REASONS = ("oversized", "bad_json", "missing_field", "unknown_field", "wrong_type", "bad_event_id",
            "out_of_range", "bad_source", "wrong_key", "unknown_movie", "processing_error", "bad_privacy_event")
 _SOURCE = re.compile(r"^[a-z][a-z0-9_.-]{0,31}$")
@@ -63,6 +75,21 @@ class RatingEvent:
     def to_json(self) -> bytes:
         """The one encoding of a rating event (producer, replay, API, tests)."""
         return json.dumps(self.as_dict(), separators=(",", ":")).encode()
+
+
+def supersedes(current: tuple[float, int] | None, rating: float, ts: int) -> bool:
+    """Whether a rating (``rating``, ``ts``) replaces ``current`` = (rating, ts, …) or None: the
+    later event time wins, on equal times the higher rating (``LATEST_ORDER``); an equal one does not."""
+    return current is None or (current[1], current[0]) < (ts, rating)
+
+
+def client_event(rating: dict, *, source: str, now_ms: int) -> RatingEvent:
+    """A client's rating (exactly ``CLIENT_FIELDS``) as an event; its id, time and source are the
+    server's, so a client can neither back-date nor re-label events."""
+    unknown = sorted(map(str, set(rating) - set(CLIENT_FIELDS)))
+    if unknown:
+        raise InvalidEvent("unknown_field", ", ".join(unknown)[:200])
+    return validate_event({**rating, "event_id": str(uuid.uuid4()), "ts": now_ms, "source": source})
 
 
 def is_valid_rating(value: float) -> bool:

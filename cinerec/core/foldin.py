@@ -21,7 +21,7 @@ the same matrix with r_ui replaced by w_ui r_ui and a right-hand side whose "1" 
 w = 1, g = C_u p(u): the equation above, bit for bit). λ_u = λ Σ_i w_ui: a forgotten rating no
 longer counts. Merely lowering the confidence (c = 1 + α w r, p = 1) would leave every old
 rating pulling x_u toward it with weight 1: after a taste reversal in the synthetic world that
-keeps the click-through at 0.21 against 0.29 for the mixture (README, Forgetting). MLlib's
+keeps the click-through at 0.21 against 0.29 for the mixture (docs/operations.md, Forgetting). MLlib's
 implicit ALS fixes p = 1, so forgetting trains with the numpy trainer.
 t_u is the user's, not the wall clock's: a vector is a function of the user's ratings alone (the
 stream re-solves and replays it exactly; a user who stops rating keeps their vector). The floor

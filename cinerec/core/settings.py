@@ -128,7 +128,7 @@ class ApiSettings:
     port: int = setting("Port `cinerec serve` listens on.", min=1, max=65535)
     workers: int = setting("gunicorn worker processes.", min=1, max=64)
     threads: int = setting("Threads per gunicorn worker (gthread).", min=1, max=64)
-    worker_class: str = setting("gunicorn worker class: gthread (README, Benchmarks: it beat sync and gevent "
+    worker_class: str = setting("gunicorn worker class: gthread (docs/benchmarks.md: it beat sync and gevent "
                                 "on every route here) or sync.", choices=("gthread", "sync"))
     default_k: int = setting("Results per list when the request gives no k.", min=1, max=1000)
     max_k: int = setting("Largest k a request may ask for.", min=1, max=1000)
@@ -173,7 +173,7 @@ class StreamingSettings:
                                            "batch after downtime.", min=0)
     metrics_port: int = setting("Port of the job's Prometheus /metrics (0: off).", min=0, max=65535)
     nice: int = setting("CPU niceness `cinerec stream` runs at (0-19): above 0, on a machine it shares with the "
-                        "API, a request gets a core before a batch does (README, Benchmarks).", min=0, max=19)
+                        "API, a request gets a core before a batch does (docs/benchmarks.md).", min=0, max=19)
     stall_s: int = setting("Seconds a micro-batch may run inside Spark (not counting the driver's writes) before "
                            "the job calls it stalled and restarts the query from its checkpoint.", min=10)
     state_buckets: int = setting("Hash buckets per kind (users, films) of the keyed state: Spark groups "

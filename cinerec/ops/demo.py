@@ -222,7 +222,7 @@ def _check_children(children: dict[str, subprocess.Popen]) -> None:
 
 def _print_latencies(settings: Settings, base: str) -> None:
     """What a person should expect of this machine now: each route's latency, one request at a time
-    (README, Benchmarks, has the throughput under load, per core)."""
+    (docs/benchmarks.md has the throughput under load, per core)."""
     from .bench import one_at_a_time
 
     try:
@@ -234,7 +234,7 @@ def _print_latencies(settings: Settings, base: str) -> None:
              "film_by_id": "a film"}
     timed = ", ".join(f"{names.get(n, n)} {f['p50_ms']:g} ms (slowest {f['max_ms']:g})" for n, f in figures.items())
     print(f"cinerec demo: on this machine now, one request at a time (p50 of 50, caches cold): {timed}. "
-          "Throughput under load, per core: README, Benchmarks.", file=sys.stderr, flush=True)
+          "Throughput under load, per core: docs/benchmarks.md.", file=sys.stderr, flush=True)
 
 
 def _interrupt(signum, frame) -> None:

@@ -22,7 +22,7 @@ from cinerec.batch.interactions import Interactions
 from cinerec.batch.recommenders import create
 from cinerec.batch.split import split
 from cinerec.core.events import RatingEvent
-from cinerec.core.foldin import solve_user
+from cinerec.streaming.state import user_vector
 from cinerec.streaming.stateful import TRAINING_EVENT, EntityState
 
 
@@ -61,8 +61,7 @@ def evaluate_streaming(frames: dict[str, pd.DataFrame], *, k: int = 10, model: s
         if state.apply(event.movie_id, event.rating, event.ts, event.event_id) is not False:
             touched.add(event.user_id)
     for user in sorted(touched):
-        ratings = ((m, r, ts) for m, (r, ts, _) in states[user].ratings.items())
-        als.user_factors[train.user_index([user])[0]] = solve_user(fold, item_index, ratings)
+        als.user_factors[train.user_index([user])[0]] = user_vector(fold, item_index, states[user].rows)
     fold_seconds = time.perf_counter() - started
     als.train = train              # exclude everything rated before the test part, as the retrain does
     streaming = score_model(als, holdout, k)

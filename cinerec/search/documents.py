@@ -11,7 +11,8 @@ from collections.abc import Iterator
 import numpy as np
 import pandas as pd
 
-LIKED_THRESHOLD = 4.0  # a rating at or above this counts as a like
+from cinerec.core.events import LIKED
+
 # What a list of films shows of each film. The ``film_lists`` documents carry these fields for every
 # film they name, so a title's "also watched" is one GET (no second request for the films).
 SUMMARY_FIELDS = ("movie_id", "title", "year", "genres", "rating_count", "bayesian_avg", "like_count")
@@ -72,14 +73,13 @@ def _neighbour_list(matrix, row: int, item_ids: np.ndarray) -> dict:
     return {"ids": [int(m) for m in item_ids[matrix.indices[lo:hi]]], "w": [float(w) for w in matrix.data[lo:hi]]}
 
 
-def film_statistics(movies: pd.DataFrame, ratings: pd.DataFrame,
-                    liked_threshold: float = LIKED_THRESHOLD) -> Iterator[tuple[str, dict]]:
+def film_statistics(movies: pd.DataFrame, ratings: pd.DataFrame) -> Iterator[tuple[str, dict]]:
     """The ``film_stats`` document of every catalog film: the figures the stream rewrites every batch
     (count, mean, Bayesian average, likes, trending), kept apart from the vector and analysed text
     of ``films`` so that rewriting them re-indexes neither; with the fields a list of films shows
     and filters on (title, year, genres), so popular and trending films are one search here.
     ``movies`` carries the batch features (rating_count, rating_mean, bayesian_avg)."""
-    likes = ratings[ratings["rating"] >= liked_threshold].groupby("movie_id").size()
+    likes = ratings[ratings["rating"] >= LIKED].groupby("movie_id").size()
     for row in movies.itertuples(index=False):
         movie = int(row.movie_id)
         yield str(movie), {"movie_id": movie, "title": row.title, "year": _int_or_none(row.year),
@@ -101,7 +101,7 @@ RESEARCH = {"personalisation": True, "analytics": True, "basis": "research"}
 
 
 def user_document(user_id: int, ratings: dict[int, float], last_ts: int | None, vector, model_version: str,
-                  privacy: dict | None = None, liked_threshold: float = LIKED_THRESHOLD) -> dict:
+                  privacy: dict | None = None) -> dict:
     """The whole ``users`` document of one user from their current ratings (movie -> rating):
     vector, liked and rated films (``ratings``: the rating of each ``rated`` film, in its order),
     activity, privacy choices (``core.privacy``; research data when not given). The vector only
@@ -110,7 +110,7 @@ def user_document(user_id: int, ratings: dict[int, float], last_ts: int | None, 
     privacy = privacy or RESEARCH
     values = list(ratings.values())
     rated = sorted(ratings, key=str)
-    doc = {"user_id": int(user_id), "liked": sorted(str(m) for m, r in ratings.items() if r >= liked_threshold),
+    doc = {"user_id": int(user_id), "liked": sorted(str(m) for m, r in ratings.items() if r >= LIKED),
            "rated": [str(m) for m in rated], "ratings": [float(ratings[m]) for m in rated],
            "rating_count": len(values),
            "rating_mean": float(np.mean(values)) if values else None, "last_ts": last_ts,
@@ -122,13 +122,11 @@ def user_document(user_id: int, ratings: dict[int, float], last_ts: int | None, 
 
 
 def user_documents(ratings: pd.DataFrame, user_ids: np.ndarray, user_factors: np.ndarray, model_version: str,
-                   privacy=None, liked_threshold: float = LIKED_THRESHOLD
-                   ) -> Iterator[tuple[str, dict]]:
+                   privacy=None) -> Iterator[tuple[str, dict]]:
     """One document per user with ratings (``user_document``); ``privacy(user id)``: their choices."""
     vectors = dict(zip(map(int, user_ids), user_factors))
     for user, group in ratings.groupby("user_id"):
         user = int(user)
         yield str(user), user_document(user, dict(zip(group["movie_id"].astype(int), group["rating"].astype(float))),
                                        int(group["ts"].max()), vectors.get(user), model_version,
-                                       privacy(user) if privacy else None,
-                                       liked_threshold)
+                                       privacy(user) if privacy else None)

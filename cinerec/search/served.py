@@ -19,9 +19,9 @@ import scipy.sparse as sp
 from elasticsearch import Elasticsearch, helpers
 
 from cinerec.core.blend import factor_only, standardised, user_inputs
+from cinerec.core.events import LIKED
 
 from . import indices
-from .documents import LIKED_THRESHOLD
 
 FACTORS_ALONE = [{"model": "als", "kind": "factor", "weight": 1.0}]   # an index built before parts existed
 
@@ -119,13 +119,13 @@ class ServedModel:
     def reasons(self, user: dict, movie_ids: list[int]) -> dict[int, str]:
         """For each film, the user's liked film nearest to it under this model: the one whose stored
         lists give it the most weight (item-item parts, by part weight), else the one whose vector
-        has the highest cosine with it. Liked: rated at least ``LIKED_THRESHOLD``; a user with no
+        has the highest cosine with it. Liked: rated at least ``LIKED``; a user with no
         such rating: their best-rated films."""
         rated = user.get("rated", [])
-        ratings = np.asarray(user.get("ratings") or [LIKED_THRESHOLD] * len(rated), dtype=np.float64)
+        ratings = np.asarray(user.get("ratings") or [LIKED] * len(rated), dtype=np.float64)
         if not len(rated):
             return {}
-        liked_at = np.flatnonzero(ratings >= min(LIKED_THRESHOLD, ratings.max()))
+        liked_at = np.flatnonzero(ratings >= min(LIKED, ratings.max()))
         liked, _ = self.rows([rated[i] for i in liked_at])
         targets, at = self.rows(movie_ids)
         if not len(liked) or not len(targets):

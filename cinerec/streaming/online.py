@@ -33,7 +33,7 @@ import numpy as np
 from prometheus_client import Counter as PromCounter
 from prometheus_client import Gauge
 
-from cinerec.core.events import InvalidEvent, RatingEvent, parse_event
+from cinerec.core.events import LIKED, InvalidEvent, RatingEvent, parse_event
 from cinerec.core.feedback import Feedback, parse_feedback
 
 MINUTE_MS = 60_000
@@ -117,7 +117,7 @@ class OnlineMetrics:
     def rating(self, event: RatingEvent) -> None:
         self.recent.append(event)
         hit = self.clicked.pop((event.user_id, event.movie_id), None)
-        if hit and event.rating >= 4.0 and event.ts - hit[2] <= CONVERT_WITHIN_MS:
+        if hit and event.rating >= LIKED and event.ts - hit[2] <= CONVERT_WITHIN_MS:
             self._add(hit[1], hit[0], conversions=1)
 
     def expire(self, now_ms: int) -> None:

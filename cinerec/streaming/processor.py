@@ -1,6 +1,6 @@
 """The driver side of one micro-batch: what the keyed state emitted -> Elasticsearch and the DLQ.
 
-    user rows   (current ratings, privacy) ─fold-in with the current model─▶ users (whole documents;
+    user rows   (current ratings, choices) ─fold-in with the current model─▶ users (whole documents;
                                          deleted with the user's activity data when erased)
     film rows   (count, sum, likes, trending buckets)             ─▶ film_stats (partial documents of
                                                                      figures only: no vector, no text)
@@ -39,11 +39,12 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
+import numpy as np
 import pandas as pd
 
-from cinerec.core.events import FIELDS, MAX_ID, RatingEvent
+from cinerec.core.events import FIELDS, RatingEvent
 from cinerec.core.foldin import FoldIn
-from cinerec.search.documents import RESEARCH, bayesian_average
+from cinerec.search.documents import bayesian_average
 from cinerec.search.indices import DEAD_LETTERS, RATINGS, bulk_write, versioned_name
 from cinerec.search.privacy import erase_documents
 from cinerec.search.queries import FILM_LISTS, FILM_STATS, FILMS, USERS
@@ -51,8 +52,8 @@ from cinerec.search.queries import FILM_LISTS, FILM_STATS, FILMS, USERS
 from . import metrics
 from .neighbours import also_watched_updates
 from .retry import Unavailable, retrying
-from .state import SOURCE_COLUMNS, UserState, live_buckets, trend_fields
-from .validate import Record, processing_error
+from .state import RATING, SOURCE_COLUMNS, STATS_COLUMNS, live_buckets, trend_fields, user_state_document, user_vector
+from .validate import Letter, Record, processing_error
 
 
 @dataclass
@@ -81,7 +82,10 @@ class Folding:
         return cls(model, model.fold(), {int(m): i for i, m in enumerate(model.item_ids)})
 
 
-NO_CHOICES = {**RESEARCH, "erased": False}      # a user row without privacy (research data)
+USER_COLUMNS = ["entity", "ratings", "personalisation", "analytics", "erased", "basis", "privacy_changed",
+                "duplicates"]
+FILM_COLUMNS = ["entity", "rating_count", "rating_sum", "like_count", "trending", "trending_buckets",
+                "trending_until"]
 SEARCHABLE_AFTER_S = 1.5    # a write shows in searches of users / film_stats after their refresh interval (1 s)
 
 
@@ -133,32 +137,28 @@ class RatingProcessor:
         refolded = self._retrying(self._refold_stale_users, "refold") if self.refold_pending else 0
         clock.lap("model")
         kinds = rows["kind"]
-        by_kind = {kind: [(int(entity), json.loads(payload)) for entity, payload
-                          in rows.loc[kinds == kind, ["entity", "payload"]].itertuples(index=False)]
-                   for kind in ("user", "film")}
-        by_kind["dead"] = [(None, json.loads(payload)) for payload in rows.loc[kinds == "dead", "payload"]]
-        state = state_figures(json.loads(payload) for payload in rows.loc[kinds == "stats", "payload"])
+        user_rows = list(rows.loc[kinds == "user", USER_COLUMNS].itertuples(index=False, name="UserRow"))
+        films = list(rows.loc[kinds == "film", FILM_COLUMNS].itertuples(index=False, name="FilmRow"))
+        state = state_figures(rows.loc[kinds == "stats", STATS_COLUMNS])
         events = accepted_events(rows[kinds == "rating"])
-        duplicates = sum(p.get("duplicates", 0) for _, p in by_kind["user"])
-        for _, payload in by_kind["user"]:
-            payload.setdefault("privacy", NO_CHOICES)
-        current = [(u, p["ratings"], p["privacy"]) for u, p in by_kind["user"]
-                   if p["ratings"] is not None and not p["privacy"]["erased"]]
+        duplicates = int(sum(u.duplicates for u in user_rows))
+        current = [(int(u.entity), np.frombuffer(u.ratings, dtype=RATING), choices(u)) for u in user_rows
+                   if u.ratings is not None and not u.erased]
         clock.lap("decode")
         users, failed_users = self._user_documents(current)
         clock.lap("fold_in")
-        self._retrying(lambda: self._apply_privacy(by_kind["user"]), "privacy")
-        rejected = self._retrying(lambda: self._write(events, users, by_kind["film"], failed_users, clock), "write")
+        self._retrying(lambda: self._apply_privacy(user_rows), "privacy")
+        rejected = self._retrying(lambda: self._write(events, users, films, failed_users, clock), "write")
         if self.challenger is not None:
             self._retrying(lambda: self._write_challenger_users(current), "challenger users")
             clock.lap("challenger_users")
         events = [e for e in events if e["event_id"] not in rejected]
-        letters = [letter for _, letter in by_kind["dead"]] + [dead_letter(e, err) for e, err in rejected.values()]
+        letters = letters_of(rows[kinds == "dead"]) + [dead_letter(e, err) for e, err in rejected.values()]
         if letters:
             self._retrying(lambda: self._publish(letters), "dead letters")
             self._retrying(lambda: self._index_dead_letters(letters), "dead letters index")
             clock.lap("dead_letters")
-        self.liked_changed.update((m, time.monotonic()) for m, _ in by_kind["film"])
+        self.liked_changed.update((int(film.entity), time.monotonic()) for film in films)
         metrics.observe_batch(accepted=len(events), dead=len(letters), duplicates=duplicates,
                               seconds=clock.total(), phases=clock.laps, state=state,
                               freshness=[(self.users_written_ms - e["record_ts"]) / 1000 for e in events
@@ -166,22 +166,21 @@ class RatingProcessor:
         record_ts = [e["record_ts"] for e in events if e["record_ts"]]
         return {"batch": batch_id, "records": len(events) + len(letters), "accepted": len(events),
                 "dead": len(letters), "duplicates": duplicates, "users": len(users),
-                "films": len(by_kind["film"]), "model_version": self.model.version, "refolded": refolded,
+                "films": len(films), "model_version": self.model.version, "refolded": refolded,
                 "seconds": round(clock.total(), 3), "driver": clock.rounded(), "state": state,
                 "record_ts": [min(record_ts), max(record_ts)] if record_ts else None}
 
     def _retrying(self, step, what: str):
         return retrying(step, what=what, stop=self.stopping)
 
-    def _apply_privacy(self, users: list[tuple[int, dict]]) -> None:
+    def _apply_privacy(self, users: list) -> None:
         """Erased users: their document and activity data go; analytics withdrawn: their activity data."""
-        for user, payload in users:
-            privacy = payload["privacy"]
-            if privacy["erased"] or (payload.get("privacy_changed") and not privacy["analytics"]):
-                erase_documents(self.es, user, users=USERS, ratings=RATINGS,
-                                dead_letters=DEAD_LETTERS, analytics_only=not privacy["erased"])
+        for user in users:
+            if user.erased or (user.privacy_changed and not user.analytics):
+                erase_documents(self.es, int(user.entity), users=USERS, ratings=RATINGS,
+                                dead_letters=DEAD_LETTERS, analytics_only=not user.erased)
 
-    def _user_documents(self, users: list[tuple[int, list, dict]],
+    def _user_documents(self, users: list[tuple[int, np.ndarray, dict]],
                         folding: Folding | None = None) -> tuple[list, dict[int, Exception]]:
         """(user id, document) of each user (folded with the champion or ``folding``), and the users
         whose fold-in raised (their events are dead-lettered)."""
@@ -193,27 +192,26 @@ class RatingProcessor:
                 failed[user] = err
         return documents, failed
 
-    def _publish(self, letters: list[dict]) -> None:
+    def _publish(self, letters: list[Letter]) -> None:
         """Dead letters to the DLQ; raises ``Unavailable`` unless Kafka acknowledged every one."""
         errors: list = []
         for letter in letters:
-            self.producer.produce(self.dlq_topic, key=letter["key"].encode(), value=letter["value"].encode(),
-                                  headers=[(k, v.encode()) for k, v in letter["headers"]],
-                                  on_delivery=lambda err, msg: err and errors.append(err))
+            self.producer.produce(self.dlq_topic, key=letter.key.encode(), value=letter.letter.encode(),
+                                  headers=letter.headers(), on_delivery=lambda err, msg: err and errors.append(err))
         left = self.producer.flush(30)
         if left or errors:
             raise Unavailable(f"{left or len(errors)} dead letters not acknowledged by Kafka: "
                               f"{errors[0] if errors else 'timed out'}")
 
-    def user_document(self, user: int, ratings: list, privacy: dict, folding: Folding | None = None) -> dict:
-        """The whole ``users`` document: vector solved from every current rating (only with consent
-        to personalisation) with the champion (or ``folding``'s model), liked, rated, privacy choices."""
+    def user_document(self, user: int, ratings: np.ndarray, privacy: dict, folding: Folding | None = None) -> dict:
+        """The whole ``users`` document of a user's current ratings (``state.RATING`` records):
+        vector solved from every one (only with consent to personalisation) with the champion (or
+        ``folding``'s model), liked, rated, privacy choices."""
         folding = folding or self.serving
-        state = UserState(user, {int(m): (float(r), int(ts), "") for m, r, ts in ratings})
-        vector = state.vector(folding.fold, folding.item_index) if privacy["personalisation"] else None
-        return state.document(vector, folding.model.version, privacy)
+        vector = user_vector(folding.fold, folding.item_index, ratings) if privacy["personalisation"] else None
+        return user_state_document(user, ratings, vector, folding.model.version, privacy)
 
-    def _write_challenger_users(self, users: list[tuple[int, list, dict]]) -> None:
+    def _write_challenger_users(self, users: list[tuple[int, np.ndarray, dict]]) -> None:
         """The batch's users folded with the challenger, into its ``users`` version (a user whose
         fold-in fails keeps the older document: the champion's side dead-letters the events)."""
         documents, _ = self._user_documents(users, self.challenger)
@@ -221,11 +219,15 @@ class RatingProcessor:
             index = versioned_name(USERS, self.challenger.model.version)
             self._fail_on([bulk_write(self.es, index, ((str(u), doc) for u, doc in documents))])
 
-    def film_document(self, count: int, total: float, likes: int, buckets: dict) -> dict:
-        return {"rating_count": count, "rating_mean": total / count if count else None, "like_count": likes,
+    def film_document(self, film) -> dict:
+        """The ``film_stats`` figures of a film row (``FILM_COLUMNS``) as the state step emitted it."""
+        count, total = int(film.rating_count), float(film.rating_sum)
+        return {"rating_count": count, "rating_mean": total / count if count else None,
+                "like_count": int(film.like_count),
                 "bayesian_avg": bayesian_average(total, count, self.prior_count, self.prior_mean)
                 if self.prior_count + count else None,
-                **trend_fields({int(b): n for b, n in buckets.items()}, self.trending_window_ms)}
+                "trending": int(film.trending), "trending_buckets": film.trending_buckets,
+                "trending_until": _int_or_none(film.trending_until)}
 
     def decay_trending(self, now_ms: int | None = None) -> int:
         """Re-counts the trending of films whose oldest bucket has left the window; returns how many."""
@@ -269,20 +271,16 @@ class RatingProcessor:
 
     # -- writes -----------------------------------------------------------------------------
 
-    def _index_dead_letters(self, letters: list[dict]) -> None:
+    def _index_dead_letters(self, letters: list[Letter]) -> None:
         """One document per dead letter (id = source partition:offset, so a re-run rewrites it):
         reason, detail, source position, record time. Only the Kafka DLQ keeps the original bytes."""
-        def documents():
-            for letter in letters:
-                value = json.loads(letter["value"])
-                yield letter["key"], {"reason": value["reason"], "detail": value["detail"][:500],
-                                      "user_id": _user_key(value),
-                                      "partition": value["partition"], "offset": value["offset"],
-                                      "ts": value.get("ts")}
-        report = bulk_write(self.es, DEAD_LETTERS, documents())
+        report = bulk_write(self.es, DEAD_LETTERS, (
+            (letter.key, {"reason": letter.reason, "detail": letter.detail[:500], "user_id": letter.user_id,
+                          "partition": letter.source_partition, "offset": letter.source_offset,
+                          "ts": letter.record_ts or None}) for letter in letters))
         _rejected(report)          # refused for its content: it is in the Kafka DLQ all the same
 
-    def _write(self, events: list[dict], users: list[tuple[int, dict]], films: list[tuple[int, dict]],
+    def _write(self, events: list[dict], users: list[tuple[int, dict]], films: list,
                failed_users: dict[int, Exception], clock: Clock) -> dict[str, tuple[dict, Exception]]:
         """Writes a batch; returns the events to dead-letter instead ({event id: (event, error)}):
         those of users whose fold-in failed and of documents Elasticsearch rejected for their content.
@@ -303,7 +301,7 @@ class RatingProcessor:
         by_id = {e["event_id"]: e for e in events}
         audited = [e for e in events if e["event_id"] not in rejected and e["analytics"]]
         films_report = self.writers.submit(bulk_write, self.es, FILM_STATS, (
-            (str(m), self.film_document(**film)) for m, film in films), op="update")
+            (str(int(film.entity)), self.film_document(film)) for film in films), op="update")
         ratings_report = bulk_write(self.es, RATINGS, (
             (e["event_id"], {k: e[k] for k in FIELDS}) for e in audited))
         rejected.update({event_id: (by_id[event_id], err) for event_id, err in _rejected(ratings_report).items()})
@@ -372,15 +370,28 @@ class Clock:
         return {phase: round(seconds, 3) for phase, seconds in self.laps.items()}
 
 
-def state_figures(groups) -> dict:
+def state_figures(groups: pd.DataFrame) -> dict:
     """The state step's own figures summed over its groups (``RatingState``'s "stats" rows): groups,
     input rows, entities, state-server calls and their seconds, and the Python handler's seconds."""
-    total = {"groups": 0, "rows": 0, "entities": 0, "calls": 0, "call_seconds": 0.0, "seconds": 0.0}
-    for group in groups:
-        total["groups"] += 1
-        for key in ("rows", "entities", "calls", "call_seconds", "seconds"):
-            total[key] += group[key]
-    return {k: round(v, 3) if isinstance(v, float) else v for k, v in total.items()}
+    sums = groups.sum()
+    return {"groups": len(groups), **{c: int(sums[c]) for c in ("rows", "entities", "calls")},
+            **{c: round(float(sums[c]), 3) for c in ("call_seconds", "seconds")}}
+
+
+def choices(user) -> dict:
+    """The privacy choices in force of a user row (``USER_COLUMNS``), as documents take them."""
+    return {"personalisation": bool(user.personalisation), "analytics": bool(user.analytics), "basis": user.basis}
+
+
+def letters_of(rows: pd.DataFrame) -> list[Letter]:
+    """The dead rows of a batch as ``Letter``s (Spark hands long columns holding nulls over as floats)."""
+    return [Letter(reason, detail, letter, _int_or_none(user), _int_or_none(ts), int(partition), int(offset))
+            for reason, detail, letter, user, ts, partition, offset
+            in rows[list(Letter._fields)].itertuples(index=False, name=None)]
+
+
+def _int_or_none(value) -> int | None:
+    return None if value is None or pd.isna(value) else int(value)
 
 
 def _rejected(report: dict) -> dict[str, Exception]:
@@ -399,15 +410,6 @@ def _rejected(report: dict) -> dict[str, Exception]:
     return refused
 
 
-def _user_key(letter: dict) -> int | None:
-    """The user id a dead letter is about, when its original event names a valid one (for erasure)."""
-    try:
-        user = json.loads(letter["original"]).get("user_id")
-    except (ValueError, AttributeError, RecursionError):
-        return None
-    return user if isinstance(user, int) and not isinstance(user, bool) and 1 <= user <= MAX_ID else None
-
-
 def accepted_events(rows: pd.DataFrame) -> list[dict]:
     """The rating rows of a batch as plain dicts: the event's fields, its source and ``analytics``
     (Spark hands long columns that may hold nulls over as floats)."""
@@ -415,8 +417,8 @@ def accepted_events(rows: pd.DataFrame) -> list[dict]:
     return rows[[*FIELDS, *SOURCE_COLUMNS, "analytics"]].astype({**integers, "analytics": bool}).to_dict("records")
 
 
-def dead_letter(event: dict, err: Exception) -> dict:
-    """The DLQ message of an accepted event that a later step could not apply (``processing_error``)."""
+def dead_letter(event: dict, err: Exception) -> Letter:
+    """The dead letter of an accepted event that a later step could not apply (``processing_error``)."""
     record = Record(RatingEvent(**{k: event[k] for k in FIELDS}).to_json(), event["source_partition"],
                     event["source_offset"], str(event["user_id"]).encode(), event["record_ts"] or None)
-    return processing_error(err, record).message()
+    return processing_error(err, record).letter()

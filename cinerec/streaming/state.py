@@ -1,28 +1,26 @@
-"""The rules of streaming state (pure logic; ``streaming.stateful`` keeps the state in Spark).
+"""The rules of streaming state and the rows the state step hands the driver (pure logic;
+``streaming.stateful`` keeps the state in Spark, ``streaming.processor`` writes the rows out).
 
-A user's state is their current rating of each film. A re-rating replaces the old value; the
-later event time wins (ties broken by event id), so the state after a set of events does not
-depend on the order they arrive in. Each change yields a film-statistics delta, and the user's
-vector is re-solved exactly from the whole state with ``core.foldin`` (no drift).
+A user's state is their current rating of each film. A re-rating replaces the old value by the
+one rule of what the latest rating is (``core.events.supersedes``), so the state after a set of
+events does not depend on the order they arrive in. Each change moves the film's totals, and the
+user's vector is re-solved exactly from the whole state with ``core.foldin`` (no drift).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass, field
 
 import numpy as np
 
-from cinerec.core.events import RatingEvent
+from cinerec.core.events import LIKED
 from cinerec.core.foldin import FoldIn, solve_user
-from cinerec.search.documents import LIKED_THRESHOLD, user_document
+from cinerec.search.documents import user_document
 
-LIKED = LIKED_THRESHOLD        # the indexer's like: users.liked and films.like_count mean the same
-
-
-def supersedes(current: tuple | None, ts: int, event_id: str) -> bool:
-    """Whether an event (ts, event_id) replaces ``current`` = (rating, ts, event id) or None."""
-    return current is None or (current[1], current[2]) < (ts, event_id)
+# One current rating in an entity's state, as a numpy record: the other id (a user's film, a film's
+# user), the rating, its event time and event id (a canonical UUID, or ``TRAINING_EVENT``). A user
+# row hands the driver the user's ratings in this form, as the state holds them.
+RATING = np.dtype([("other", "<i8"), ("rating", "<f8"), ("ts", "<i8"), ("event", "S36")])
 
 
 def film_totals(totals: tuple[int, float, int], old: float | None, new: float) -> tuple[int, float, int]:
@@ -40,13 +38,28 @@ def film_totals_without(totals: tuple[int, float, int], old: float) -> tuple[int
 
 TRENDING_BUCKET_MS = 60_000   # trending counts ratings per minute of event time
 
-# The rows the state step hands the driver, typed (``RatingState`` -> ``RatingProcessor``): an
-# accepted rating in its own columns; a user's or film's state and a dead letter as ``payload``.
-OUTPUT_SCHEMA = ("kind string, entity long, event_id string, user_id long, movie_id long, rating double, ts long, "
-                 "source string, record_ts long, source_partition long, source_offset long, analytics boolean, "
-                 "payload string")
+# The rows the state step hands the driver (``RatingState`` -> ``RatingProcessor``), one schema,
+# typed columns per kind (the others null), read by the document builders as they are:
+#   rating  an accepted event: its fields, where it came from, the user's consent to analytics
+#   user    a user whose ratings or choices changed: ``ratings`` (``RATING`` records; null when only
+#           repeats of applied events arrived), the choices in force, repeats counted
+#   film    a film whose ratings changed: its figures as its ``film_stats`` document holds them
+#   dead    a dead letter: reason, detail, the DLQ value, source position, the user it names
+#   stats   the state step's own figures for one group (rows, entities, state-server calls, seconds)
+EVENT_SCHEMA = "event_id string, user_id long, movie_id long, rating double, ts long, source string"
+SOURCE_SCHEMA = "record_ts long, source_partition long, source_offset long"
+LETTER_SCHEMA = "reason string, detail string, letter string"
+OUTPUT_SCHEMA = ", ".join([
+    "kind string, entity long", EVENT_SCHEMA, SOURCE_SCHEMA, "analytics boolean",
+    "ratings binary, personalisation boolean, erased boolean, basis string, privacy_changed boolean, "
+    "duplicates long",
+    "rating_count long, rating_sum double, like_count long, trending long, trending_buckets string, "
+    "trending_until long",
+    LETTER_SCHEMA,
+    "rows long, entities long, calls long, call_seconds double, seconds double"])
 OUTPUT_COLUMNS = [part.split()[0] for part in OUTPUT_SCHEMA.split(", ")]
-SOURCE_COLUMNS = ["record_ts", "source_partition", "source_offset"]   # where an accepted event came from
+SOURCE_COLUMNS = [part.split()[0] for part in SOURCE_SCHEMA.split(", ")]   # where an accepted event came from
+STATS_COLUMNS = ["rows", "entities", "calls", "call_seconds", "seconds"]
 
 
 def live_buckets(buckets: dict[int, int], now: int, window_ms: int) -> dict[int, int]:
@@ -62,35 +75,15 @@ def trend_fields(buckets: dict[int, int], window_ms: int) -> dict:
             "trending_until": min(buckets) + TRENDING_BUCKET_MS + window_ms if buckets else None}
 
 
-@dataclass(frozen=True)
-class FilmDelta:
-    """How one accepted event changes a film's statistics."""
-    movie_id: int
-    count: int          # +1 for a first rating, 0 for a re-rating
-    total: float        # change of the rating sum
+def user_vector(fold: FoldIn, item_index: dict[int, int], ratings: np.ndarray) -> np.ndarray:
+    """x_u solved from a user's current ratings (``RATING`` records) of films the model knows."""
+    return solve_user(fold, item_index, zip(ratings["other"].tolist(), ratings["rating"].tolist(),
+                                            ratings["ts"].tolist()))
 
 
-@dataclass
-class UserState:
-    user_id: int
-    ratings: dict[int, tuple[float, int, str]] = field(default_factory=dict)  # movie -> (rating, ts, event id)
-
-    def apply(self, event: RatingEvent) -> FilmDelta | None:
-        """Folds one event into the state; None when an equal or later rating is already there."""
-        current = self.ratings.get(event.movie_id)
-        if not supersedes(current, event.ts, event.event_id):
-            return None
-        self.ratings[event.movie_id] = (event.rating, event.ts, event.event_id)
-        if current is None:
-            return FilmDelta(event.movie_id, 1, event.rating)
-        return FilmDelta(event.movie_id, 0, event.rating - current[0])
-
-    def vector(self, fold: FoldIn, item_index: dict[int, int]) -> np.ndarray:
-        """x_u solved from every current rating of a film the model knows (and when it was given)."""
-        return solve_user(fold, item_index, ((m, r, ts) for m, (r, ts, _) in self.ratings.items()))
-
-    def document(self, vector=None, model_version: str = "", privacy: dict | None = None) -> dict:
-        """The whole ``users`` document of this state (``search.documents.user_document``)."""
-        return user_document(self.user_id, {m: r for m, (r, _, _) in self.ratings.items()},
-                             max((ts for _, ts, _ in self.ratings.values()), default=None), vector, model_version,
-                             privacy)
+def user_state_document(user_id: int, ratings: np.ndarray, vector=None, model_version: str = "",
+                        privacy: dict | None = None) -> dict:
+    """The whole ``users`` document of a user's current ratings (``RATING`` records;
+    ``search.documents.user_document``)."""
+    return user_document(user_id, dict(zip(ratings["other"].tolist(), ratings["rating"].tolist())),
+                         int(ratings["ts"].max()) if len(ratings) else None, vector, model_version, privacy)

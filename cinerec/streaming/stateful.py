@@ -5,11 +5,11 @@
                                 ``kafka.privacy_topic``) a row under the user's bucket, and for an
                                 erasure one under every film bucket; dead letters under "dead"
     groupBy(key).transformWithStateInPandas(RatingState) ─▶ typed rows (``state.OUTPUT_SCHEMA``):
-        user    <user id>   payload: the user's current ratings and       -> fold-in + users document
-                            privacy, when either changed                     (deleted when erased)
-        film    <movie id>  payload: count, rating sum, likes, trending   -> films document
+        user    <user id>   the user's current ratings (RATING records)   -> fold-in + users document
+                            and choices, when either changed                 (deleted when erased)
+        film    <movie id>  count, rating sum, likes, trending fields     -> film_stats document
         rating  <user id>   every valid event, in the event's columns     -> ratings document (analytics)
-        dead                payload: every dead letter                    -> ratings.dlq
+        dead                every dead letter (``validate.Letter``)       -> ratings.dlq
 
 Privacy (``core.privacy``): a user's state keeps their choices; privacy rows of a batch are applied
 before its ratings. An erasure empties the user's state and leaves a tombstone, and every film
@@ -18,8 +18,9 @@ and remembers the user id: later events of an erased user are dropped in both pl
 with the checkpoint like any event, so exactly once across restarts.
 
 An entity's state (``EntityState``) is its current ratings (a user's per film, a film's per
-user): a re-rating replaces the old value, the later (event time, event id) wins, so arrival
-order does not matter and a re-sent event changes nothing. Films also keep (count, sum, likes)
+user): a re-rating replaces the old value by ``core.events.supersedes`` (the later event time, on
+equal times the higher rating), so arrival order does not matter and a re-sent event changes
+nothing (it is counted as a duplicate). Films also keep (count, sum, likes)
 and trending buckets. Entities are grouped into B hash buckets per kind
 (``streaming.state_buckets``) because every group costs the Python worker a round trip to the
 JVM: thousands of users per micro-batch would cost seconds, B buckets cost milliseconds. Within
@@ -48,24 +49,27 @@ import numpy as np
 import pandas as pd
 from pyspark.sql.streaming import StatefulProcessor, StatefulProcessorHandle
 
-from cinerec.core.events import FIELDS, InvalidEvent, RatingEvent
+from cinerec.core.events import FIELDS, InvalidEvent, RatingEvent, supersedes
 from cinerec.core.privacy import effective, parse_privacy_event, supersedes_choice
 
 from .state import (
+    LETTER_SCHEMA,
     OUTPUT_COLUMNS,
+    RATING,
     SOURCE_COLUMNS,
+    STATS_COLUMNS,
     TRENDING_BUCKET_MS,
     film_totals,
     film_totals_without,
     live_buckets,
-    supersedes,
     trend_fields,
 )
-from .validate import DeadLetter, Record, processing_error, validate_records
+from .validate import DeadLetter, Letter, Record, processing_error, validate_records
 
 STATE_LAYOUT = 3   # bumped when the state's shape changes: a new layout starts a new checkpoint
 INPUT_SCHEMA = ("key string, kind string, event_id string, user_id long, movie_id long, rating double, "
-                "ts long, source string, record_ts long, source_partition long, source_offset long, payload string")
+                "ts long, source string, record_ts long, source_partition long, source_offset long, payload string, "
+                + LETTER_SCHEMA)   # payload: a privacy event; the letter's columns: a dead letter
 TRAINING_EVENT = "train"   # event id of the training ratings that seed a new checkpoint
 INITIAL_SCHEMA = "key string, entity long, other long, rating double, ts long, event_id string"
 
@@ -73,7 +77,12 @@ INITIAL_SCHEMA = "key string, entity long, other long, rating double, ts long, e
 INPUT_COLUMNS = [part.split()[0] for part in INPUT_SCHEMA.split(", ")]
 INPUT_DTYPES = {"user_id": "Int64", "movie_id": "Int64", "rating": "float64", "ts": "Int64", "record_ts": "int64",
                 "source_partition": "Int64", "source_offset": "Int64"}
-OUTPUT_DTYPES = {**INPUT_DTYPES, "entity": "Int64", "record_ts": "Int64", "analytics": "boolean"}
+OUTPUT_DTYPES = {**INPUT_DTYPES, "entity": "Int64", "record_ts": "Int64", "analytics": "boolean",
+                 "personalisation": "boolean", "erased": "boolean", "privacy_changed": "boolean", "duplicates": "Int64",
+                 "rating_count": "Int64", "rating_sum": "float64", "like_count": "Int64", "trending": "Int64",
+                 "trending_until": "Int64", "rows": "Int64", "entities": "Int64", "calls": "Int64",
+                 "call_seconds": "float64", "seconds": "float64"}
+LETTER_COLUMNS = list(Letter._fields)    # a dead row's columns, in the input and the output alike
 
 
 def keyed_rows(catalog: set[int], buckets: int, privacy_topic: str | None = None):
@@ -93,12 +102,11 @@ def keyed_rows(catalog: set[int], buckets: int, privacy_topic: str | None = None
                 record = Record(bytes(v) if v is not None else b"", int(p), int(o),
                                 bytes(k) if k is not None else None, _millis(t))
                 (privacy if privacy_topic and topic == privacy_topic else records).append(record)
-            checked = validate_records(records, known_movie=catalog.__contains__, drop_repeats=False)
+            checked = validate_records(records, known_movie=catalog.__contains__)
             rows = privacy_rows(privacy, buckets)
-            for event in checked.accepted:
-                source = checked.sources[event.event_id]
+            for event, source in checked.accepted:
                 values = [event.event_id, event.user_id, event.movie_id, event.rating, event.ts, event.source,
-                          source.timestamp_ms or 0, source.partition, source.offset, None]
+                          source.timestamp_ms or 0, source.partition, source.offset, None, None, None, None]
                 rows.append((source, [f"u:{event.user_id % buckets}", "event", *values]))
                 rows.append((source, [f"m:{event.movie_id % buckets}", "event", *values]))
             yield _typed([*rows, *((letter.record, dead_row(letter)) for letter in checked.dead)])
@@ -116,20 +124,17 @@ def privacy_rows(records: list[Record], buckets: int) -> list[tuple[Record, list
             rows.append((record, dead_row(DeadLetter(err.reason, err.detail, record))))
             continue
         values = [None, event.user_id, None, None, event.ts, None, record.timestamp_ms or 0, None, None,
-                  event.to_json().decode()]
+                  event.to_json().decode(), None, None, None]
         rows.append((record, [f"u:{event.user_id % buckets}", "privacy", *values]))
         rows += [(record, [f"m:{b}", "erase", *values]) for b in range(buckets) if event.erased]
     return rows
 
 
 def dead_row(letter: DeadLetter) -> list:
-    """The input row of a dead letter: its payload is what the driver publishes to the DLQ."""
-    return ["dead", "dead", None, None, None, None, None, None, letter.record.timestamp_ms or 0, None, None,
-            dead_payload(letter)]
-
-
-def dead_payload(letter: DeadLetter) -> str:
-    return json.dumps(letter.message())
+    """The input row of a dead letter, in ``validate.Letter``'s columns (what the driver publishes)."""
+    typed = letter.letter()
+    return ["dead", "dead", None, typed.user_id, None, None, None, None, typed.record_ts or 0,
+            typed.source_partition, typed.source_offset, None, typed.reason, typed.detail, typed.letter]
 
 
 def _typed(rows: list[tuple[Record, list]]) -> pd.DataFrame:
@@ -162,9 +167,6 @@ def initial_rows(ratings: pd.DataFrame, buckets: int) -> pd.DataFrame:
     return pd.concat([users, films], ignore_index=True).assign(event_id=TRAINING_EVENT)
 
 
-# One current rating in an entity's state, as a numpy record: the other id (a user's film, a film's
-# user), the rating, its event time and event id (a canonical UUID, or ``TRAINING_EVENT``).
-RATING = np.dtype([("other", "<i8"), ("rating", "<f8"), ("ts", "<i8"), ("event", "S36")])
 # The map state's value per entity, typed: the ratings as RATING records sorted by ``other`` (bytes:
 # read and written without parsing), a film's totals, and the rare small parts as JSON.
 STATE_SCHEMA = ("ratings binary, count long, total double, likes long, buckets string, privacy string")
@@ -192,10 +194,6 @@ class EntityState:
     def ratings(self) -> dict[int, tuple[float, int, str]]:
         """{other id: (rating, ts, event id)}: every current rating, as Python values."""
         return {int(o): (float(r), int(ts), e.decode()) for o, r, ts, e in self.rows.tolist()}
-
-    def current(self) -> list[list]:
-        """[[other id, rating, ts], …] of every current rating."""
-        return [[o, r, ts] for o, r, ts, _ in self.rows.tolist()]
 
     def get(self, other: int) -> tuple[float, int, str] | None:
         return self._at(self._find(other))
@@ -227,7 +225,7 @@ class EntityState:
         """Folds in one rating; returns False when it changes nothing, else the replaced value."""
         at = self._find(other)
         current = self._at(at)
-        if not supersedes(current, ts, event_id):
+        if not supersedes(current, rating, ts):
             return False
         record = (other, rating, ts, event_id.encode())
         if at is None:
@@ -305,12 +303,11 @@ class RatingState(StatefulProcessor):
         key = key[0]
         frame = pd.concat(list(rows), ignore_index=True)
         if key == "dead":
-            yield _output([_row("dead", payload=p) for p in frame["payload"]])
+            yield _output([{"kind": "dead", **letter} for letter in frame[LETTER_COLUMNS].to_dict("records")])
             return
         out, bucket = self._handle(key, frame)
-        out.append(_row("stats", payload=json.dumps({
-            "rows": len(frame), "entities": len(bucket.loaded), "calls": bucket.calls,
-            "call_seconds": bucket.call_seconds, "seconds": time.perf_counter() - started})))
+        out.append(dict(zip(["kind", *STATS_COLUMNS], ["stats", len(frame), len(bucket.loaded), bucket.calls,
+                                                       bucket.call_seconds, time.perf_counter() - started])))
         yield _output(out)
 
     def _handle(self, key: str, frame: pd.DataFrame) -> tuple[list[tuple], Entities]:
@@ -331,8 +328,8 @@ class RatingState(StatefulProcessor):
                 entity, other = (int(event.user_id), int(event.movie_id)) if is_user else (
                     int(event.movie_id), int(event.user_id))
                 state = bucket[entity]
-                rating_row = _row("rating", entity, event=event, analytics=effective(
-                    entity, state.privacy, self.first_person_id)["analytics"]) if is_user else None
+                rating_row = _rating_row(event, effective(entity, state.privacy, self.first_person_id)["analytics"]
+                                         ) if is_user else None
                 if state.apply(other, float(event.rating), int(event.ts), event.event_id) is False:
                     current = state.get(other)
                     duplicates[entity] = duplicates.get(entity, 0) + ((current[1], current[2])
@@ -342,23 +339,24 @@ class RatingState(StatefulProcessor):
                     if not is_user:
                         state.count_trending(int(event.ts), now, self.lateness_ms)
             except Exception as err:  # noqa: BLE001 - this event is dead-lettered, the others go on
-                out.append(_row("dead", payload=dead_payload(processing_error(err, _source_record(event)))))
+                out.append(_letter_row(processing_error(err, _source_record(event))))
                 continue
             if is_user:
                 out.append(rating_row)
         for entity in sorted(changed | {e for e, n in duplicates.items() if n}):
             state = bucket[entity]
             if is_user:
-                current = state.current() if entity in changed else None
-                out.append(_row("user", entity, payload=json.dumps({
-                    "ratings": current, "duplicates": duplicates.get(entity, 0),
-                    "privacy": effective(entity, state.privacy, self.first_person_id),
-                    "privacy_changed": entity in choices_changed})))
+                choices = effective(entity, state.privacy, self.first_person_id)
+                out.append({"kind": "user", "entity": entity,
+                            "ratings": state.rows.tobytes() if entity in changed else None,
+                            "personalisation": choices["personalisation"], "analytics": choices["analytics"],
+                            "erased": choices["erased"], "basis": choices["basis"],
+                            "privacy_changed": entity in choices_changed, "duplicates": duplicates.get(entity, 0)})
             elif entity in changed:
                 count, total, likes = state.totals
-                out.append(_row("film", entity, payload=json.dumps(
-                    {"count": count, "total": total, "likes": likes,
-                     "buckets": state.drop_old_buckets(now, self.window_ms)})))
+                out.append({"kind": "film", "entity": entity, "rating_count": count, "rating_sum": total,
+                            "like_count": likes,
+                            **trend_fields(state.drop_old_buckets(now, self.window_ms), self.window_ms)})
         bucket.save(changed)
         return out, bucket
 
@@ -396,20 +394,22 @@ class RatingState(StatefulProcessor):
         pass
 
 
-def _row(kind: str, entity: int | None = None, *, event=None, analytics: bool | None = None,
-         payload: str | None = None) -> tuple:
-    """One output row (``state.OUTPUT_COLUMNS``): an accepted ``event`` (its input row) in its own
-    columns, or a ``payload``."""
-    values = [getattr(event, c) for c in (*FIELDS, *SOURCE_COLUMNS)] if event is not None else [None] * 9
-    return (kind, entity, *values, analytics, payload)
+def _rating_row(event, analytics: bool) -> dict:
+    """The output row of an accepted ``event`` (its input row): its fields, source and ``analytics``."""
+    return {"kind": "rating", "entity": event.user_id, **{c: getattr(event, c) for c in (*FIELDS, *SOURCE_COLUMNS)},
+            "analytics": analytics}
 
 
-def _output(rows: list[tuple]) -> pd.DataFrame:
-    """Output rows as a typed frame, built column by column (a third of the time of typing a
-    frame of Python objects afterwards, which cost ~5 ms per group)."""
-    columns = list(zip(*rows)) if rows else [()] * len(OUTPUT_COLUMNS)
-    return pd.DataFrame({c: pd.array(values, dtype=OUTPUT_DTYPES.get(c, object))
-                         for c, values in zip(OUTPUT_COLUMNS, columns)})
+def _letter_row(letter: DeadLetter) -> dict:
+    return {"kind": "dead", **letter.letter()._asdict()}
+
+
+def _output(rows: list[dict]) -> pd.DataFrame:
+    """Output rows (``state.OUTPUT_COLUMNS``; a row names the columns of its kind) as a typed
+    frame, built column by column (a third of the time of typing a frame of Python objects
+    afterwards, which cost ~5 ms per group)."""
+    return pd.DataFrame({c: pd.array([row.get(c) for row in rows], dtype=OUTPUT_DTYPES.get(c, object))
+                         for c in OUTPUT_COLUMNS})
 
 
 def _source_record(event) -> Record:
@@ -434,13 +434,13 @@ def has_state(checkpoint: str | Path) -> bool:
     return any((Path(checkpoint) / "commits").glob("[0-9]*"))
 
 
-def stored_users(spark, checkpoint, first_person_id: int = 2**31 - 1) -> Iterator[tuple[int, list, dict]]:
-    """Every user's current ratings [[movie, rating, ts], …] and privacy choices as of the
+def stored_users(spark, checkpoint, first_person_id: int = 2**31 - 1) -> Iterator[tuple[int, np.ndarray, dict]]:
+    """Every user's current ratings (``state.RATING`` records) and privacy choices as of the
     checkpoint's last committed batch (Spark's state data source); nothing before the first
     commit; erased users left out."""
     for user, state in _stored(spark, checkpoint, "u"):
         if not state.erased:
-            yield user, state.current(), effective(user, state.privacy, first_person_id)
+            yield user, state.rows, effective(user, state.privacy, first_person_id)
 
 
 def streamed_ratings(spark, checkpoint) -> pd.DataFrame:

@@ -1,9 +1,9 @@
 """The first step of every micro-batch: Kafka records -> accepted events and dead letters.
 
-    ok path:    bytes ─parse_event─▶ RatingEvent (known film, first time its event_id is seen)
+    ok path:    bytes ─parse_event─▶ RatingEvent (of a known film, under its user's key)
     error path: bytes ─▶ DeadLetter(reason, detail, original bytes, source partition/offset)
-Nothing is dropped silently: every input record ends on exactly one of the two paths, except a
-repeated ``event_id``, which is counted as a duplicate and applied once. A record whose checking
+Nothing is dropped silently: every input record ends on exactly one of the two paths (a repeated
+``event_id`` is accepted: the keyed state applies it once and counts the repeat). A record whose checking
 raises (a bug or an input nobody foresaw) is a dead letter with reason ``processing_error`` and the
 exception's message: one record never stops the job.
 """
@@ -13,8 +13,9 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
-from cinerec.core.events import InvalidEvent, RatingEvent, parse_event
+from cinerec.core.events import MAX_ID, InvalidEvent, RatingEvent, parse_event
 
 
 @dataclass(frozen=True)
@@ -33,21 +34,47 @@ class DeadLetter:
     detail: str
     record: Record
 
-    def headers(self) -> list[tuple[str, bytes]]:
-        return [("reason", self.reason.encode()), ("detail", self.detail[:500].encode()),
-                ("source.partition", str(self.record.partition).encode()),
-                ("source.offset", str(self.record.offset).encode())]
-
-    def message(self) -> dict:
-        """What goes to the DLQ: key (source partition:offset), headers and value, as text."""
-        return {"key": f"{self.record.partition}:{self.record.offset}",
-                "headers": [[k, v.decode()] for k, v in self.headers()], "value": self.to_json().decode()}
+    def letter(self) -> Letter:
+        record = self.record
+        return Letter(self.reason, self.detail, self.to_json().decode(), named_user(record.value), record.timestamp_ms,
+                      record.partition, record.offset)
 
     def to_json(self) -> bytes:
         """A self-describing DLQ value; the original bytes stay readable as latin-1 text."""
         return json.dumps({"reason": self.reason, "detail": self.detail,
                            "partition": self.record.partition, "offset": self.record.offset,
                            "ts": self.record.timestamp_ms, "original": self.record.value.decode("latin-1")}).encode()
+
+
+class Letter(NamedTuple):
+    """A dead letter as the job publishes and indexes it (the state step's ``dead`` rows carry
+    these columns): the DLQ value, the user its original names (for an erasure), its source."""
+    reason: str
+    detail: str
+    letter: str                 # the DLQ value (``DeadLetter.to_json``)
+    user_id: int | None
+    record_ts: int | None
+    source_partition: int
+    source_offset: int
+
+    @property
+    def key(self) -> str:
+        """The DLQ key: the source partition:offset."""
+        return f"{self.source_partition}:{self.source_offset}"
+
+    def headers(self) -> list[tuple[str, bytes]]:
+        return [("reason", self.reason.encode()), ("detail", self.detail[:500].encode()),
+                ("source.partition", str(self.source_partition).encode()),
+                ("source.offset", str(self.source_offset).encode())]
+
+
+def named_user(original: bytes) -> int | None:
+    """The user id an event names, when it is a valid one (a dead letter stays erasable with it)."""
+    try:
+        user = json.loads(original).get("user_id")
+    except (ValueError, AttributeError, RecursionError):
+        return None
+    return user if isinstance(user, int) and not isinstance(user, bool) and 1 <= user <= MAX_ID else None
 
 
 def processing_error(err: BaseException, record: Record) -> DeadLetter:
@@ -57,23 +84,14 @@ def processing_error(err: BaseException, record: Record) -> DeadLetter:
 
 @dataclass
 class Validated:
-    accepted: list[RatingEvent] = field(default_factory=list)
+    accepted: list[tuple[RatingEvent, Record]] = field(default_factory=list)   # with the record it came from
     dead: list[DeadLetter] = field(default_factory=list)
-    duplicates: int = 0
-    sources: dict[str, Record] = field(default_factory=dict)    # event id -> the record it came from
 
 
-def validate_records(records: Iterable[Record], *, known_movie: Callable[[int], bool],
-                     seen: Callable[[str], bool] = lambda event_id: False,
-                     drop_repeats: bool = True) -> Validated:
+def validate_records(records: Iterable[Record], *, known_movie: Callable[[int], bool]) -> Validated:
     """Splits records (in partition/offset order) into accepted events and dead letters.
-
-    ``known_movie``: whether a movie id is in the catalog (unknown films are dead letters).
-    ``seen``: whether an event id was applied in an earlier batch.
-    ``drop_repeats``: False passes a repeated event id on (the keyed state applies it once).
-    """
+    ``known_movie``: whether a movie id is in the catalog (unknown films are dead letters)."""
     out = Validated()
-    ids_in_batch: set[str] = set()
     for record in sorted(records, key=lambda r: (r.partition, r.offset)):
         try:
             event = parse_event(record.value or b"", record.timestamp_ms)
@@ -87,10 +105,5 @@ def validate_records(records: Iterable[Record], *, known_movie: Callable[[int], 
         except Exception as err:  # noqa: BLE001 - the record is dead-lettered with the error, the job goes on
             out.dead.append(processing_error(err, record))
             continue
-        if drop_repeats and (event.event_id in ids_in_batch or seen(event.event_id)):
-            out.duplicates += 1
-            continue
-        ids_in_batch.add(event.event_id)
-        out.accepted.append(event)
-        out.sources[event.event_id] = record
+        out.accepted.append((event, record))
     return out

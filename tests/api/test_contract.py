@@ -30,8 +30,8 @@ def served(indexed, settings, tmp_path):
                 "CINEREC_KAFKA__BOOTSTRAP_SERVERS": settings.kafka.bootstrap_servers,
                 "CINEREC_KAFKA__RATINGS_TOPIC": settings.kafka.ratings_topic})
     server = subprocess.Popen([sys.executable, "-m", "cinerec.cli.main", "serve"], env=env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 30
+                              stdout=subprocess.DEVNULL, stderr=(tmp_path / "serve.log").open("w"))
+    base, deadline = f"http://127.0.0.1:{port}", time.monotonic() + 60
     while True:
         try:
             urllib.request.urlopen(f"{base}/openapi.json", timeout=5)

@@ -2,7 +2,10 @@
 
 from pathlib import Path
 
+import pandas as pd
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from cinerec.batch.movielens import load
 from cinerec.batch.preprocess import preprocess, read_clean
@@ -109,25 +112,51 @@ def test_outputs_written_before_the_genome_read_back_with_an_empty_one(cleaned, 
     assert frames["genome"].empty and frames["genome_tags"].empty and len(frames["ratings"]) == len(RATINGS)
 
 
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(st.tuples(st.integers(1, 3), st.integers(1, 4), st.sampled_from([x / 2 for x in range(1, 11)]),
+                          st.integers(0, 3)), min_size=1, max_size=40), st.randoms())
+def test_spark_pandas_and_the_streaming_state_keep_the_same_latest_rating(spark, raw, rnd):
+    """The latest rating of each (user, film) is one rule (``core.events.supersedes``): Spark's
+    cleaning, pandas frames (indexing, the pipeline) and the streaming state agree, ties of event
+    time included (few users, films and times: ties are the common case), whatever the order."""
+    from cinerec.batch.preprocess import latest_ratings as spark_latest
+    from cinerec.core.dataset import latest_ratings
+    from cinerec.streaming.stateful import EntityState
+
+    rows = raw[:]
+    rnd.shuffle(rows)
+    frame = pd.DataFrame(rows, columns=["user_id", "movie_id", "rating", "ts"])
+    kept = lambda f: {(int(u), int(m)): (float(r), int(ts))                                   # noqa: E731
+                      for u, m, r, ts in f[["user_id", "movie_id", "rating", "ts"]].itertuples(index=False)}
+    states: dict[int, EntityState] = {}
+    for i, (user, movie, rating, ts) in enumerate(raw):
+        states.setdefault(user, EntityState()).apply(movie, rating, ts, f"{i:04d}")
+    streamed = {(u, m): (r, ts) for u, state in states.items() for m, (r, ts, _) in state.ratings.items()}
+    assert kept(spark_latest(spark.createDataFrame(frame)).toPandas()) == kept(latest_ratings(frame)) == streamed
+
+
 def test_film_statistics_are_the_same_through_the_batch_and_the_streaming_path(cleaned):
     """The indexer's film documents (from Spark's features) and the streaming job's (from its
     keyed state's totals) agree for every film: count, mean, Bayesian average, likes."""
+    from collections import namedtuple
+
     import numpy as np
 
     from cinerec.search.documents import film_statistics
-    from cinerec.streaming.processor import Model, RatingProcessor
+    from cinerec.streaming.processor import FILM_COLUMNS, Model, RatingProcessor
     from cinerec.streaming.stateful import EntityState
 
     report, frames = cleaned
     batch = dict(film_statistics(frames["movies"], frames["ratings"]))
     job = RatingProcessor(es=None, producer=None, dlq_topic="", model=Model([], np.zeros((0, 2)), 0.1, 1.0, "1"),
                           bayesian_prior=(report["bayesian_prior_count"], report["global_mean"]))
+    film_row = namedtuple("FilmRow", FILM_COLUMNS)
     for movie, group in frames["ratings"].groupby("movie_id"):
         state = EntityState()
         for user, rating, ts in group[["user_id", "rating", "ts"]].itertuples(index=False):
             state.apply(int(user), float(rating), int(ts), "e")
         count, total, likes = state.totals
-        streamed = job.film_document(count, total, likes, {})
+        streamed = job.film_document(film_row(movie, count, total, likes, 0, "[]", float("nan")))
         indexed = batch[str(movie)]
         for field in ("rating_count", "rating_mean", "bayesian_avg", "like_count"):
             assert streamed[field] == pytest.approx(indexed[field]), (movie, field)
@@ -142,6 +171,7 @@ def test_user_documents_are_the_same_through_the_batch_and_the_streaming_path(cl
 
     from cinerec.search.documents import RESEARCH, user_documents
     from cinerec.streaming.processor import Model, RatingProcessor
+    from cinerec.streaming.stateful import EntityState
 
     _, frames = cleaned
     ratings = frames["ratings"]
@@ -152,6 +182,8 @@ def test_user_documents_are_the_same_through_the_batch_and_the_streaming_path(cl
                           bayesian_prior=(1.0, 3.0))
     assert len(batch) == len(users) > 1
     for user, group in ratings.groupby("user_id"):
-        streamed = job.user_document(int(user), list(group[["movie_id", "rating", "ts"]].itertuples(index=False)),
-                                     choices)
+        state = EntityState()
+        for movie, rating, ts in group[["movie_id", "rating", "ts"]].itertuples(index=False):
+            state.apply(int(movie), float(rating), int(ts), "e")
+        streamed = job.user_document(int(user), state.rows, choices)
         assert streamed == batch[str(user)], user

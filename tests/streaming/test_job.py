@@ -17,12 +17,12 @@ from cinerec.batch.indexing import build_indices, with_streamed
 from cinerec.batch.interactions import Interactions
 from cinerec.batch.recommenders import create
 from cinerec.core.artifact import ModelArtifact
-from cinerec.core.events import RatingEvent
+from cinerec.core.events import RatingEvent, supersedes
 from cinerec.core.foldin import FoldIn
 from cinerec.simulator.producer import Message, publish
 from cinerec.streaming.job import start
 from cinerec.streaming.processor import Model, RatingProcessor
-from cinerec.streaming.state import OUTPUT_COLUMNS
+from cinerec.streaming.state import OUTPUT_COLUMNS, RATING, trend_fields
 from cinerec.streaming.stateful import stored_trending, stored_users, streamed_ratings
 from cinerec.streaming.validate import Record
 
@@ -50,10 +50,16 @@ def processor(world, es, settings):
                            dlq_topic=settings.kafka.dlq_topic, model=model, bayesian_prior=(10.0, 3.5))
 
 
-def state_rows(*rows: tuple[str, int, dict]) -> pd.DataFrame:
-    """Rows as the state step emits them (``state.OUTPUT_COLUMNS``): (kind, entity, payload)."""
-    return pd.DataFrame([{"kind": kind, "entity": entity, "payload": json.dumps(payload)}
-                         for kind, entity, payload in rows], columns=OUTPUT_COLUMNS)
+def state_rows(*rows: dict) -> pd.DataFrame:
+    """Rows as the state step emits them (``state.OUTPUT_COLUMNS``; each names its kind's columns)."""
+    return pd.DataFrame(list(rows), columns=OUTPUT_COLUMNS)
+
+
+def user_row(user: int, ratings: list[list]) -> dict:
+    """A user row: their current ratings [[movie, rating, ts], …], research data's choices."""
+    records = np.array([(m, r, ts, b"e") for m, r, ts in ratings], dtype=RATING)
+    return {"kind": "user", "entity": user, "ratings": records.tobytes(), "personalisation": True,
+            "analytics": True, "erased": False, "basis": "research", "privacy_changed": False, "duplicates": 0}
 
 
 def run(spark, world, es, settings, checkpoint, **streaming) -> list[dict]:
@@ -94,8 +100,7 @@ def truth(frames, records):
         if not record.value.startswith(b'{"'):
             continue
         e = json.loads(record.value)
-        old = current.get((e["user_id"], e["movie_id"]))
-        if old is None or old[1] < e["ts"]:
+        if supersedes(current.get((e["user_id"], e["movie_id"])), e["rating"], e["ts"]):
             current[(e["user_id"], e["movie_id"])] = (e["rating"], e["ts"])
     return current
 
@@ -197,7 +202,7 @@ def test_a_new_champion_is_used_from_the_next_batch(world, fresh_indices, settin
     job = processor(world, es, settings)
     job.champion, job.check_model_s = (lambda current: newer if current != "2" else None), 0.0
     ratings = [[1, 5.0, 1000], [2, 4.0, 1001]]
-    report = job.process(state_rows(("user", 7, {"ratings": ratings})), 0)
+    report = job.process(state_rows(user_row(7, ratings)), 0)
     assert report["model_version"] == "2"
     doc = es.get(index="users", id="7")["_source"]
     assert doc["model_version"] == "2"
@@ -220,7 +225,7 @@ def test_during_a_canary_the_challengers_users_are_folded_in_too(world, fresh_in
                                   else True if current == "9" else running["canary"])
     job.check_model_s = 0.0
     ratings = [[1, 5.0, 1000], [2, 4.0, 1001]]
-    job.process(state_rows(("user", 7, {"ratings": ratings})), 0)
+    job.process(state_rows(user_row(7, ratings)), 0)
     es.indices.refresh(index="users-v9")
     served, tried = es.get(index="users", id="7")["_source"], es.get(index="users-v9", id="7")["_source"]
     assert served["model_version"] == job.model.version != "9" and tried["model_version"] == "9"
@@ -229,7 +234,7 @@ def test_during_a_canary_the_challengers_users_are_folded_in_too(world, fresh_in
     np.testing.assert_allclose(tried["vector"], expected, rtol=1e-6, atol=1e-9)
 
     running["canary"] = None                                                  # decided: no more writes
-    job.process(state_rows(("user", 7, {"ratings": ratings + [[3, 1.0, 1002]]})), 1)
+    job.process(state_rows(user_row(7, ratings + [[3, 1.0, 1002]])), 1)
     es.indices.refresh(index="users-v9")
     assert es.get(index="users-v9", id="7")["_source"]["rated"] == tried["rated"] == ["1", "2"]
     assert sorted(es.get(index="users", id="7")["_source"]["rated"]) == ["1", "2", "3"]
@@ -240,8 +245,8 @@ def test_trending_drops_on_the_clock_when_nobody_rates(world, fresh_indices, set
     job = processor(world, es, settings)
     job.trending_window_ms = 10 * minute
     start = 1_000 * minute                                  # two buckets, 3 minutes apart
-    job.process(state_rows(("film", 3, {"count": 5, "total": 20.0, "likes": 3,
-                                        "buckets": {str(start): 2, str(start + 3 * minute): 1}})), 0)
+    job.process(state_rows({"kind": "film", "entity": 3, "rating_count": 5, "rating_sum": 20.0, "like_count": 3,
+                            **trend_fields({start: 2, start + 3 * minute: 1}, job.trending_window_ms)}), 0)
     doc = es.get(index="film_stats", id="3")["_source"]
     assert (doc["trending"], doc["trending_until"]) == (3, start + 11 * minute)
     # The sweep searches film_stats, which the job never refreshes: it sees what its refresh_interval

@@ -1,4 +1,6 @@
-import uuid
+"""The rules of the streaming state: a re-rating replaces, arrival order does not matter, the vector
+is the exact fold-in of the current ratings, and the latest rating is the one every other path
+(pandas frames here, Spark: tests/batch/test_preprocess.py) keeps, ties included."""
 
 import numpy as np
 import pandas as pd
@@ -6,60 +8,83 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from cinerec.core.dataset import latest_ratings
-from cinerec.core.events import RatingEvent
 from cinerec.core.foldin import FoldIn
-from cinerec.streaming.state import FilmDelta, UserState
+from cinerec.streaming.state import user_state_document, user_vector
+from cinerec.streaming.stateful import EntityState
 
 
-def rating(movie, value, ts, event_id=None):
-    return RatingEvent(event_id or str(uuid.uuid4()), 1, movie, value, ts, "api")
+def state_of(ratings) -> EntityState:
+    """A user's state after (movie, rating, ts) ratings, each its own event."""
+    state = EntityState()
+    for i, (movie, value, ts) in enumerate(ratings):
+        state.apply(movie, value, ts, f"{i:04d}")
+    return state
 
 
 def test_a_re_rating_replaces_the_old_value_and_counts_once():
-    state = UserState(1)
-    assert state.apply(rating(7, 3.0, 100)) == FilmDelta(7, 1, 3.0)
-    assert state.apply(rating(7, 5.0, 200)) == FilmDelta(7, 0, 2.0)
-    assert state.apply(rating(7, 1.0, 150)) is None          # older than what we have
-    assert state.ratings[7][0] == 5.0
-    assert state.document()["rating_count"] == 1 and state.document()["liked"] == ["7"]
+    state = EntityState()
+    assert state.apply(7, 3.0, 100, "a") is None                      # a first rating
+    assert state.apply(7, 5.0, 200, "b") == (3.0, 100, "a")           # a re-rating: the value it replaced
+    assert state.apply(7, 1.0, 150, "c") is False                     # older than what we have
+    assert state.ratings[7][0] == 5.0 and state.totals == (1, 5.0, 1)
+    document = user_state_document(1, state.rows)
+    assert document["rating_count"] == 1 and document["liked"] == ["7"] and document["last_ts"] == 200
+
+
+def test_on_equal_times_the_higher_rating_wins_whatever_the_order():
+    for first, second in ((2.0, 4.5), (4.5, 2.0)):
+        state = EntityState()
+        state.apply(7, first, 100, "a")
+        state.apply(7, second, 100, "b")
+        assert state.ratings[7][0] == 4.5 and state.totals == (1, 4.5, 1)
 
 
 def test_replaying_the_same_event_changes_nothing():
-    state, event = UserState(1), rating(3, 4.0, 10)
-    assert state.apply(event) is not None
-    assert state.apply(event) is None
+    state = EntityState()
+    assert state.apply(3, 4.0, 10, "a") is None
+    assert state.apply(3, 4.0, 10, "a") is False
 
 
+# (movie, rating, ts): few films and times, so re-ratings and equal times are frequent
 events = st.lists(st.tuples(st.integers(1, 6), st.sampled_from([x / 2 for x in range(1, 11)]),
-                            st.integers(0, 50)), max_size=25)
+                            st.integers(0, 8)), max_size=25)
 
 
 @given(events, st.randoms())
-def test_final_state_and_summed_deltas_do_not_depend_on_arrival_order(raw, rnd):
-    stream = [rating(m, r, ts, f"{i:04d}") for i, (m, r, ts) in enumerate(raw)]
+def test_final_state_and_film_totals_do_not_depend_on_arrival_order(raw, rnd):
+    stream = [(m, r, ts, f"{i:04d}") for i, (m, r, ts) in enumerate(raw)]
     shuffled = stream[:]
     rnd.shuffle(shuffled)
-    a, b = UserState(1), UserState(1)
-    deltas_a = [d for d in map(a.apply, stream) if d]
-    deltas_b = [d for d in map(b.apply, shuffled) if d]
-    assert a.ratings == b.ratings
-    for movie in {m for m, _, _ in raw}:
-        count_a = sum(d.count for d in deltas_a if d.movie_id == movie)
-        total_a = sum(d.total for d in deltas_a if d.movie_id == movie)
-        assert count_a == sum(d.count for d in deltas_b if d.movie_id == movie) == 1
-        assert np.isclose(total_a, sum(d.total for d in deltas_b if d.movie_id == movie))
-        assert np.isclose(total_a, a.ratings[movie][0])
+    a, b = EntityState(), EntityState()
+    for event in stream:
+        a.apply(*event)
+    for event in shuffled:
+        b.apply(*event)
+    values = lambda s: {m: (r, ts) for m, (r, ts, _) in s.ratings.items()}   # noqa: E731
+    assert values(a) == values(b)
+    assert a.totals[0] == b.totals[0] == len({m for m, _, _ in raw}) and a.totals[2] == b.totals[2]
+    assert np.isclose(a.totals[1], b.totals[1]) and np.isclose(a.totals[1], sum(r for r, _ in values(a).values()))
+
+
+@given(events, st.randoms())
+def test_frames_keep_the_same_latest_rating_as_the_state(raw, rnd):
+    """``core.dataset.latest_ratings`` (the indexer's and the pipeline's rule on frames) keeps what
+    the streaming state keeps, ties of event time included, whatever the rows' order."""
+    rows = raw[:]
+    rnd.shuffle(rows)
+    frame = latest_ratings(pd.DataFrame([{"user_id": 1, "movie_id": m, "rating": r, "ts": ts} for m, r, ts in rows],
+                                        columns=["user_id", "movie_id", "rating", "ts"]))
+    assert {int(m): (float(r), int(ts)) for m, r, ts in zip(frame["movie_id"], frame["rating"], frame["ts"])} == \
+        {m: (r, ts) for m, (r, ts, _) in state_of(raw).ratings.items()}
 
 
 def test_vector_is_the_exact_fold_in_of_the_current_ratings():
     y = np.random.default_rng(0).normal(size=(5, 3))
     fold = FoldIn(y, 0.1, 1.0)
-    state = UserState(1)
-    for movie, value, ts in [(10, 2.0, 1), (11, 4.0, 2), (10, 5.0, 3), (99, 3.0, 4)]:
-        state.apply(rating(movie, value, ts))
+    state = state_of([(10, 2.0, 1), (11, 4.0, 2), (10, 5.0, 3), (99, 3.0, 4)])
     index = {10: 0, 11: 1, 12: 2}
     expected = fold.user_vector(np.array([0, 1]), np.array([5.0, 4.0]))   # 99 is not in the model
-    np.testing.assert_allclose(state.vector(fold, index), expected)
+    np.testing.assert_allclose(user_vector(fold, index, state.rows), expected)
 
 
 def test_vector_with_a_half_life_is_the_batch_fold_in_of_the_same_ratings_and_times():
@@ -68,19 +93,16 @@ def test_vector_with_a_half_life_is_the_batch_fold_in_of_the_same_ratings_and_ti
     day = 86_400_000
     y = np.random.default_rng(1).normal(size=(5, 3))
     fold = FoldIn(y, 0.1, 1.0, half_life_days=2.0)
-    events = [rating(10, 2.0, 0), rating(11, 4.0, day), rating(10, 5.0, 3 * day), rating(99, 3.0, 5 * day)]
+    events = [(10, 2.0, 0), (11, 4.0, day), (10, 5.0, 3 * day), (99, 3.0, 5 * day)]
     index = {10: 0, 11: 1, 12: 2}
     expected = fold.user_vector(np.array([0, 1]), np.array([5.0, 4.0]), np.array([3 * day, day]), latest=5 * day)
     for order in (events, events[::-1]):
-        state = UserState(1)
-        for event in order:
-            state.apply(event)
-        np.testing.assert_array_equal(state.vector(fold, index), expected)
+        np.testing.assert_array_equal(user_vector(fold, index, state_of(order).rows), expected)
     assert not np.allclose(expected, FoldIn(y, 0.1, 1.0).user_vector(np.array([0, 1]), np.array([5.0, 4.0])))
 
 
 def test_key_state_round_trips_and_counts_trending_inside_the_watermark():
-    from cinerec.streaming.stateful import TRENDING_BUCKET_MS, EntityState
+    from cinerec.streaming.state import TRENDING_BUCKET_MS
 
     now, window, lateness = 10**12, 3_600_000, 600_000
     state = EntityState()
@@ -94,19 +116,3 @@ def test_key_state_round_trips_and_counts_trending_inside_the_watermark():
     copy = EntityState(state.value())
     assert copy.ratings == state.ratings and copy.totals == (2, 9.0, 2)
     assert sum(copy.drop_old_buckets(now + window + TRENDING_BUCKET_MS, window).values()) == 0
-
-
-@given(events, st.randoms())
-def test_frames_keep_the_same_latest_rating_as_the_state(raw, rnd):
-    """``core.dataset.latest_ratings`` (the indexer's and the pipeline's rule on frames) keeps what
-    the streaming state keeps: the later event time, on equal times the event that came later."""
-    stream = [rating(m, r, ts, f"{i:04d}") for i, (m, r, ts) in enumerate(raw)]
-    rnd.shuffle(stream)
-    state = UserState(1)
-    for event in stream:
-        state.apply(event)
-    in_order = sorted(stream, key=lambda e: (e.ts, e.event_id))       # equal times: the later id last
-    frame = latest_ratings(pd.DataFrame([e.as_dict() for e in in_order]) if stream else
-                           pd.DataFrame(columns=["user_id", "movie_id", "rating", "ts"]))
-    assert {int(m): float(r) for m, r in zip(frame["movie_id"], frame["rating"])} == \
-        {m: r for m, (r, _, _) in state.ratings.items()}

@@ -12,9 +12,9 @@ has folded their ratings in.
 
 from __future__ import annotations
 
+from cinerec.core.events import LIKED
 from cinerec.platform.accounts import Person
 from cinerec.search import queries
-from cinerec.search.documents import LIKED_THRESHOLD
 
 from ..clients import clients
 
@@ -32,7 +32,7 @@ def for_person(person: Person, k: int) -> dict:
     if user and user.get("last_ts") is not None and user["last_ts"] >= person.last_rating_ts:
         return {"status": "ready", "results": clients().films.recommend_for_user(user, size=k),
                 "based_on": {"ratings": user.get("rating_count"), "model_version": user.get("model_version")}}
-    liked = [m for m, r, _ in reversed(person.ratings) if r >= LIKED_THRESHOLD] or [m for m, _, _ in person.ratings]
+    liked = [m for m, r, _ in reversed(person.ratings) if r >= LIKED] or [m for m, _, _ in person.ratings]
     return {"status": "waiting", "results": _co_liked(liked, rated, k)}
 
 
