@@ -8,6 +8,7 @@ import sys
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from pathlib import Path
 
 from confluent_kafka import KafkaException
@@ -211,8 +212,9 @@ def _film_or_404(movie_id: int) -> dict:
 def check_query() -> None:
     """Each query parameter a route reads, checked as the route checks it (400 on the first bad
     one): an over-long query string is refused for what is wrong in it before its length."""
-    checks = {"q": _required, "title": _required, "k": lambda _: _k(), "genre": lambda _: _genres(),
-              "year_from": _year, "year_to": _year}
+    checks: dict[str, Callable[[str], object]] = {
+        "q": _required, "title": _required, "k": lambda _: _k(), "genre": lambda _: _genres(),
+        "year_from": _year, "year_to": _year}
     for name, check in checks.items():
         if name in request.args:
             check(name)

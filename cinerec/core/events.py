@@ -77,7 +77,7 @@ class RatingEvent:
         return json.dumps(self.as_dict(), separators=(",", ":")).encode()
 
 
-def supersedes(current: tuple[float, int] | None, rating: float, ts: int) -> bool:
+def supersedes(current: tuple | None, rating: float, ts: int) -> bool:
     """Whether a rating (``rating``, ``ts``) replaces ``current`` = (rating, ts, …) or None: the
     later event time wins, on equal times the higher rating (``LATEST_ORDER``); an equal one does not."""
     return current is None or (current[1], current[0]) < (ts, rating)

@@ -20,6 +20,7 @@ import pandas as pd
 from cinerec.batch.evaluate import Holdout, evaluate_model, score_model
 from cinerec.batch.interactions import Interactions
 from cinerec.batch.recommenders import create
+from cinerec.batch.recommenders.als import ImplicitALS
 from cinerec.batch.split import split
 from cinerec.core.events import RatingEvent
 from cinerec.streaming.state import user_vector
@@ -44,7 +45,10 @@ def evaluate_streaming(frames: dict[str, pd.DataFrame], *, k: int = 10, model: s
     base, streamed = ordered.iloc[:cut], ordered.iloc[cut:]
 
     started = time.perf_counter()
-    als = create(model, params).fit(Interactions.build(base, train.user_ids, train.item_ids, train.items))
+    als = create(model, params)
+    if not isinstance(als, ImplicitALS):
+        raise ValueError(f"{model} is not implicit ALS: streaming folds users into an implicit ALS model's factors")
+    als.fit(Interactions.build(base, train.user_ids, train.item_ids, train.items))
     base_seconds = time.perf_counter() - started
 
     started = time.perf_counter()

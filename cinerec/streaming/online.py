@@ -112,7 +112,8 @@ class OnlineMetrics:
             if event.request_id in self.lists:
                 m, variant, ts, _ = self.lists[event.request_id]
                 self.lists[event.request_id] = (m, variant, ts, True)
-            self.clicked[(event.user_id, event.movie_id)] = (event.variant, minute, event.ts)
+            if event.movie_id is not None:                # a click names its film (core.feedback)
+                self.clicked[(event.user_id, event.movie_id)] = (event.variant, minute, event.ts)
 
     def rating(self, event: RatingEvent) -> None:
         self.recent.append(event)

@@ -60,7 +60,7 @@ from .validate import Letter, Record, processing_error
 class Model:
     """What streaming needs of the champion: item factors, how it was regularised and forgets."""
     item_ids: list[int]
-    item_factors: object
+    item_factors: np.ndarray
     regularization: float
     alpha: float
     version: str
@@ -93,7 +93,7 @@ class RatingProcessor:
     def __init__(self, *, es, producer, dlq_topic: str, model: Model, bayesian_prior: tuple[float, float],
                  champion: Callable[[str], Model | None] | None = None, check_model_s: float = 10.0,
                  canary: Callable[[str | None], Model | None | bool] | None = None,
-                 all_users: Callable[[], Iterable[tuple[int, list]]] | None = None,
+                 all_users: Callable[[], Iterable[tuple[int, np.ndarray, dict]]] | None = None,
                  trending_window_ms: int = 3_600_000, neighbours_kept: int = 30):
         """``bayesian_prior``: (prior count C, global mean m) of the training data;
         ``champion(current version)``: the registry's champion when it is another version, else None;
@@ -106,7 +106,8 @@ class RatingProcessor:
         self.es, self.producer, self.dlq_topic = es, producer, dlq_topic
         self.prior_count, self.prior_mean = bayesian_prior
         self.champion, self.check_model_s, self.checked_at = champion, check_model_s, time.monotonic()
-        self.canary, self.challenger = canary, None       # the challenger's model during a canary
+        self.canary = canary
+        self.challenger: Folding | None = None        # the challenger's model during a canary
         self.all_users, self.refold_pending = all_users, all_users is not None
         self.trending_window_ms = trending_window_ms
         self.neighbours_kept = neighbours_kept
@@ -149,8 +150,8 @@ class RatingProcessor:
         clock.lap("fold_in")
         self._retrying(lambda: self._apply_privacy(user_rows), "privacy")
         rejected = self._retrying(lambda: self._write(events, users, films, failed_users, clock), "write")
-        if self.challenger is not None:
-            self._retrying(lambda: self._write_challenger_users(current), "challenger users")
+        if (challenger := self.challenger) is not None:
+            self._retrying(lambda: self._write_challenger_users(current, challenger), "challenger users")
             clock.lap("challenger_users")
         events = [e for e in events if e["event_id"] not in rejected]
         letters = letters_of(rows[kinds == "dead"]) + [dead_letter(e, err) for e, err in rejected.values()]
@@ -195,9 +196,14 @@ class RatingProcessor:
     def _publish(self, letters: list[Letter]) -> None:
         """Dead letters to the DLQ; raises ``Unavailable`` unless Kafka acknowledged every one."""
         errors: list = []
+
+        def delivered(err, msg) -> None:
+            if err:
+                errors.append(err)
+
         for letter in letters:
             self.producer.produce(self.dlq_topic, key=letter.key.encode(), value=letter.letter.encode(),
-                                  headers=letter.headers(), on_delivery=lambda err, msg: err and errors.append(err))
+                                  headers=letter.headers(), on_delivery=delivered)
         left = self.producer.flush(30)
         if left or errors:
             raise Unavailable(f"{left or len(errors)} dead letters not acknowledged by Kafka: "
@@ -211,12 +217,12 @@ class RatingProcessor:
         vector = user_vector(folding.fold, folding.item_index, ratings) if privacy["personalisation"] else None
         return user_state_document(user, ratings, vector, folding.model.version, privacy)
 
-    def _write_challenger_users(self, users: list[tuple[int, np.ndarray, dict]]) -> None:
+    def _write_challenger_users(self, users: list[tuple[int, np.ndarray, dict]], challenger: Folding) -> None:
         """The batch's users folded with the challenger, into its ``users`` version (a user whose
         fold-in fails keeps the older document: the champion's side dead-letters the events)."""
-        documents, _ = self._user_documents(users, self.challenger)
+        documents, _ = self._user_documents(users, challenger)
         if documents:
-            index = versioned_name(USERS, self.challenger.model.version)
+            index = versioned_name(USERS, challenger.model.version)
             self._fail_on([bulk_write(self.es, index, ((str(u), doc) for u, doc in documents))])
 
     def film_document(self, film) -> dict:
@@ -300,12 +306,12 @@ class RatingProcessor:
         clock.lap("write_users")
         by_id = {e["event_id"]: e for e in events}
         audited = [e for e in events if e["event_id"] not in rejected and e["analytics"]]
-        films_report = self.writers.submit(bulk_write, self.es, FILM_STATS, (
+        films_written = self.writers.submit(bulk_write, self.es, FILM_STATS, (
             (str(int(film.entity)), self.film_document(film)) for film in films), op="update")
         ratings_report = bulk_write(self.es, RATINGS, (
             (e["event_id"], {k: e[k] for k in FIELDS}) for e in audited))
         rejected.update({event_id: (by_id[event_id], err) for event_id, err in _rejected(ratings_report).items()})
-        films_report = films_report.result()
+        films_report = films_written.result()
         for film, err in _rejected(films_report).items():
             refused = {e["event_id"]: (e, err) for e in events if str(e["movie_id"]) == film}
             rejected.update(refused)
@@ -342,7 +348,7 @@ class RatingProcessor:
         self.refold_pending = False
         stale = self.es.count(index=USERS, query={"bool": {"must_not": [
             {"term": {"model_version": self.model.version}}]}})["count"]
-        if not stale:
+        if not stale or self.all_users is None:
             return 0
         report = bulk_write(self.es, USERS,
                             ((str(u), self.user_document(u, r, p)) for u, r, p in self.all_users()))

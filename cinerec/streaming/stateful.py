@@ -96,7 +96,8 @@ def keyed_rows(catalog: set[int], buckets: int, privacy_topic: str | None = None
     def run(frames: Iterator[pd.DataFrame]) -> Iterator[pd.DataFrame]:
         for frame in frames:
             topics = frame["topic"] if "topic" in frame else [None] * len(frame)
-            records, privacy = [], []
+            records: list[Record] = []
+            privacy: list[Record] = []
             for k, v, p, o, t, topic in zip(frame["key"], frame["value"], frame["partition"],
                                              frame["offset"], frame["timestamp"], topics):
                 record = Record(bytes(v) if v is not None else b"", int(p), int(o),
@@ -310,14 +311,14 @@ class RatingState(StatefulProcessor):
                                                        bucket.call_seconds, time.perf_counter() - started])))
         yield _output(out)
 
-    def _handle(self, key: str, frame: pd.DataFrame) -> tuple[list[tuple], Entities]:
+    def _handle(self, key: str, frame: pd.DataFrame) -> tuple[list[dict], Entities]:
         """The output rows of one group's input rows, and the group's entities."""
         is_user = key.startswith("u:")
         now = int(time.time() * 1000)
         bucket = Entities(self.state)
         changed: set[int] = set()
         duplicates: dict[int, int] = {}
-        out = []
+        out: list[dict] = []
         choices_changed = self._apply_privacy(bucket, frame[frame["kind"] != "event"], is_user, changed)
         erased = set() if is_user else self._erased()
         events = frame[frame["kind"] == "event"]
@@ -332,6 +333,7 @@ class RatingState(StatefulProcessor):
                                          ) if is_user else None
                 if state.apply(other, float(event.rating), int(event.ts), event.event_id) is False:
                     current = state.get(other)
+                    assert current is not None          # an event that changes nothing met a rating
                     duplicates[entity] = duplicates.get(entity, 0) + ((current[1], current[2])
                                                                       == (int(event.ts), event.event_id))
                 else:
@@ -341,7 +343,7 @@ class RatingState(StatefulProcessor):
             except Exception as err:  # noqa: BLE001 - this event is dead-lettered, the others go on
                 out.append(_letter_row(processing_error(err, _source_record(event))))
                 continue
-            if is_user:
+            if rating_row is not None:
                 out.append(rating_row)
         for entity in sorted(changed | {e for e, n in duplicates.items() if n}):
             state = bucket[entity]
