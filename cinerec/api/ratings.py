@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import time
 import uuid
+from collections.abc import Sequence
 
 from confluent_kafka import KafkaException
 from flask import current_app
@@ -16,7 +17,7 @@ from .clients import clients
 from .errors import ApiError
 
 
-def publish_ratings(user_id: int, ratings: list[tuple[object, object]]) -> list[RatingEvent]:
+def publish_ratings(user_id: int, ratings: Sequence[tuple[object, object]]) -> list[RatingEvent]:
     """(movie id, rating) pairs of one user -> events on the ratings topic; all or an error.
     The event id, time and source are the server's. 400 for an invalid rating, 503 (a
     ``KafkaException``) when the broker did not acknowledge them within 5 s."""
