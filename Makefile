@@ -92,6 +92,7 @@ docs: notebooks
 
 lint: install actionlint
 	$(BIN)/ruff check .
+	$(BIN)/mypy
 	$(ACTIONLINT) .github/workflows/*.yml
 
 # actionlint checks the workflows; Go installs it into .tools/ (`go install`, from the Go module proxy).

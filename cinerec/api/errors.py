@@ -34,7 +34,8 @@ def install(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(err: HTTPException):
-        headers = {"Allow": ", ".join(sorted(err.valid_methods))} if isinstance(err, MethodNotAllowed) else {}
+        headers = ({"Allow": ", ".join(sorted(err.valid_methods))}
+                   if isinstance(err, MethodNotAllowed) and err.valid_methods is not None else {})
         return jsonify({"error": err.description or err.name}), err.code, headers
 
     @app.errorhandler(es_errors.ConnectionError)

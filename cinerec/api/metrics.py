@@ -34,7 +34,9 @@ def install(app: Flask) -> None:
     def start_timer():
         g.started = time.perf_counter()
 
-    latency, requests = {}, {}        # each label set's child, looked up once per process
+    # each label set's child, looked up once per process
+    latency: dict[tuple[str, str], Histogram] = {}
+    requests: dict[tuple[str, str, str], Counter] = {}
 
     @app.after_request
     def record(response):

@@ -8,6 +8,7 @@ run schemathesis against the running API with it.
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from flask import Blueprint, current_app, jsonify
 
@@ -114,8 +115,8 @@ def routes() -> list[tuple[str, str, str, list, dict]]:
 RATING_BODY = {"required": True, "content": {JSON: {"schema": bodies.RATING}}}
 ALERTS_BODY = {"required": True, "content": {JSON: {"schema": bodies.ALERTS}}}
 
-FILM = {"type": "object", "properties": {"movie_id": {"type": "integer"}, "title": {"type": "string"},
-                                         "year": {"type": ["integer", "null"]}}}
+FILM: dict[str, Any] = {"type": "object", "properties": {"movie_id": {"type": "integer"}, "title": {"type": "string"},
+                                                         "year": {"type": ["integer", "null"]}}}
 RESULT = {"type": "object", "properties": {**FILM["properties"], "reason": {"type": "string"}}}
 SCHEMAS = {
     "Error": {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}},

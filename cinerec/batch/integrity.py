@@ -105,8 +105,8 @@ def _digest_problems(directory: Path, files: dict) -> list[dict]:
     sums = directory / "SHA256SUMS"
     if not sums.is_file():
         return []
-    expected = dict(reversed(line.split(maxsplit=1)) for line in sums.read_text().splitlines()
-                    if line.strip())
+    pairs = (line.split(maxsplit=1) for line in sums.read_text().splitlines() if line.strip())
+    expected = {name: digest for digest, name in pairs}
     expected = {name.strip().lstrip("*"): digest for name, digest in expected.items()}
     bad = [name for name, info in files.items()
            if name in expected and expected[name] != info["sha256"]]

@@ -181,8 +181,8 @@ def _read_table(path: Path, sep: str, *, header: bool) -> pd.DataFrame:
 
 def _read_double_colon(path: Path, columns: int) -> pd.DataFrame:
     """``a::b::c`` rows; the last column may itself contain ``::``-free text with colons."""
-    rows = [line.split("::", columns - 1) for line in _decode(path).splitlines() if line.strip()]
-    rows = [row + [None] * (columns - len(row)) for row in rows]
+    split = [line.split("::", columns - 1) for line in _decode(path).splitlines() if line.strip()]
+    rows = [row + [None] * (columns - len(row)) for row in split]
     return pd.DataFrame(rows, columns=range(columns), dtype=object)
 
 

@@ -68,7 +68,7 @@ def fit_servable(model: Recommender, frames: dict, report: dict, *, neighbours_k
 def servable_artifact(model: Recommender, fingerprint: str, *, neighbours_kept: int = SERVED_NEIGHBOURS
                       ) -> ModelArtifact:
     """The artifact of a model fit on ``model.train`` (``serving``: its parts, lists and factors)."""
-    full = model.train
+    full = model.fitted
     factors, parts, neighbours = serving(model, full, neighbours_kept)
     return ModelArtifact(model=model.name, params=model.params, user_ids=full.user_ids, item_ids=full.item_ids,
                          user_factors=factors.user_factors.copy(), item_factors=factors.item_factors,
@@ -92,9 +92,14 @@ def serving(model: Recommender, full: Interactions, neighbours_kept: int
         if isinstance(part, FactorModel):
             parts.append({"model": part.name, "kind": "factor", "weight": weight})
         else:
+            assert isinstance(part, ItemItemModel)              # the only other servable kind (checked above)
             parts.append({"model": part.name, "kind": "item", "input": part.user_input, "weight": weight})
             neighbours[part.name] = part.neighbour_lists(neighbours_kept)
-    return (factors[0] if factors else create("als").fit(full)), parts, neighbours
+    if not factors:
+        default = create("als").fit(full)
+        assert isinstance(default, FactorModel)                  # MODELS["als"]: ImplicitALS
+        factors = [default]
+    return factors[0], parts, neighbours
 
 
 def heldout_metrics(frames: dict, *, model: str, params: dict | None = None,
@@ -150,7 +155,7 @@ def tune(frames: dict, *, model: str, config: Path | None = None, k: int = 10,
 def mean_metrics(per_fold: list[dict], metric: str) -> dict:
     """The mean of each numeric metric over the folds, and the ranking metric of each fold."""
     numeric = [name for name, value in per_fold[0].items() if isinstance(value, int | float)]
-    out = {name: float(np.mean([fold[name] for fold in per_fold])) for name in numeric}
+    out: dict[str, object] = {name: float(np.mean([fold[name] for fold in per_fold])) for name in numeric}
     if metric in out:
         out[f"{metric}_per_fold"] = [fold[metric] for fold in per_fold]
     return out

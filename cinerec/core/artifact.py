@@ -34,12 +34,12 @@ class ModelArtifact:
     item_ids: np.ndarray
     user_factors: np.ndarray
     item_factors: np.ndarray
-    gram: np.ndarray = None                       # YᵀY, precomputed for fold-in
+    gram: np.ndarray | None = None                # YᵀY, precomputed for fold-in (default: computed)
     metrics: dict = field(default_factory=dict)   # held-out metrics of the same hyper-parameters
     fingerprint: str = ""                         # of the data it was trained on
     split: str = ""                               # id of the held-out split the metrics come from
-    factor_params: dict = None                    # hyper-parameters of the factors (default: params)
-    parts: list = None                            # how it ranks (default: its factors alone)
+    factor_params: dict | None = None             # hyper-parameters of the factors (default: params)
+    parts: list | None = None                     # how it ranks (default: its factors alone)
     neighbours: dict = field(default_factory=dict)  # item-item part -> stored lists (items x items CSR)
 
     def __post_init__(self):
@@ -54,10 +54,12 @@ class ModelArtifact:
     def fold_params(self) -> tuple[float, float, float]:
         """(λ, α, half-life in days) of the factors: what a fold-in solves with (``core.foldin``)."""
         p = self.factor_params
+        assert p is not None                      # __post_init__ set it
         return float(p["regularization"]), float(p["alpha"]), float(p.get("half_life_days", 0.0))
 
     @property
     def factor_only(self) -> bool:
+        assert self.parts is not None             # __post_init__ set it
         return factor_only(self.parts)
 
     def save(self, directory: Path) -> Path:

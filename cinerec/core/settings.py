@@ -79,8 +79,8 @@ class KafkaSettings:
         """librdkafka configuration shared by every producer, consumer and admin client."""
         # librdkafka would also log every failed connection attempt to stderr; failures reach
         # us as exceptions and delivery reports instead, so its own log is kept to critical.
-        config = {"bootstrap.servers": self.bootstrap_servers,
-                  "security.protocol": self.security_protocol, "log_level": 2}
+        config: dict[str, str | int] = {"bootstrap.servers": self.bootstrap_servers,
+                                        "security.protocol": self.security_protocol, "log_level": 2}
         if self.sasl_mechanism:
             config.update({"sasl.mechanism": self.sasl_mechanism,
                            "sasl.username": self.sasl_username,
@@ -312,7 +312,8 @@ def _build(raw: dict[str, Any], *, source: str) -> Settings:
 
 
 def _coerce(section: str, key: str, f: dataclasses.Field, value: Any) -> Any:
-    kind = f.type  # a string: this module uses postponed annotations
+    kind = f.type
+    assert isinstance(kind, str)  # this module uses postponed annotations
     meta = f.metadata
     shown = SECRET_MASK if meta["secret"] else repr(value)
     where = f"{section}.{key}={shown} (env {env_var(section, key)})"

@@ -147,12 +147,12 @@ def constant_server(settings: Settings):
 
 def route_paths(es: Elasticsearch, count: int = 200) -> dict[str, list[str]]:
     """Paths of the benchmarked routes, from the films and users the indices hold."""
-    films = [h["_source"] for h in es.search(index="film_stats", size=count,
-                                             query={"range": {"like_count": {"gte": 1}}},
-                                             sort=[{"rating_count": "desc"}],
-                                             source=["movie_id", "title", "year"])["hits"]["hits"]]
-    users = [h["_source"]["user_id"] for h in es.search(index="users", size=count, source=["user_id"],
-                                                         query={"exists": {"field": "vector"}})["hits"]["hits"]]
+    films = [h["_source"] for h in es.search(
+        index="film_stats", size=count, query={"range": {"like_count": {"gte": 1}}}, sort=[{"rating_count": "desc"}],
+        source=["movie_id", "title", "year"])["hits"]["hits"]]  # type: ignore[arg-type]  # stub omits field lists
+    users = [h["_source"]["user_id"] for h in es.search(
+        index="users", size=count, query={"exists": {"field": "vector"}},
+        source=["user_id"])["hits"]["hits"]]  # type: ignore[arg-type]  # stub omits field lists
     if not films or not users:
         raise LookupError("the films/users indices are empty: run `cinerec index` first")
     titles = [f"{f['title']} ({f['year']})" if f.get("year") else f["title"] for f in films]
@@ -211,9 +211,17 @@ def parse_wrk(output: str) -> dict:
     requests = re.search(r"(\d+) requests in", output)
     non_2xx = re.search(r"Non-2xx or 3xx responses: (\d+)", output)
     socket = re.search(r"Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)", output)
-    return {"requests_per_s": float(re.search(r"Requests/sec:\s+([\d.]+)", output)[1]),
+    return {"requests_per_s": float(_group(r"Requests/sec:\s+([\d.]+)", output)),
             "requests": int(requests[1]) if requests else 0, **percentiles,
             "errors": (int(non_2xx[1]) if non_2xx else 0) + (sum(map(int, socket.groups())) if socket else 0)}
+
+
+def _group(pattern: str, text: str) -> str:
+    """The first group of ``pattern``'s first match in ``text``; ValueError when it does not match."""
+    found = re.search(pattern, text)
+    if found is None:
+        raise ValueError(f"no {pattern!r} in {text[:200]!r}")
+    return found[1]
 
 
 def bench_routes(base_url: str, routes: dict[str, list[str]], *, duration_s: float, connections: int,
@@ -252,6 +260,8 @@ def open_loop(base_url: str, paths: list[str], *, duration_s: float, rps: float,
     """Sends ``rps`` requests per second (open loop, round robin over ``paths``) for ``duration_s``;
     latency is measured from each request's scheduled time, so queueing counts against the server."""
     url = urllib.parse.urlsplit(base_url)
+    host, port = url.hostname, url.port
+    assert host is not None, f"not an http://host:port URL: {base_url}"
     total = int(duration_s * rps)
     latencies: list[float] = []
     errors: dict[str, int] = {}
@@ -260,7 +270,7 @@ def open_loop(base_url: str, paths: list[str], *, duration_s: float, rps: float,
     next_index = iter(range(total))
 
     def worker() -> None:
-        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        connection = http.client.HTTPConnection(host, port, timeout=10)
         while True:
             with lock:
                 i = next(next_index, None)
@@ -270,6 +280,7 @@ def open_loop(base_url: str, paths: list[str], *, duration_s: float, rps: float,
             delay = due - time.perf_counter()
             if delay > 0:
                 time.sleep(delay)
+            status: int | str
             for _attempt in (1, 2):  # a kept-alive connection the server closed is retried once, fresh
                 try:
                     connection.request("GET", paths[i % len(paths)])
@@ -279,7 +290,7 @@ def open_loop(base_url: str, paths: list[str], *, duration_s: float, rps: float,
                     break
                 except (OSError, http.client.HTTPException) as err:
                     connection.close()
-                    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+                    connection = http.client.HTTPConnection(host, port, timeout=10)
                     status = type(err).__name__
                     if not isinstance(err, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
                         break
@@ -461,7 +472,7 @@ def one_person(base: str, picks: int, timeout_s: float) -> float | None:
         with browser.open(f"{base}{path}", data=data, timeout=30) as response:
             return response.read().decode()
 
-    token = lambda html: re.search(r'name="csrf-token" content="([^"]+)"', html)[1]  # noqa: E731
+    token = lambda html: _group(r'name="csrf-token" content="([^"]+)"', html)  # noqa: E731
     signup = page("/signup")
     start = page("/signup", {"email": f"bench-{uuid.uuid4().hex[:12]}@example.org", "password": "bench password",
                              "csrf_token": token(signup), **{f"consent_{p}": "yes" for p in PURPOSES}})

@@ -69,6 +69,8 @@ def finish(settings: Settings, action: str, decision: dict) -> dict:
 
     es, registry = _es(settings), Registry(settings)
     doc = canary.current(es)
+    if doc is None:
+        raise LookupError("no canary ever ran: `cinerec canary start --fraction 0.1`")
     version = doc["version"]
     registry.client.set_model_version_tag(registry.name, version, "canary", json.dumps(
         {"action": action, **decision, "fraction": doc["fraction"], "started_ms": doc["started_ms"]}))

@@ -79,6 +79,7 @@ def run(settings: Settings, *, duration_s: float | None = None, rate: float = DE
 
     def start(role: str, child: subprocess.Popen) -> None:
         children[role] = child
+        assert isinstance(child.args, list)            # every child is started from an argv list
         record(child.pid, child.args, pids / f"{role}.pid")
     # Writes need a key: a demo without one configured makes one for this run (the API child inherits it).
     api_key = next(iter(settings.api.keys()), None) or secrets.token_urlsafe(16)
@@ -276,9 +277,10 @@ def _run(pids: Path | None, *args: str, check: bool = True) -> None:
     reaches it) and, for the demo, in ``pids/step.pid`` (a training the demo's SIGKILL left behind is
     stopped by the next demo, not run twice)."""
     print(f"cinerec: running `cinerec {' '.join(args)}`", file=sys.stderr, flush=True)
-    with subprocess.Popen([sys.executable, "-m", "cinerec.cli.main", *args]) as step:
+    command = [sys.executable, "-m", "cinerec.cli.main", *args]
+    with subprocess.Popen(command) as step:
         if pids is not None:
-            record(step.pid, step.args, pids / "step.pid")
+            record(step.pid, command, pids / "step.pid")
         try:
             step.wait()
         except BaseException:                          # Ctrl-C or SIGTERM: the step ends too

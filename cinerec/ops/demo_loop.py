@@ -21,6 +21,7 @@ import json
 import sys
 import time
 from collections.abc import Callable
+from typing import TypedDict
 
 from cinerec.core.settings import Settings
 
@@ -38,6 +39,14 @@ RECOVERED = 0.9          # the loop recovers when the CTR after the decision is 
 # --history-seconds`); a minute's half-life makes a vector follow its user's last few minutes.
 HALF_LIFE_S = 60
 NEW_DATA_CHECK_S = 60    # the new_data sensor's interval in the loop (300 s by default)
+
+Counters = dict[str, dict[str, float]]   # {variant: {impressions, clicks}}
+
+
+class _Minute(TypedDict):   # the minute-by-minute CTR after the drift: when it began, its counters, its number
+    at: float
+    counters: Counters | None
+    n: int
 
 
 class Timeline:
@@ -89,18 +98,18 @@ def run(settings: Settings, restart_people: Callable[[float], None], healthy: Ca
     timeline.say(f"drift: the tastes of {DRIFT:.0%} of the users turn upside down", champion_ctr=baseline)
     drifted_s = time.time()
     restart_people(DRIFT)
-    figures = {"baseline_ctr": baseline}
+    figures: dict[str, object] = {"baseline_ctr": baseline}
     marks = [("baseline", start), ("drift", drift_at)]       # the phases: each runs to the next mark
 
-    def mark(name: str) -> dict:
+    def mark(name: str) -> Counters | None:
         marks.append((name, _counters()))
         return marks[-1][1]
 
     def done(**more) -> dict:
         mark("end")
-        figures["ctr_by_phase"] = {name: _ctr(at, marks[i + 1][1], "champion") for i, (name, at) in
-                                   enumerate(marks[:-1])}
-        timeline.say("champion's CTR per phase", **figures["ctr_by_phase"])
+        by_phase = {name: _ctr(at, marks[i + 1][1], "champion") for i, (name, at) in enumerate(marks[:-1])}
+        figures["ctr_by_phase"] = by_phase
+        timeline.say("champion's CTR per phase", **by_phase)
         after = more.get("after_ctr")
         verdict = (after / baseline if after is not None and baseline else None)
         timeline.say(f"recovery: {'yes' if verdict is not None and verdict >= RECOVERED else 'no'} — the CTR after "
@@ -110,7 +119,7 @@ def run(settings: Settings, restart_people: Callable[[float], None], healthy: Ca
 
     # Whatever comes first asks the scheduler for a retraining: the alert's webhook, or the new_data
     # sensor once the streamed ratings match the world's. Meanwhile: the champion's CTR minute by minute.
-    minute = {"at": time.monotonic(), "counters": drift_at, "n": 0}
+    minute: _Minute = {"at": time.monotonic(), "counters": drift_at, "n": 0}
     alerted: list[dict] = []
 
     def retraining_asked() -> dict | None:
@@ -119,7 +128,7 @@ def run(settings: Settings, restart_people: Callable[[float], None], healthy: Ca
             minute["n"] += 1
             timeline.say(f"minute {minute['n']} after the drift",
                          champion_ctr=_ctr(minute["counters"], now, "champion"))
-            minute.update(at=time.monotonic(), counters=now)
+            minute["at"], minute["counters"] = time.monotonic(), now
         if not alerted:
             alert = next((a for a in monitoring.firing_alerts() if a["labels"].get("action") == "retrain"), None)
             if alert is not None:
@@ -171,12 +180,12 @@ def run(settings: Settings, restart_people: Callable[[float], None], healthy: Ca
                 drifted_ctr=figures["drifted_ctr"])
 
 
-def _counters() -> dict[str, dict[str, float]] | None:
+def _counters() -> Counters | None:
     """{variant: {impressions, clicks}} from `cinerec online`'s /metrics; None when it does not answer."""
     samples = monitoring.counter_samples(f"http://127.0.0.1:{monitoring.ONLINE_PORT}/metrics")
     if samples is None:
         return None
-    out: dict[str, dict[str, float]] = {}
+    out: Counters = {}
     for name in ("impressions", "clicks"):
         for sample, labels, value in samples:
             if sample == f"cinerec_online_{name}_total":
@@ -184,7 +193,10 @@ def _counters() -> dict[str, dict[str, float]] | None:
     return out
 
 
-def _ctr(before: dict, after: dict, variant: str) -> float | None:
+def _ctr(before: Counters | None, after: Counters | None, variant: str) -> float | None:
+    """None when nothing was shown, or when /metrics did not answer at either end."""
+    if before is None or after is None:
+        return None
     shown = after.get(variant, {}).get("impressions", 0) - before.get(variant, {}).get("impressions", 0)
     clicked = after.get(variant, {}).get("clicks", 0) - before.get(variant, {}).get("clicks", 0)
     return round(clicked / shown, 4) if shown else None

@@ -20,6 +20,7 @@ import numpy as np
 
 from cinerec.batch.interactions import Interactions
 from cinerec.batch.recommenders import create
+from cinerec.batch.recommenders.als import ImplicitALS
 from cinerec.core.settings import Settings
 from cinerec.simulator.closed_loop import CLICK_MIDPOINT, expected_ratings, position_bias
 from cinerec.simulator.world import EPOCH_MS, HISTORY_SPAN_MS, Tastes, generate, pick_films
@@ -40,16 +41,19 @@ def drift_recovery(settings: Settings, *, half_lives_s: list[float], users: int 
     per_minute = max(1, round(feed_rate * 60 / sim.users))        # one user's share of the feed
     now_ms = int(ratings["ts"].max())
     sample = np.random.default_rng(seed).choice(len(tastes.user_id), min(users, len(tastes.user_id)), replace=False)
+    half_lives: dict[str, dict] = {}
     report = {"world": {"users": sim.users, "ratings": len(ratings), "history_s": round(history_s)},
               "sampled_users": len(sample), "drift": drift, "ratings_per_minute": per_minute, "rank": rank,
-              "half_lives": {}}
+              "half_lives": half_lives}
     for half_life in half_lives_s:
         started = time.perf_counter()
         model = create("als", {"rank": rank, "iterations": 8, "trainer": "numpy",
                                "half_life_days": half_life / 86_400})
+        assert isinstance(model, ImplicitALS)                     # what create("als") makes
         model.fit(Interactions.build(ratings, tastes.user_id, tastes.movie_id))
         fold, rng = model.fold_in(), np.random.default_rng(seed)
-        before, after = [], [[] for _ in range(minutes)]
+        before: list[float] = []
+        after: list[list[float]] = [[] for _ in range(minutes)]
         drifted = tastes.drifted(drift, seed)
         for u in sample:
             own = ratings[ratings["user_id"] == tastes.user_id[u]]
@@ -63,7 +67,7 @@ def drift_recovery(settings: Settings, *, half_lives_s: list[float], users: int 
                 _stream(drifted, u, per_minute, start, start + 60_000, films, values, times, rng)
                 after[minute].append(_ctr(drifted, u, model.item_factors @ fold.user_vector(
                     np.array(films), np.array(values), np.array(times)), films))
-        report["half_lives"][f"{half_life:g}s" if half_life else "off"] = {
+        half_lives[f"{half_life:g}s" if half_life else "off"] = {
             "ctr_before": round(float(np.mean(before)), 4),
             "ctr_minutes_after": [round(float(np.mean(m)), 4) for m in after],
             "seconds": round(time.perf_counter() - started, 1)}

@@ -126,6 +126,8 @@ def secret_file(path: Path, value: str) -> Path:
 
 def start(settings: Settings, api_key: str, *, speedup: int = 1) -> list[subprocess.Popen]:
     """Prometheus and Alertmanager as child processes (logs in <data_dir>/logs)."""
+    if PROMETHEUS is None or ALERTMANAGER is None:
+        raise RuntimeError(f"cannot start monitoring: {missing()}")
     out = Path(settings.services.data_dir) / "monitoring"
     for store in ("tsdb", "alertmanager"):     # a fresh history: Prometheus would restore old alerts' state
         shutil.rmtree(out / store, ignore_errors=True)

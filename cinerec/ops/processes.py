@@ -22,6 +22,7 @@ import os
 import signal
 import subprocess
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 ROLES = {"kafka": ("kafka.Kafka",), "elasticsearch": ("org.elasticsearch.bootstrap.Elasticsearch",),
@@ -63,7 +64,7 @@ class Usage:
     """CPU seconds per role since the first sample, and the peak resident memory per role (the sum
     over its processes at a sample). A process that appears later counts from its first sample."""
 
-    def __init__(self):
+    def __init__(self) -> None:
         self.first: dict[int, float] = {}
         self.last: dict[int, tuple[str, float]] = {}
         self.peak_rss: dict[str, int] = {}
@@ -105,7 +106,7 @@ def stop_child(child: subprocess.Popen, grace_s: float = 30.0) -> None:
     child.wait()
 
 
-def record(pid: int, command: list[str], pid_file: Path) -> None:
+def record(pid: int, command: Sequence[object], pid_file: Path) -> None:
     """``pid`` and the command line it runs, in ``pid_file``: after its parent is killed with SIGKILL
     the next run finds it there, and tells it from a process that got the pid since (``running``)."""
     pid_file.parent.mkdir(parents=True, exist_ok=True)

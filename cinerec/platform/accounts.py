@@ -165,7 +165,7 @@ class Accounts:
     def set_consents(self, account_id: int, consents: dict[str, bool]) -> Person:
         """Records each purpose whose choice changed; returns the account as it now is."""
         with Session(self.engine) as session:
-            account = session.get(Account, account_id)
+            account = session.get_one(Account, account_id)          # NoResultFound: no such account
             _consent(account, consents)
             session.commit()
             return _person(account)
@@ -184,7 +184,7 @@ class Accounts:
     def export(self, account_id: int) -> dict:
         """Everything the database holds about the account (not the password hash itself)."""
         with Session(self.engine) as session:
-            a = session.get(Account, account_id)
+            a = session.get_one(Account, account_id)                # NoResultFound: no such account
             return {"account": {"email": a.email, "user_id": a.user_id, "created_ms": a.created_ms,
                                 "password": "stored as a scrypt hash"},
                     "consents": [{"purpose": c.purpose, "granted": c.granted, "version": c.version, "ts": c.ts}
@@ -236,6 +236,7 @@ def _now() -> int:
 
 
 def _person(account: Account) -> Person:
+    assert account.user_id is not None, "sign_up gives every account its user id before it commits"
     return Person(account.id, account.email, account.user_id,
                   tuple((r.movie_id, r.rating, r.ts) for r in account.ratings),
                   tuple({c.purpose: c.granted for c in account.consents}.items()))

@@ -34,7 +34,7 @@ def cluster_health(settings: ElasticsearchSettings, client: Elasticsearch | None
     Pass the caller's ``client`` to reuse its connection pool (the API's /health does)."""
     try:
         client = client or connect(settings)
-        health = client.cluster.health(request_timeout=settings.request_timeout_s)
+        health = client.options(request_timeout=settings.request_timeout_s).cluster.health()
         # GET / (client.info) is not served by the integ-test distribution: ask the node itself.
         nodes = client.nodes.info(node_id="_local", metric="_none", filter_path="nodes.*.version")["nodes"]
         version = next(iter(nodes.values()))["version"]

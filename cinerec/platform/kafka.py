@@ -52,11 +52,11 @@ def kafka_health(kafka: KafkaSettings, timeout_s: float = 3.0) -> dict:
         _create(kafka, {kafka.health_topic: 1}, replication=kafka.replication_factor)
         token = uuid.uuid4().hex.encode()
         producer = new_producer(kafka, {"message.timeout.ms": int(timeout_s * 1000)})
-        offsets: list[int] = []
+        offsets: list[int | None] = []
         producer.produce(kafka.health_topic, value=token, partition=0,
                          on_delivery=lambda err, msg: offsets.append(-1 if err else msg.offset()))
         producer.flush(timeout_s)
-        if not offsets or offsets[0] < 0:
+        if not offsets or offsets[0] is None or offsets[0] < 0:
             return {"healthy": False, "error": "produce was not acknowledged"}
         consumer = new_consumer(kafka, "cinerec-health", {"enable.auto.commit": False})
         try:
@@ -167,11 +167,14 @@ def read_topic(kafka: KafkaSettings, topic: str, timeout_s: float = 10.0) -> lis
                 raise TimeoutError(f"{topic}: no message within {timeout_s}s with "
                                    f"partitions {sorted(remaining)} unfinished")
             for message in batch:
-                if message.error():
-                    raise RuntimeError(f"{topic}: {message.error().str()}")
+                error = message.error()
+                if error:
+                    raise RuntimeError(f"{topic}: {error.str()}")
                 messages.append(message)
-                if message.offset() >= ends[message.partition()] - 1:
-                    remaining.discard(message.partition())
+                partition, offset = message.partition(), message.offset()
+                assert partition is not None and offset is not None      # a consumed message has both
+                if offset >= ends[partition] - 1:
+                    remaining.discard(partition)
         return messages
     finally:
         consumer.close()

@@ -5,9 +5,10 @@ from __future__ import annotations
 import os
 import sys
 import tempfile
+from collections.abc import Sequence
 
 
-def spark_session(app: str = "cinerec", master: str = "local[2]", jars: list[str] = ()):
+def spark_session(app: str = "cinerec", master: str = "local[2]", jars: Sequence[str] = ()):
     """``jars``: extra jars on ``spark.jars`` (the streaming job's Kafka connector). The first
     caller in a process creates the session; later callers get it as it is."""
     from pyspark.sql import SparkSession

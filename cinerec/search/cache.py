@@ -117,7 +117,9 @@ class ServedFilms:
         self._checked_at = -float("inf")
         self._lock = threading.Lock()
         self._read: dict[str, float] = {}          # film -> when its statistics were last asked for
-        self._refresher = None if refresh_ahead and api.stats_ttl_s and api.cache_entries else False
+        # the statistics' refresh-ahead thread: None until a read starts it, False when there is none
+        self._refresher: threading.Thread | bool | None = (
+            None if refresh_ahead and api.stats_ttl_s and api.cache_entries else False)
 
     # -- the served version ------------------------------------------------------------------
 
@@ -139,6 +141,7 @@ class ServedFilms:
                                                         name="catalogue", daemon=True)
                         self._loader.start()
                     self._checked_at = self.clock()
+        assert self._catalogue is not None           # served above; never unset
         return self._catalogue
 
     def reload(self) -> Catalogue:
@@ -146,6 +149,7 @@ class ServedFilms:
         with self._lock:
             self._serve(Catalogue.load(self.es, min(self.es.indices.get_alias(name=queries.FILMS))))
             self._checked_at = self.clock()
+        assert self._catalogue is not None           # served above; never unset
         return self._catalogue
 
     def settled(self, timeout_s: float = 60.0) -> Catalogue:

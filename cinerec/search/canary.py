@@ -32,4 +32,6 @@ def start(es, *, version: str, champion_version: str, fraction: float) -> dict:
 
 def update(es, **fields) -> dict:
     es.update(index=INDEX, id=DOC, doc=fields, refresh=True)
-    return current(es)
+    doc = current(es)
+    assert doc is not None          # es.update raised NotFoundError if there was none
+    return doc

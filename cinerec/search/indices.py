@@ -101,8 +101,8 @@ def swap_alias(es: Elasticsearch, alias: str, index: str) -> None:
 def versions(es: Elasticsearch, alias: str) -> list[str]:
     """Existing ``<alias>-v<n>`` indices, oldest first."""
     pattern = re.compile(rf"^{re.escape(alias)}-v(\d+)$")
-    names = [n for n in es.indices.get(index=f"{alias}-v*", expand_wildcards="open") if pattern.match(n)]
-    return sorted(names, key=lambda n: int(pattern.match(n).group(1)))
+    found = [m for m in map(pattern.match, es.indices.get(index=f"{alias}-v*", expand_wildcards="open")) if m]
+    return [m.string for m in sorted(found, key=lambda m: int(m.group(1)))]
 
 
 def prune(es: Elasticsearch, alias: str, keep: int) -> list[str]:

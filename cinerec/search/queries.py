@@ -47,8 +47,8 @@ def title_hits(es: Elasticsearch, text: str, *, size: int = 10, fuzzy: bool = Tr
         should.append({"match": {"title_search": {"query": folded, "fuzziness": "AUTO", "prefix_length": 1}}})
     query = {"bool": {"should": should, "minimum_should_match": 1,
                       "filter": [{"term": {"year": year}}] if year else []}}
-    return [_film(h) for h in _hits(es.search(index=index, query=query, size=size, source=CATALOGUE,
-                                             filter_path=HITS))]
+    return [_film(h) for h in _hits(es.search(index=index, query=query, size=size, filter_path=HITS,
+                                             source=CATALOGUE))]  # type: ignore[arg-type]  # stub omits field lists
 
 
 def rank_titles(films: list[dict]) -> list[dict]:
@@ -62,8 +62,8 @@ def exact_title(es: Elasticsearch, text: str) -> dict | None:
     title requests."""
     title, year = parse_title(text)
     filters = [{"term": {"title": title}}] + ([{"term": {"year": year}}] if year else [])
-    hits = es.search(index=FILM_STATS, query={"bool": {"filter": filters}}, size=1, source=SOURCE,
-                     sort=[{"rating_count": "desc"}])["hits"]["hits"]
+    hits = es.search(index=FILM_STATS, query={"bool": {"filter": filters}}, size=1, sort=[{"rating_count": "desc"}],
+                     source=SOURCE)["hits"]["hits"]  # type: ignore[arg-type]  # stub omits field lists
     return _film(hits[0]) if hits else None
 
 
@@ -150,8 +150,9 @@ def popular(es: Elasticsearch, *, size: int = 10, genres: list[str] | None = Non
     """Fallback for unknown users and cold films: best Bayesian average among films with ratings."""
     query = {"bool": {"filter": [{"range": {"rating_count": {"gte": 1}}}, *_filters(genres, years)],
                       "must_not": [{"ids": {"values": list(exclude or [])}}]}}
-    hits = es.search(index=FILM_STATS, query=query, size=size, source=SOURCE,
-                     sort=[{"bayesian_avg": "desc"}, {"rating_count": "desc"}])["hits"]["hits"]
+    hits = es.search(index=FILM_STATS, query=query, size=size,
+                     sort=[{"bayesian_avg": "desc"}, {"rating_count": "desc"}],
+                     source=SOURCE)["hits"]["hits"]  # type: ignore[arg-type]  # stub omits field lists
     return [{**_film(h), "reason": "popular with everyone"} for h in hits]
 
 
@@ -176,8 +177,8 @@ def proposals(es: Elasticsearch, *, size: int = 12, per_genre: int = 2) -> list[
 def trending(es: Elasticsearch, *, size: int = 10, genres: list[str] | None = None) -> list[dict]:
     """Films rated most in the streaming job's trending window (``streaming.trending_window_s``)."""
     query = {"bool": {"filter": [{"range": {"trending": {"gt": 0}}}, *_filters(genres, (None, None))]}}
-    hits = es.search(index=FILM_STATS, query=query, size=size, source=SOURCE + ["trending"],
-                     sort=[{"trending": "desc"}, {"rating_count": "desc"}])["hits"]["hits"]
+    hits = es.search(index=FILM_STATS, query=query, size=size, sort=[{"trending": "desc"}, {"rating_count": "desc"}],
+                     source=SOURCE + ["trending"])["hits"]["hits"]  # type: ignore[arg-type]  # stub omits field lists
     return [{**_film(h), "reason": f"rated {int(h['_source']['trending'])} times lately"} for h in hits]
 
 
@@ -190,7 +191,8 @@ def knn_hits(es: Elasticsearch, vector: list[float], size: int, *, exclude: list
            "num_candidates": max(100, size * 10),
            "filter": {"bool": {"must_not": [{"ids": {"values": list(exclude)}}],
                                "filter": _filters(genres, years)}}}
-    return [_film(h) for h in _hits(es.search(index=index, knn=knn, size=size, source=CATALOGUE, filter_path=HITS))]
+    return [_film(h) for h in _hits(es.search(index=index, knn=knn, size=size, filter_path=HITS,
+                                             source=CATALOGUE))]  # type: ignore[arg-type]  # stub omits field lists
 
 
 def _hits(response) -> list[dict]:
@@ -199,7 +201,7 @@ def _hits(response) -> list[dict]:
 
 
 def _filters(genres: list[str] | None, years) -> list[dict]:
-    out = []
+    out: list[dict] = []
     if genres:
         out.append({"terms": {"genres": list(genres)}})
     low, high = years
@@ -226,7 +228,8 @@ def model_health(es: Elasticsearch) -> dict:
     try:
         if not es.indices.exists_alias(name=FILMS):
             return {"healthy": False, "error": "no films index: run `cinerec index`"}
-        hit = es.search(index=FILMS, size=1, source=["model_version"])["hits"]["hits"]
+        hit = es.search(index=FILMS, size=1,
+                        source=["model_version"])["hits"]["hits"]  # type: ignore[arg-type]  # stub omits field lists
         return {"healthy": bool(hit), "version": hit[0]["_source"].get("model_version") if hit else None}
     except Exception as err:  # noqa: BLE001 - reported, not raised: this is the health check
         return {"healthy": False, "error": str(err)[:200]}

@@ -34,7 +34,7 @@ class ServedModel:
     vectors: np.ndarray                             # Y: one row per film
     lists: dict[str, sp.csr_matrix] = field(default_factory=dict)   # item-item part -> rows x rows
     genres: list[frozenset] = field(default_factory=list)
-    years: np.ndarray = None
+    years: np.ndarray | None = None                 # each film's year, NaN when unknown (from_documents sets it)
     titles: list[str] = field(default_factory=list)
 
     def __post_init__(self):
@@ -105,10 +105,12 @@ class ServedModel:
             wanted = set(genres)
             scores[[r for r, g in enumerate(self.genres) if not g & wanted]] = -np.inf
         low, high = years
-        if low is not None:
-            scores[~(self.years >= low)] = -np.inf
-        if high is not None:
-            scores[~(self.years <= high)] = -np.inf
+        if low is not None or high is not None:
+            assert self.years is not None, "from_documents gives every model its films' years"
+            if low is not None:
+                scores[~(self.years >= low)] = -np.inf
+            if high is not None:
+                scores[~(self.years <= high)] = -np.inf
         size = min(size, int(np.isfinite(scores).sum()))
         if size <= 0:
             return []

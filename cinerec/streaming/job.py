@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pandas as pd
 from pyspark.errors import StreamingQueryException
@@ -29,6 +30,9 @@ from .processor import RatingProcessor
 from .source import rating_stream
 from .state import OUTPUT_SCHEMA
 from .stateful import INITIAL_SCHEMA, INPUT_SCHEMA, RatingState, has_state, initial_rows, keyed_rows
+
+if TYPE_CHECKING:
+    from pyspark.sql.streaming import StreamingQuery
 
 ROCKSDB = "org.apache.spark.sql.execution.streaming.state.RocksDBStateStoreProvider"
 
@@ -81,7 +85,7 @@ def start(spark, settings: Settings, processor: RatingProcessor, *, catalog: set
     return writer.start()
 
 
-def supervise(start_query: Callable[[], object], stop: threading.Event, *, duration_s: float | None = None,
+def supervise(start_query: Callable[[], StreamingQuery], stop: threading.Event, *, duration_s: float | None = None,
               before_stop: Callable[[], None] = lambda: None, on_progress: Callable[[dict], None] = lambda p: None,
               max_failures: int = 20, first_delay_s: float = 1.0, max_delay_s: float = 30.0,
               stall_s: float = 300.0, driver_busy: Callable[[], bool] = lambda: False,
@@ -111,7 +115,7 @@ def supervise(start_query: Callable[[], object], stop: threading.Event, *, durat
         trigger_since, stalled = None, None
         while query.isActive and not stop.is_set() and (deadline is None or time.monotonic() < deadline):
             try:
-                query.awaitTermination(0.2)
+                query.awaitTermination(0.2)  # type: ignore[arg-type]  # pyspark annotates int; takes float seconds
             except StreamingQueryException:
                 break                                    # failed: handled below, from query.exception()
             progress = query.lastProgress

@@ -82,6 +82,8 @@ def _epoch_ms(stamp: str | None) -> int | None:
     """Spark's progress timestamp ('2026-12-06T08:01:02.345Z') in epoch milliseconds."""
     from datetime import datetime
 
+    if stamp is None:
+        return None
     try:
         return int(datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp() * 1000)
     except (AttributeError, ValueError):

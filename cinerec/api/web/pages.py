@@ -188,6 +188,7 @@ def rate():
 def _rate(ratings: list[tuple[int, float]]):
     """Publishes the person's ratings (the path POST /ratings uses) and records them."""
     me = person()
+    assert me is not None, "only the signed_in views rate"
     events = publish_ratings([{"user_id": me.user_id, "movie_id": m, "rating": r} for m, r in ratings])
     accounts().add_ratings(me.account_id, [(e.movie_id, e.rating, e.ts, e.event_id) for e in events])
     return events

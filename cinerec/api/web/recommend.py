@@ -24,9 +24,9 @@ def for_person(person: Person, k: int) -> dict:
     if not person.ratings:
         return {"status": "no_picks", "results": []}
     if not person.consents_to("personalisation"):
-        rated = sorted({str(m) for m, _, _ in person.ratings})
+        exclude = sorted({str(m) for m, _, _ in person.ratings})
         return {"status": "non_personal", "results": [{**f, "reason": "popular with everyone"} for f in
-                                                      queries.popular(es, size=k, exclude=rated)]}
+                                                      queries.popular(es, size=k, exclude=exclude)]}
     user = queries.get_user(es, person.user_id)
     rated = {str(m) for m, _, _ in person.ratings}
     if user and user.get("last_ts") is not None and user["last_ts"] >= person.last_rating_ts:
@@ -38,7 +38,8 @@ def for_person(person: Person, k: int) -> dict:
 
 def _co_liked(liked: list[int], rated: set[str], k: int) -> list[dict]:
     """Round robin over the "also watched" lists of the liked films, skipping what they rated."""
-    es, chosen, seen, liked = clients().es, [], set(rated), liked[:10]
+    es, seen, liked = clients().es, set(rated), liked[:10]
+    chosen: list[dict] = []
     titles = {d["_id"]: d["_source"]["title"] for d in es.mget(index=queries.FILMS, ids=[str(m) for m in liked],
                                                                source=["title"])["docs"] if d.get("found")}
     lists = [[{**e, "reason": f"people who liked {titles.get(str(m), m)} also liked this"}

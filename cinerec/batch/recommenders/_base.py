@@ -18,9 +18,16 @@ class Recommender(ABC):
     name = "base"
     predicts_ratings = False   # True when ``predict`` estimates ratings (RMSE/MAE apply)
 
-    def __init__(self, **params):
+    def __init__(self, **params) -> None:
         self.params = params
         self.train: Interactions | None = None
+
+    @property
+    def fitted(self) -> Interactions:
+        """``train``, for what needs a fit model."""
+        if self.train is None:
+            raise RuntimeError(f"{self.name} is not fit: call fit() first")
+        return self.train
 
     def fit(self, train: Interactions) -> Recommender:
         self.train = train
@@ -50,7 +57,7 @@ class Recommender(ABC):
             rows = users[start:start + batch]
             scores = np.asarray(self.score(rows), dtype=np.float64)
             if exclude_seen:
-                seen = self.train.matrix[rows]
+                seen = self.fitted.matrix[rows]
                 scores[seen.nonzero()] = -np.inf
             top = np.argpartition(-scores, k, axis=1)[:, :k]
             order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1, kind="stable")
@@ -80,7 +87,7 @@ class ItemItemModel(Recommender):
 
     def inputs(self, users: np.ndarray) -> sp.csr_matrix:
         """in_u of each user (rows of the training matrix)."""
-        ratings = self.train.matrix[users].tocsr().astype(np.float64)
+        ratings = self.fitted.matrix[users].tocsr().astype(np.float64)
         out = ratings.copy()
         for row in range(out.shape[0]):
             lo, hi = out.indptr[row], out.indptr[row + 1]
@@ -89,7 +96,7 @@ class ItemItemModel(Recommender):
 
     def neighbour_lists(self, size: int, block: int = 1024) -> sp.csr_matrix:
         """W with only each row's ``size`` largest |w| kept (ties: the lower column)."""
-        n = self.train.matrix.shape[1]
+        n = self.fitted.matrix.shape[1]
         keep = min(size, n)
         rows, cols, values = [], [], []
         for start in range(0, n, block):

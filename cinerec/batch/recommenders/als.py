@@ -160,7 +160,7 @@ def _spark_als(matrix: sp.spmatrix, *, rank: int, reg: float, alpha: float, iter
                seed: int, implicit: bool) -> tuple[np.ndarray, np.ndarray]:
     from pyspark.ml.recommendation import ALS
 
-    from ..spark import spark_session
+    from cinerec.platform.spark import spark_session
 
     spark = spark_session()
     coo = matrix.tocoo()

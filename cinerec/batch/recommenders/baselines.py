@@ -52,7 +52,7 @@ class ItemKNN(ItemItemModel):
         self.similarity = _top_k_columns(sim, neighbours)
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        return (self.train.binary[users] @ self.similarity).toarray()
+        return (self.fitted.binary[users] @ self.similarity).toarray()
 
     def weight_rows(self, rows: np.ndarray) -> np.ndarray:
         return self.similarity[rows].toarray()
@@ -90,7 +90,7 @@ class RP3Beta(ItemItemModel):
         self.weights = _top_k_columns(walk.T, int(self.params.get("neighbours", 200))).T.tocsr()
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        return (self.train.binary[users] @ self.weights).toarray()
+        return (self.fitted.binary[users] @ self.weights).toarray()
 
     def weight_rows(self, rows: np.ndarray) -> np.ndarray:
         return self.weights[rows].toarray()

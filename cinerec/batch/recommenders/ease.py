@@ -38,7 +38,7 @@ class EASE(ItemItemModel):
         return x.T @ x
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        return self.train.binary[users] @ self.weights
+        return self.fitted.binary[users] @ self.weights
 
     def weight_rows(self, rows: np.ndarray) -> np.ndarray:
         return self.weights[rows]

@@ -33,4 +33,6 @@ class Hybrid(Recommender):
         return self
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        return sum(weight * standardised(model.score(users)) for weight, model in self.parts)
+        total = sum(weight * standardised(model.score(users)) for weight, model in self.parts)
+        assert isinstance(total, np.ndarray), "a hybrid without parts has no scores"
+        return total

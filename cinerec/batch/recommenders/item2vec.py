@@ -58,7 +58,7 @@ class Item2Vec(ItemItemModel):
         return self.weights[rows].toarray()
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        return (self.train.binary[users] @ self.weights).toarray()
+        return (self.fitted.binary[users] @ self.weights).toarray()
 
 
 def item_vectors(histories: list[np.ndarray], n_items: int, *, dim: int, window: int, negative: int,

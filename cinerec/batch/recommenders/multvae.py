@@ -39,7 +39,7 @@ class MultVAE(Recommender):
             seed=int(p.get("seed", 42)))
 
     def score(self, users: np.ndarray) -> np.ndarray:
-        return decode_mean(self.weights, self.train.binary[users])
+        return decode_mean(self.weights, self.fitted.binary[users])
 
     def refold(self, train: Interactions) -> MultVAE:
         """The encoder reads each user's ratings when scoring: new ratings need no fit."""

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import time
 from concurrent.futures import ThreadPoolExecutor
+from typing import Any
 
 from cinerec.core.errors import ServiceError
 from cinerec.core.settings import Settings
@@ -57,10 +58,10 @@ def down(settings: Settings) -> dict:
 
 
 def status(settings: Settings) -> dict:
-    report = {"mode": settings.services.mode,
-              "kafka": {"endpoint": settings.kafka.bootstrap_servers, **kafka_health(settings.kafka)},
-              "elasticsearch": {"endpoint": settings.elasticsearch.url,
-                                **cluster_health(settings.elasticsearch)}}
+    report: dict[str, Any] = {"mode": settings.services.mode,
+                              "kafka": {"endpoint": settings.kafka.bootstrap_servers, **kafka_health(settings.kafka)},
+                              "elasticsearch": {"endpoint": settings.elasticsearch.url,
+                                                **cluster_health(settings.elasticsearch)}}
     if settings.services.mode == "embedded":
         for name, pid_file in (("kafka", engines.kafka_dir(settings) / "kafka.pid"),
                                ("elasticsearch", engines.elasticsearch_dir(settings) / "elasticsearch.pid")):

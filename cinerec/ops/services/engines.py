@@ -92,7 +92,7 @@ def check_endpoints(settings: Settings) -> tuple[tuple[str, int], tuple[str, int
     host, _, port = settings.kafka.bootstrap_servers.strip().rpartition(":")
     es = urlparse(settings.elasticsearch.url)
     if "," in settings.kafka.bootstrap_servers or not host or not port.isdigit() \
-            or es.scheme != "http" or not es.port:
+            or es.scheme != "http" or not es.hostname or not es.port:
         raise ServiceError("embedded mode needs one Kafka host:port and an http://host:port "
                            "Elasticsearch URL; set services.mode = 'external' for anything else")
     return (host, int(port)), (es.hostname, es.port)
