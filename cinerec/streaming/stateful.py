@@ -66,7 +66,7 @@ from .state import (
 )
 from .validate import DeadLetter, Letter, Record, processing_error, validate_records
 
-STATE_LAYOUT = 3   # bumped when the state's shape changes: a new layout starts a new checkpoint
+STATE_LAYOUT = 4   # bumped when the state's shape, its rules or the rows it hands on change: a new checkpoint
 INPUT_SCHEMA = ("key string, kind string, event_id string, user_id long, movie_id long, rating double, "
                 "ts long, source string, record_ts long, source_partition long, source_offset long, payload string, "
                 + LETTER_SCHEMA)   # payload: a privacy event; the letter's columns: a dead letter
