@@ -70,8 +70,8 @@ def test_item2vec_links_films_of_the_same_taste(item2vec, holdout):
 def test_item2vec_is_deterministic_across_hash_seeds(item2vec):
     """Same seed, other processes with other PYTHONHASHSEED salts: the same vectors."""
     script = ("import sys, numpy as np; sys.path[:0] = [sys.argv[1], sys.argv[1] + '/tests'];"
-              "from planted import planted_frames; from batch.evaluate import Holdout;"
-              "from batch.recommenders import create;"
+              "from planted import planted_frames; from cinerec.batch.evaluate import Holdout;"
+              "from cinerec.batch.recommenders import create;"
               f"m = create('item2vec', {ITEM2VEC!r}).fit(Holdout.build(planted_frames(), 'stratified').train);"
               "sys.stdout.write(m.vectors.tobytes().hex())")
     for salt in ("1", "2"):
